@@ -1,0 +1,3 @@
+module github.com/envelopekms/envelope
+
+go 1.26

@@ -1,0 +1,338 @@
+// Package format reads and writes messages in the AWS Encryption SDK message
+// format: the header, its authentication, framed and non-framed bodies and the
+// signature footer. It knows nothing of keyrings or KMSs: callers hand it the
+// data key, and it derives keys, checks commitment and tags, and streams.
+//
+// Everything here handles untrusted bytes. Every length is bounded, every
+// failure wraps [ErrMalformed], [ErrTruncated] or [ErrTampered] and names the
+// part of the message at fault, and no plaintext is released before the tag
+// that covers it (and, for the final frame of a signed message, the
+// signature) verifies.
+package format
+
+import (
+	"bytes"
+	"crypto/cipher"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+
+	"github.com/envelopekms/envelope/suite"
+)
+
+// Content types of a message body.
+const (
+	ContentNonFramed = 0x01
+	ContentFramed    = 0x02
+)
+
+// Message ID lengths of the two header versions.
+const (
+	messageIDLenV1 = 16
+	messageIDLenV2 = 32
+)
+
+// commitKeyLen is the length of the key commitment in a version 2 header.
+const commitKeyLen = 32
+
+// EDK is an encrypted data key as it appears in a header.
+type EDK struct {
+	ProviderID   string
+	ProviderInfo []byte
+	Ciphertext   []byte
+}
+
+// Header is a parsed or to-be-written message header.
+type Header struct {
+	Suite     *suite.Suite
+	MessageID []byte
+	// Context is the encryption context stored in the header.
+	Context map[string]string
+	// AAD is Context's serialization as it stands in the header. Callers
+	// building a header leave it nil; Seal fills it in.
+	AAD         []byte
+	EDKs        []EDK
+	Framed      bool
+	FrameLength uint32
+	// CommitKey is the key commitment of a version 2 header.
+	CommitKey []byte
+	// IV and Tag are the header authentication (IV only in version 1).
+	IV, Tag []byte
+	// Raw is the serialized header body, the bytes the tag authenticates.
+	Raw []byte
+}
+
+// Version returns the header's format version, 1 or 2.
+func (h *Header) Version() int { return h.Suite.MessageVersion }
+
+// Bytes returns the whole serialized header: body and authentication.
+func (h *Header) Bytes() []byte {
+	b := append([]byte(nil), h.Raw...)
+	if h.Version() == 1 {
+		b = append(b, h.IV...)
+	}
+	return append(b, h.Tag...)
+}
+
+// marshalBody serializes the header body.
+func (h *Header) marshalBody() ([]byte, error) {
+	if len(h.EDKs) == 0 {
+		return nil, errors.New("a message needs at least one encrypted data key")
+	}
+	if len(h.EDKs) > 1<<16-1 {
+		return nil, errors.New("a message holds at most 65535 encrypted data keys")
+	}
+	var b []byte
+	v := h.Version()
+	if v == 1 {
+		b = append(b, 0x01, 0x80)
+	} else {
+		b = append(b, 0x02)
+	}
+	b = binary.BigEndian.AppendUint16(b, uint16(h.Suite.ID))
+	b = append(b, h.MessageID...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(h.AAD)))
+	b = append(b, h.AAD...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(h.EDKs)))
+	for i, k := range h.EDKs {
+		if len(k.ProviderID) > 1<<16-1 || len(k.ProviderInfo) > 1<<16-1 || len(k.Ciphertext) > 1<<16-1 {
+			return nil, fmt.Errorf("encrypted data key %d has a field longer than 65535 bytes", i+1)
+		}
+		b = appendField16(b, []byte(k.ProviderID))
+		b = appendField16(b, k.ProviderInfo)
+		b = appendField16(b, k.Ciphertext)
+	}
+	if h.Framed {
+		b = append(b, ContentFramed)
+	} else {
+		b = append(b, ContentNonFramed)
+	}
+	if v == 1 {
+		b = append(b, 0, 0, 0, 0, suite.IVLength)
+	}
+	b = binary.BigEndian.AppendUint32(b, h.FrameLength)
+	if v == 2 {
+		b = append(b, h.CommitKey...)
+	}
+	return b, nil
+}
+
+// Seal serializes the header body into Raw and computes its authentication
+// tag with aead, the key derived from the data key. For version 2 suites
+// CommitKey must already be set.
+func (h *Header) Seal(aead cipher.AEAD) error {
+	aad, err := MarshalContext(h.Context)
+	if err != nil {
+		return err
+	}
+	h.AAD = aad
+	raw, err := h.marshalBody()
+	if err != nil {
+		return err
+	}
+	h.Raw = raw
+	h.IV = make([]byte, suite.IVLength)
+	h.Tag = aead.Seal(nil, h.IV, nil, h.Raw)
+	return nil
+}
+
+// Reseal recomputes the header after its EDKs changed, keeping everything
+// else (message ID, context bytes, commitment) as it was. aead must be the
+// key derived from the same data key.
+func (h *Header) Reseal(aead cipher.AEAD) error {
+	raw, err := h.marshalBody()
+	if err != nil {
+		return err
+	}
+	h.Raw = raw
+	h.Tag = aead.Seal(nil, h.IV, nil, h.Raw)
+	return nil
+}
+
+// Verify checks the key commitment (version 2) and the header tag against the
+// key derived from the data key. commitKey is the commitment computed from the
+// data key, nil for non-committing suites.
+func (h *Header) Verify(aead cipher.AEAD, commitKey []byte) error {
+	if h.Suite.Committing && subtle.ConstantTimeCompare(commitKey, h.CommitKey) != 1 {
+		return tampered("the header's key commitment does not match the data key")
+	}
+	if _, err := aead.Open(nil, h.IV, h.Tag, h.Raw); err != nil {
+		return tampered("the header authentication tag does not verify")
+	}
+	return nil
+}
+
+// headerReader reads header fields, keeping a copy of every byte read.
+type headerReader struct {
+	r   io.Reader
+	raw bytes.Buffer
+	err error
+}
+
+func (hr *headerReader) read(n int, part string) []byte {
+	if hr.err != nil {
+		return nil
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(hr.r, b); err != nil {
+		hr.err = readErr(err, part)
+		return nil
+	}
+	hr.raw.Write(b)
+	return b
+}
+
+func (hr *headerReader) u8(part string) byte {
+	if b := hr.read(1, part); b != nil {
+		return b[0]
+	}
+	return 0
+}
+
+func (hr *headerReader) u16(part string) int {
+	if b := hr.read(2, part); b != nil {
+		return int(binary.BigEndian.Uint16(b))
+	}
+	return 0
+}
+
+func (hr *headerReader) u32(part string) uint32 {
+	if b := hr.read(4, part); b != nil {
+		return binary.BigEndian.Uint32(b)
+	}
+	return 0
+}
+
+func (hr *headerReader) field16(part string) []byte {
+	n := hr.u16(part)
+	if hr.err != nil {
+		return nil
+	}
+	return hr.read(n, part)
+}
+
+// ReadHeader reads a message header, body and authentication, from r.
+// maxEDKs, when positive, is the largest number of encrypted data keys
+// accepted; a header declaring more is refused before any of them is read.
+// It checks the structure only: the tag is checked by [Header.Verify] once
+// the data key is known.
+func ReadHeader(r io.Reader, maxEDKs int) (*Header, error) {
+	hr := &headerReader{r: r}
+	h := &Header{}
+	version := hr.u8("header version")
+	if hr.err != nil {
+		return nil, hr.err
+	}
+	switch version {
+	case 0x01:
+		if t := hr.u8("header type"); hr.err == nil && t != 0x80 {
+			return nil, malformed("header type is 0x%02X, want 0x80", t)
+		}
+	case 0x02:
+	default:
+		return nil, malformed("unknown message format version 0x%02X (want 0x01 or 0x02)", version)
+	}
+	id := suite.ID(hr.u16("algorithm suite"))
+	if hr.err != nil {
+		return nil, hr.err
+	}
+	s, ok := suite.ByID(id)
+	if !ok {
+		return nil, malformed("unknown algorithm suite %s", id)
+	}
+	if s.MessageVersion != int(version) {
+		return nil, malformed("suite %s belongs in a version %d header, not version %d", id, s.MessageVersion, version)
+	}
+	h.Suite = s
+	idLen := messageIDLenV1
+	if version == 2 {
+		idLen = messageIDLenV2
+	}
+	h.MessageID = hr.read(idLen, "message ID")
+	h.AAD = hr.field16("encryption context")
+	if hr.err != nil {
+		return nil, hr.err
+	}
+	ec, err := UnmarshalContext(h.AAD)
+	if err != nil {
+		return nil, err
+	}
+	h.Context = ec
+	n := hr.u16("encrypted data key count")
+	if hr.err != nil {
+		return nil, hr.err
+	}
+	if n == 0 {
+		return nil, malformed("the header has no encrypted data keys")
+	}
+	if maxEDKs > 0 && n > maxEDKs {
+		return nil, &TooManyEDKsError{Count: n, Max: maxEDKs}
+	}
+	h.EDKs = make([]EDK, 0, min(n, 64))
+	for i := range n {
+		part := fmt.Sprintf("encrypted data key %d of %d", i+1, n)
+		pid := hr.field16(part)
+		info := hr.field16(part)
+		ct := hr.field16(part)
+		if hr.err != nil {
+			return nil, hr.err
+		}
+		if !utf8.Valid(pid) {
+			return nil, malformed("%s: provider ID is not valid UTF-8", part)
+		}
+		h.EDKs = append(h.EDKs, EDK{ProviderID: string(pid), ProviderInfo: info, Ciphertext: ct})
+	}
+	ct := hr.u8("content type")
+	if version == 1 {
+		if res := hr.u32("reserved field"); hr.err == nil && res != 0 {
+			return nil, malformed("reserved header field is 0x%08X, want 0", res)
+		}
+		if ivLen := hr.u8("IV length"); hr.err == nil && ivLen != suite.IVLength {
+			return nil, malformed("IV length is %d, want %d", ivLen, suite.IVLength)
+		}
+	}
+	h.FrameLength = hr.u32("frame length")
+	if version == 2 {
+		h.CommitKey = hr.read(commitKeyLen, "key commitment")
+	}
+	if hr.err != nil {
+		return nil, hr.err
+	}
+	switch ct {
+	case ContentFramed:
+		h.Framed = true
+		if h.FrameLength == 0 {
+			return nil, malformed("framed content with a frame length of 0")
+		}
+	case ContentNonFramed:
+		if h.FrameLength != 0 {
+			return nil, malformed("non-framed content with a frame length of %d, want 0", h.FrameLength)
+		}
+	default:
+		return nil, malformed("unknown content type 0x%02X", ct)
+	}
+	h.Raw = bytes.Clone(hr.raw.Bytes())
+	if version == 1 {
+		h.IV = hr.read(suite.IVLength, "header authentication")
+	} else {
+		h.IV = make([]byte, suite.IVLength)
+	}
+	h.Tag = hr.read(suite.TagLength, "header authentication")
+	if hr.err != nil {
+		return nil, hr.err
+	}
+	return h, nil
+}
+
+// TooManyEDKsError reports a message with more encrypted data keys than the
+// caller allows.
+type TooManyEDKsError struct {
+	Count, Max int
+}
+
+func (e *TooManyEDKsError) Error() string {
+	return fmt.Sprintf("message has %d encrypted data keys, more than the %d allowed", e.Count, e.Max)
+}
