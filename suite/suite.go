@@ -24,19 +24,19 @@ type ID uint16
 
 // The algorithm suites of the ESDK message format.
 const (
-	AES128GCM                              ID = 0x0014
-	AES192GCM                              ID = 0x0046
-	AES256GCM                              ID = 0x0078
-	AES128GCMHKDFSHA256                    ID = 0x0114
-	AES192GCMHKDFSHA256                    ID = 0x0146
-	AES256GCMHKDFSHA256                    ID = 0x0178
-	AES128GCMHKDFSHA256ECDSAP256           ID = 0x0214
-	AES192GCMHKDFSHA384ECDSAP384           ID = 0x0346
-	AES256GCMHKDFSHA384ECDSAP384           ID = 0x0378
-	AES256GCMHKDFSHA512CommitKey           ID = 0x0478
-	AES256GCMHKDFSHA512CommitKeyECDSAP384  ID = 0x0578
-	defaultCommitting                         = AES256GCMHKDFSHA512CommitKeyECDSAP384
-	defaultNonCommitting                      = AES256GCMHKDFSHA384ECDSAP384
+	AES128GCM                             ID = 0x0014
+	AES192GCM                             ID = 0x0046
+	AES256GCM                             ID = 0x0078
+	AES128GCMHKDFSHA256                   ID = 0x0114
+	AES192GCMHKDFSHA256                   ID = 0x0146
+	AES256GCMHKDFSHA256                   ID = 0x0178
+	AES128GCMHKDFSHA256ECDSAP256          ID = 0x0214
+	AES192GCMHKDFSHA384ECDSAP384          ID = 0x0346
+	AES256GCMHKDFSHA384ECDSAP384          ID = 0x0378
+	AES256GCMHKDFSHA512CommitKey          ID = 0x0478
+	AES256GCMHKDFSHA512CommitKeyECDSAP384 ID = 0x0578
+	defaultCommitting                        = AES256GCMHKDFSHA512CommitKeyECDSAP384
+	defaultNonCommitting                     = AES256GCMHKDFSHA384ECDSAP384
 )
 
 // Suite holds the parameters of one algorithm suite.
