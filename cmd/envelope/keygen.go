@@ -1,0 +1,121 @@
+package main
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+)
+
+const keygenHelp = `Usage: envelope keygen aes [--bits 128|192|256] [-o PATH]
+       envelope keygen rsa [--bits 2048|3072|4096] [-o PATH] [--public-out PATH]
+
+Generate a raw wrapping key for -k aes:... or -k rsa:... . An AES key is
+written as base64 text; an RSA private key as PKCS #8 PEM. Key files are
+created with mode 0600 and never overwrite an existing file.
+
+Flags:
+%s
+Examples:
+  envelope keygen aes -o app.key
+  envelope encrypt -k aes:file=app.key,namespace=myapp,name=app-2026 -o f.esdk f
+  envelope keygen rsa --bits 3072 -o ops.pem --public-out ops.pub.pem
+`
+
+func (c *cli) keygen(args []string) error {
+	var bits int
+	var outPath, pubPath string
+	fs := c.newFlagSet("keygen")
+	fs.IntVar(&bits, "bits", 0, "key size in `BITS` (default 256 for aes, 3072 for rsa)")
+	fs.StringVarP(&outPath, "output", "o", "", "write the key to `PATH` (mode 0600) instead of standard output")
+	fs.StringVar(&pubPath, "public-out", "", "rsa: also write the public key (SPKI PEM) to `PATH`")
+	if ok, err := c.parse(fs, args, keygenHelp); !ok {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageErrorf("keygen needs one argument, aes or rsa; see \"envelope keygen --help\"")
+	}
+	var data, pub []byte
+	switch kind := fs.Arg(0); kind {
+	case "aes":
+		if bits == 0 {
+			bits = 256
+		}
+		if bits != 128 && bits != 192 && bits != 256 {
+			return usageErrorf("--bits %d: AES keys are 128, 192 or 256 bits", bits)
+		}
+		if pubPath != "" {
+			return usageErrorf("--public-out is for rsa keys")
+		}
+		key := make([]byte, bits/8)
+		rand.Read(key)
+		data = []byte(base64.StdEncoding.EncodeToString(key) + "\n")
+		clear(key)
+	case "rsa":
+		if bits == 0 {
+			bits = 3072
+		}
+		if bits < 2048 || bits > 16384 {
+			return usageErrorf("--bits %d: RSA keys are 2048 to 16384 bits (2048, 3072 or 4096 are usual)", bits)
+		}
+		priv, err := rsa.GenerateKey(rand.Reader, bits)
+		if err != nil {
+			return err
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(priv)
+		if err != nil {
+			return err
+		}
+		data = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+		clear(der)
+		spki, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+		if err != nil {
+			return err
+		}
+		pub = pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: spki})
+	default:
+		return usageErrorf("unknown key kind %q: want aes or rsa", kind)
+	}
+	defer clear(data)
+	if pubPath != "" {
+		if err := writeNewFile(pubPath, pub, 0o644); err != nil {
+			return err
+		}
+	}
+	if outPath == "" || outPath == "-" {
+		_, err := c.stdout.Write(data)
+		return err
+	}
+	return writeNewFile(outPath, data, 0o600)
+}
+
+// writeNewFile creates path with mode perm and writes data, refusing to
+// replace an existing file (a lost key is lost data).
+func writeNewFile(path string, data []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("%q already exists; refusing to overwrite a key file (remove it first if you mean to)", path)
+	}
+	if err != nil {
+		return fmt.Errorf("creating key file: %w", unwrapPathError(err, path))
+	}
+	err = f.Chmod(perm) // exact, whatever the umask
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("writing key file %q: %v", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,113 @@
+// Command envelope encrypts and decrypts files and pipes with envelope
+// encryption, in the AWS Encryption SDK message format.
+//
+//	envelope encrypt [-k KEY]... [-c name=value]... [--suite ID] [--frame-size N] [-o OUT] [FILE]
+//	envelope decrypt [-k KEY]... [-c name=value]... [-o OUT] [FILE]
+//	envelope inspect [FILE]
+//	envelope keygen aes|rsa [-o PATH]
+//
+// Run "envelope help" or "envelope COMMAND --help" for the details.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `envelope encrypts data under a fresh data key and stores that key, wrapped by
+your master keys, inside the message (AWS Encryption SDK message format).
+
+Usage:
+  envelope encrypt  [-k KEY]... [-c name=value]... [-o OUT] [FILE]
+  envelope decrypt  [-k KEY]... [-c name=value]... [-o OUT] [FILE]
+  envelope inspect  [FILE]
+  envelope keygen   aes|rsa [-o PATH]
+  envelope help     [COMMAND]
+  envelope version
+
+FILE is read from standard input when absent or "-"; output goes to standard
+output unless -o names a file, which is written atomically: it appears only
+once the whole operation has succeeded.
+
+Run "envelope COMMAND --help" for a command's flags and examples.
+`
+
+// cli holds a command's standard streams, so that tests can run it in process.
+type cli struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	// stderrTTY reports whether stderr is a terminal (for progress bars).
+	stderrTTY bool
+}
+
+// exitError carries an exit status other than 1 (usage errors exit 2).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+func main() { os.Exit(run(os.Args[1:])) }
+
+func run(args []string) int {
+	c := &cli{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, stderrTTY: isTerminal(os.Stderr)}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		removeTemporaries()
+		fmt.Fprintf(os.Stderr, "envelope: interrupted (%v); no output was written\n", s)
+		os.Exit(130)
+	}()
+	return c.main(args)
+}
+
+// main runs one command and returns the exit status.
+func (c *cli) main(args []string) int {
+	err := c.dispatch(args)
+	if err == nil {
+		return 0
+	}
+	c.report(err)
+	if e, ok := err.(*exitError); ok {
+		return e.code
+	}
+	return 1
+}
+
+func (c *cli) dispatch(args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(c.stderr, usage)
+		return &exitError{code: 2, err: errSilent}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "encrypt":
+		return c.encrypt(rest)
+	case "decrypt":
+		return c.decrypt(rest)
+	case "inspect":
+		return c.inspect(rest)
+	case "keygen":
+		return c.keygen(rest)
+	case "version", "--version":
+		fmt.Fprintln(c.stdout, "envelope", version())
+		return nil
+	case "help", "-h", "--help":
+		if len(rest) > 0 && rest[0] != "help" {
+			return c.dispatch([]string{rest[0], "--help"})
+		}
+		fmt.Fprint(c.stdout, usage)
+		return nil
+	}
+	return usageErrorf("unknown command %q; run \"envelope help\" for the list", cmd)
+}
