@@ -379,10 +379,14 @@ func TestEnvelopeRejects(t *testing.T) {
 			out := filepath.Join(dir, "out")
 			args := append([]string{"decrypt"}, tt.args...)
 			args = append(args, "-o", out, msg)
-			if stdout, stderr, err := runCmd(t, "", envelope, args...); err == nil {
+			stdout, stderr, err := runCmd(t, "", envelope, args...)
+			switch {
+			case err == nil:
 				t.Fatalf("envelope %s succeeded, want an error\nstdout: %s\nstderr: %s", strings.Join(args, " "), stdout, stderr)
-			} else if len(bytes.TrimSpace(stderr)) == 0 {
+			case len(bytes.TrimSpace(stderr)) == 0:
 				t.Errorf("envelope %s failed (%v) with nothing on stderr", strings.Join(args, " "), err)
+			default:
+				t.Logf("envelope failed as expected: %s", bytes.TrimSpace(stderr))
 			}
 			if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("output file %s exists after a failed decrypt (stat err = %v)", out, err)

@@ -8,7 +8,7 @@
 // Usage:
 //
 //   node esdk.js encrypt --key SPEC [--key SPEC]... [--suite 0x0578]
-//       [--frame-size N] [--context name=value]... [--commitment-policy P]
+//       [--frame-size N[K|M]] [--context name=value]... [--commitment-policy P]
 //       [--utf8-sorting] --in FILE --out FILE
 //
 //   node esdk.js decrypt --key SPEC [--key SPEC]... [--commitment-policy P]
@@ -22,11 +22,13 @@
 //
 // Key SPEC (the same grammar as envelope's CLI):
 //   aes:file=PATH,namespace=NS,name=NAME
-//       PATH holds 16, 24 or 32 raw bytes, or their base64 (a trailing newline
-//       is allowed). A file of exactly 16, 24 or 32 bytes is taken as raw.
-//   rsa:file=PATH,namespace=NS,name=NAME,padding=pkcs1|oaep-sha1|oaep-sha256|oaep-sha384|oaep-sha512
+//       PATH holds the base64 of a 16, 24 or 32-byte key (surrounding
+//       whitespace allowed), or else the 16, 24 or 32 raw bytes: base64 is
+//       tried first, as envelope's CLI does.
+//   rsa:file=PATH,namespace=NS,name=NAME[,padding=pkcs1|oaep-sha1|oaep-sha256|oaep-sha384|oaep-sha512]
 //       PATH holds a PEM key: public (SPKI or PKCS#1) to encrypt, private
 //       (PKCS#8 or PKCS#1) to decrypt; a private key also serves to encrypt.
+//       The padding defaults to oaep-sha256, as in envelope's CLI.
 // Several --key flags make a multi-keyring whose first key is the generator.
 //
 // Suites are ESDK hex ids (0x0014 ... 0x0578). The commitment policy is one of
@@ -113,12 +115,12 @@ const AES_WRAPPING = {
 }
 
 const USAGE = `usage:
-  node esdk.js encrypt --key SPEC [--key SPEC]... [--suite 0x0578] [--frame-size N]
+  node esdk.js encrypt --key SPEC [--key SPEC]... [--suite 0x0578] [--frame-size N[K|M]]
       [--context name=value]... [--commitment-policy P] [--utf8-sorting] --in FILE --out FILE
   node esdk.js decrypt --key SPEC [--key SPEC]... [--commitment-policy P] [--utf8-sorting]
       [--context name=value]... --in FILE --out FILE
 SPEC: aes:file=PATH,namespace=NS,name=NAME
-      rsa:file=PATH,namespace=NS,name=NAME,padding=pkcs1|oaep-sha1|oaep-sha256|oaep-sha384|oaep-sha512
+      rsa:file=PATH,namespace=NS,name=NAME[,padding=pkcs1|oaep-sha1|oaep-sha256|oaep-sha384|oaep-sha512]
 P:    ${Object.keys(POLICIES).join(' | ')}
 suites: ${Object.keys(SUITES).join(' ')}`
 
@@ -170,9 +172,10 @@ function parseArgs(argv) {
       case '--frame-size': {
         if (command !== 'encrypt') throw new UsageError('--frame-size is for encrypt only')
         const s = next()
-        const n = Number(s)
-        if (!/^[0-9]+$/.test(s) || !Number.isSafeInteger(n) || n < 1 || n > 0xffffffff) {
-          throw new UsageError(`invalid frame size ${JSON.stringify(s)}: want 1..4294967295`)
+        const m = /^([0-9]+)([KM]?)$/.exec(s)
+        const n = m ? Number(m[1]) * { '': 1, K: 1024, M: 1 << 20 }[m[2]] : NaN
+        if (!Number.isSafeInteger(n) || n < 1 || n > 0xffffffff) {
+          throw new UsageError(`invalid frame size ${JSON.stringify(s)}: want 1..4294967295 (suffixes K and M for KiB and MiB)`)
         }
         opts.frameSize = n
         break
@@ -263,6 +266,7 @@ function parseKeySpec(spec) {
   for (const k of Object.keys(fields)) {
     if (!allowed.includes(k)) throw new UsageError(`invalid key ${JSON.stringify(spec)}: unknown field ${k}`)
   }
+  if (type === 'rsa' && fields.padding === undefined) fields.padding = 'oaep-sha256' // envelope's default
   for (const k of allowed) {
     if (!fields[k]) throw new UsageError(`invalid key ${JSON.stringify(spec)}: ${k}= is required`)
   }
@@ -273,19 +277,21 @@ function parseKeySpec(spec) {
 }
 
 /**
- * Reads a raw AES key file: 16/24/32 raw bytes, or their base64 with an
- * optional trailing newline. Returns a fresh Buffer.
+ * Reads a raw AES key file, with the same rule as envelope's CLI: first the
+ * base64 (standard alphabet, padded; surrounding whitespace and line breaks
+ * ignored) of a 16, 24 or 32-byte key, else 16, 24 or 32 raw bytes. Returns a
+ * fresh Buffer.
  * @param {string} file
  */
 function readAesKey(file) {
   const data = fs.readFileSync(file)
-  if (AES_WRAPPING[data.length] !== undefined) return data
-  const text = data.toString('latin1').replace(/\r?\n$/, '')
-  if (/^[A-Za-z0-9+/]+={0,2}$/.test(text) && text.length % 4 === 0) {
+  const text = data.toString('latin1').trim().replace(/[\r\n]/g, '')
+  if (text.length > 0 && text.length % 4 === 0 && /^[A-Za-z0-9+/]+={0,2}$/.test(text)) {
     const key = Buffer.from(text, 'base64')
     if (AES_WRAPPING[key.length] !== undefined) return key
   }
-  throw new Error(`${file}: not an AES key (want 16, 24 or 32 bytes, raw or base64)`)
+  if (AES_WRAPPING[data.length] !== undefined) return Buffer.from(data)
+  throw new Error(`${file}: holds ${data.length} bytes; want a 16, 24 or 32-byte AES key, raw or base64`)
 }
 
 /**
@@ -405,7 +411,17 @@ async function decryptFile(opts) {
     contextError = checkContext(h.encryptionContext, opts.context)
     if (contextError) stream.destroy(contextError)
   })
-  await streamToFile(opts.in, stream, opts.out)
+  try {
+    await streamToFile(opts.in, stream, opts.out)
+  } catch (err) {
+    if (err && err.message === 'unencryptedDataKey has not been set') {
+      // The SDK's words when no keyring could unwrap a data key.
+      err.message =
+        'no key could unwrap the data key (wrong key, namespace or name; or, for raw AES ' +
+        'with a mixed-case or non-ASCII context, try --utf8-sorting) [SDK: unencryptedDataKey has not been set]'
+    }
+    throw err
+  }
   if (!header) throw new Error('decrypt finished without a message header')
   if (contextError) throw contextError // unreachable: the stream failed already
   return summary(header)

@@ -9,7 +9,7 @@
 // (The flag lets node decrypt RSA PKCS#1 v1.5 when the script checks each
 // message it wrote; without it the script re-runs itself under the flag.)
 //
-// What it writes, beside a README.md that describes the layout:
+// What it writes (testdata/golden/README.md describes it for readers):
 //   keys/        fixed keys, created on the first run and reused afterwards:
 //                aes128.key aes192.key aes256.key (raw bytes),
 //                rsa2048.pem (PKCS#8) + rsa2048.pub.pem (SPKI),
