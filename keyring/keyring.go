@@ -49,7 +49,7 @@ type EncryptedDataKey struct {
 func (k EncryptedDataKey) String() string {
 	switch k.ProviderID {
 	case "aws-kms", "aws-kms-rsa":
-		return fmt.Sprintf("%s key %s", k.ProviderID, k.ProviderInfo)
+		return fmt.Sprintf("%s key %q", k.ProviderID, k.ProviderInfo)
 	}
 	if name, ok := rawAESKeyName(k.ProviderInfo); ok {
 		return fmt.Sprintf("raw AES key namespace=%q name=%q", k.ProviderID, name)

@@ -61,6 +61,9 @@ func parseSpec(s string) (kind string, fields map[string]string, err error) {
 			last = name
 			continue
 		}
+		if hasEq && contains(specFields["rsa"], name) {
+			return "", nil, &SpecError{s, fmt.Sprintf("%s= is not a field of %s keys (want %s)", name, kind, strings.Join(allowed, ", "))}
+		}
 		if last == "" {
 			return "", nil, &SpecError{s, fmt.Sprintf("unknown field %q (want %s)", part, strings.Join(allowed, ", "))}
 		}

@@ -133,6 +133,9 @@ func (d *Default) EncryptionMaterials(ctx context.Context, req EncryptionRequest
 
 // DecryptionMaterials implements [Manager].
 func (d *Default) DecryptionMaterials(ctx context.Context, req DecryptionRequest) (*keyring.DecryptionMaterials, error) {
+	if !req.Policy.Valid() {
+		return nil, fmt.Errorf("invalid commitment policy %d", req.Policy)
+	}
 	if !req.Policy.AllowsDecrypt(req.Suite) {
 		return nil, &PolicyError{Suite: req.Suite, Policy: req.Policy}
 	}

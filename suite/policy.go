@@ -70,6 +70,9 @@ func (p CommitmentPolicy) DefaultSuite() *Suite {
 
 // AllowsEncrypt reports whether the policy lets a message be written with s.
 func (p CommitmentPolicy) AllowsEncrypt(s *Suite) bool {
+	if !p.Valid() {
+		return false
+	}
 	if p == ForbidEncryptAllowDecrypt {
 		return !s.Committing
 	}
@@ -79,7 +82,7 @@ func (p CommitmentPolicy) AllowsEncrypt(s *Suite) bool {
 // AllowsDecrypt reports whether the policy lets a message written with s be
 // read.
 func (p CommitmentPolicy) AllowsDecrypt(s *Suite) bool {
-	return p != RequireEncryptRequireDecrypt || s.Committing
+	return p.Valid() && (p != RequireEncryptRequireDecrypt || s.Committing)
 }
 
 // Valid reports whether p is one of the three defined policies.

@@ -126,7 +126,10 @@ func Parse(s string) (*Suite, error) {
 			return su, nil
 		}
 	}
-	hex := strings.TrimPrefix(strings.TrimPrefix(t, "0x"), "0X")
+	hex := t
+	if len(hex) > 2 && (hex[:2] == "0x" || hex[:2] == "0X") {
+		hex = hex[2:]
+	}
 	if n, err := strconv.ParseUint(hex, 16, 16); err == nil && len(hex) == 4 {
 		if su, ok := ByID(ID(n)); ok {
 			return su, nil
