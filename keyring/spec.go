@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 )
 
@@ -27,6 +28,10 @@ type SpecError struct {
 
 func (e *SpecError) Error() string { return fmt.Sprintf("key %q: %s", e.Spec, e.Reason) }
 
+// fieldLike matches what looks like a field name, to tell a misspelt field
+// from a comma inside a path.
+var fieldLike = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
+
 var specFields = map[string][]string{
 	"aes": {"file", "namespace", "name"},
 	"rsa": {"file", "namespace", "name", "padding"},
@@ -41,8 +46,8 @@ func IsSpec(s string) bool {
 }
 
 // parseSpec splits KIND:field=value,field=value. A comma followed by text
-// that does not start a known field belongs to the previous value, so paths
-// may contain commas.
+// that does not look like a field belongs to a preceding file= value, so
+// paths may contain commas.
 func parseSpec(s string) (kind string, fields map[string]string, err error) {
 	kind, rest, ok := strings.Cut(s, ":")
 	allowed, known := specFields[kind]
@@ -64,7 +69,9 @@ func parseSpec(s string) (kind string, fields map[string]string, err error) {
 		if hasEq && contains(specFields["rsa"], name) {
 			return "", nil, &SpecError{s, fmt.Sprintf("%s= is not a field of %s keys (want %s)", name, kind, strings.Join(allowed, ", "))}
 		}
-		if last == "" {
+		// Only a path may contain commas; anything else is a mistake
+		// (a misspelt field must not silently become part of a name).
+		if last != "file" || hasEq && fieldLike.MatchString(name) && !strings.ContainsRune(part, '/') {
 			return "", nil, &SpecError{s, fmt.Sprintf("unknown field %q (want %s)", part, strings.Join(allowed, ", "))}
 		}
 		fields[last] += "," + part

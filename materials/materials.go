@@ -145,7 +145,7 @@ func (d *Default) DecryptionMaterials(ctx context.Context, req DecryptionRequest
 	case req.Suite.Signed() && !has:
 		return nil, fmt.Errorf("%w: signed suite %s but no %s in the encryption context", format.ErrMalformed, req.Suite.ID, format.PublicKeyContextKey)
 	case !req.Suite.Signed() && has:
-		return nil, fmt.Errorf("%w: unsigned suite %s with a %s in the encryption context", format.ErrMalformed, req.Suite.ID, format.PublicKeyContextKey)
+		return nil, fmt.Errorf("%w: unsigned suite %s with an %s in the encryption context", format.ErrMalformed, req.Suite.ID, format.PublicKeyContextKey)
 	case has:
 		key, err := format.ParseVerificationKey(req.Suite, pub)
 		if err != nil {

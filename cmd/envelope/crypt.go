@@ -271,20 +271,24 @@ func decryptHint(err error, name string) error {
 	return err
 }
 
-// parseSize parses a byte count with an optional K or M suffix (KiB, MiB).
+// parseSize parses a byte count with an optional binary suffix: K, KiB or
+// KB for 1024, M, MiB or MB for 1024².
 func parseSize(s string) (int, error) {
 	t := strings.TrimSpace(s)
-	mult := 1
-	switch u := strings.ToUpper(t); {
-	case strings.HasSuffix(u, "KIB"), strings.HasSuffix(u, "K"):
-		mult = 1 << 10
-	case strings.HasSuffix(u, "MIB"), strings.HasSuffix(u, "M"):
-		mult = 1 << 20
+	mult := uint64(1)
+	upper := strings.ToUpper(t)
+	for _, u := range []struct {
+		suffix string
+		mult   uint64
+	}{{"KIB", 1 << 10}, {"KB", 1 << 10}, {"K", 1 << 10}, {"MIB", 1 << 20}, {"MB", 1 << 20}, {"M", 1 << 20}} {
+		if strings.HasSuffix(upper, u.suffix) {
+			t, mult = t[:len(t)-len(u.suffix)], u.mult
+			break
+		}
 	}
-	t = strings.TrimRight(t, "kKmMiIbB")
 	n, err := strconv.ParseUint(t, 10, 32)
-	if err != nil || n == 0 || n*uint64(mult) > 1<<32-1 {
+	if err != nil || n == 0 || n*mult > 1<<32-1 {
 		return 0, fmt.Errorf("%q: want a size from 1 to 4294967295 bytes, such as 4096, 64K or 1M", s)
 	}
-	return int(n) * mult, nil
+	return int(n * mult), nil
 }

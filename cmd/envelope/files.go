@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -69,13 +71,13 @@ func (in *input) Close() {
 
 // output is where a command writes. A named file is written to a temporary
 // file beside it and renamed into place by commit, so that on any failure
-// no output file exists (and an existing file is left untouched).
+// no output file exists (and an existing file is left untouched). Its mode
+// is the one given (0644 for messages, 0600 for plaintext) less the umask.
 type output struct {
 	w    io.Writer
 	f    *os.File
 	path string
 	tmp  string
-	mode os.FileMode
 }
 
 func (c *cli) createOutput(path string, mode os.FileMode) (*output, error) {
@@ -89,12 +91,12 @@ func (c *cli) createOutput(path string, mode os.FileMode) (*output, error) {
 	if dir == "" {
 		dir = "."
 	}
-	f, err := os.CreateTemp(dir, "."+base+".envelope-*")
+	f, err := createTemp(dir, "."+base+".envelope-", mode)
 	if err != nil {
 		return nil, fmt.Errorf("creating output: %w", unwrapPathError(err, path))
 	}
 	temporaries.Store(f.Name(), true)
-	return &output{w: f, f: f, path: path, tmp: f.Name(), mode: mode}, nil
+	return &output{w: f, f: f, path: path, tmp: f.Name()}, nil
 }
 
 // commit makes the output final.
@@ -102,10 +104,7 @@ func (o *output) commit() error {
 	if o.f == nil {
 		return nil
 	}
-	err := o.f.Chmod(o.mode)
-	if err == nil {
-		err = o.f.Sync()
-	}
+	err := o.f.Sync()
 	if cerr := o.f.Close(); err == nil {
 		err = cerr
 	}
@@ -129,6 +128,22 @@ func (o *output) abort() {
 	o.f.Close()
 	os.Remove(o.tmp)
 	temporaries.Delete(o.tmp)
+}
+
+// createTemp creates a new file dir/prefix+random with mode perm (less the
+// umask), like os.CreateTemp but without forcing 0600 on every output.
+func createTemp(dir, prefix string, perm os.FileMode) (*os.File, error) {
+	for range 100 {
+		var b [6]byte
+		rand.Read(b[:])
+		name := filepath.Join(dir, prefix+hex.EncodeToString(b[:]))
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		return f, err
+	}
+	return nil, errors.New("could not create a temporary output file")
 }
 
 func isTerminal(f *os.File) bool {

@@ -81,16 +81,25 @@ func (c *cli) keygen(args []string) error {
 		return usageErrorf("unknown key kind %q: want aes or rsa", kind)
 	}
 	defer clear(data)
+	if pubPath != "" && (pubPath == outPath || pubPath == "-") {
+		return usageErrorf("--public-out must name a file other than the private key's")
+	}
+	if outPath == "" || outPath == "-" {
+		if _, err := c.stdout.Write(data); err != nil {
+			return err
+		}
+	} else if err := writeNewFile(outPath, data, 0o600); err != nil {
+		return err
+	}
 	if pubPath != "" {
 		if err := writeNewFile(pubPath, pub, 0o644); err != nil {
+			if outPath != "" && outPath != "-" {
+				os.Remove(outPath) // no half-made key pair
+			}
 			return err
 		}
 	}
-	if outPath == "" || outPath == "-" {
-		_, err := c.stdout.Write(data)
-		return err
-	}
-	return writeNewFile(outPath, data, 0o600)
+	return nil
 }
 
 // writeNewFile creates path with mode perm and writes data, refusing to

@@ -21,10 +21,10 @@ const usage = `envelope encrypts data under a fresh data key and stores that key
 your master keys, inside the message (AWS Encryption SDK message format).
 
 Usage:
-  envelope encrypt  [-k KEY]... [-c name=value]... [-o OUT] [FILE]
+  envelope encrypt  [-k KEY]... [-c name=value]... [--suite ID] [--frame-size N] [-o OUT] [FILE]
   envelope decrypt  [-k KEY]... [-c name=value]... [-o OUT] [FILE]
   envelope inspect  [FILE]
-  envelope keygen   aes|rsa [-o PATH]
+  envelope keygen   aes|rsa [--bits N] [-o PATH] [--public-out PATH]
   envelope help     [COMMAND]
   envelope version
 
@@ -100,9 +100,15 @@ func (c *cli) dispatch(args []string) error {
 	case "keygen":
 		return c.keygen(rest)
 	case "version", "--version":
+		if len(rest) > 0 {
+			return usageErrorf("version takes no arguments")
+		}
 		fmt.Fprintln(c.stdout, "envelope", version())
 		return nil
 	case "help", "-h", "--help":
+		if len(rest) > 1 {
+			return usageErrorf("help takes at most one command name")
+		}
 		if len(rest) > 0 && rest[0] != "help" {
 			return c.dispatch([]string{rest[0], "--help"})
 		}
