@@ -110,6 +110,7 @@ func TestRawRSARoundTrip(t *testing.T) {
 			var raw []byte
 			var err error
 			if tt.hash == nil {
+				//lint:ignore SA1019 checking the wire form of the ESDK's pkcs1 padding, kept for interoperability.
 				raw, err = rsa.DecryptPKCS1v15(nil, priv, edk.Ciphertext)
 			} else {
 				raw, err = rsa.DecryptOAEP(tt.hash(), nil, priv, edk.Ciphertext, nil)
