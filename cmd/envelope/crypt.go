@@ -10,6 +10,7 @@ import (
 
 	"github.com/envelopekms/envelope"
 	"github.com/envelopekms/envelope/keyring"
+	"github.com/envelopekms/envelope/kms"
 	"github.com/envelopekms/envelope/suite"
 	"github.com/spf13/pflag"
 )
@@ -154,9 +155,14 @@ func (c *cli) encrypt(args []string) error {
 		return usageErrorf("--frame-size: %v", err)
 	}
 	opts = append(opts, envelope.WithFrameSize(n))
-	kr, err := buildKeyring(f.keys, false)
+	ctx := context.Background()
+	kr, rsa, err := c.keyrings(ctx, f.keys, false)
 	if err != nil {
 		return err
+	}
+	if rsa && suiteName == "" {
+		// The KMS RSA keyring cannot protect signed suites.
+		opts = append(opts, envelope.WithSuite(suite.AES256GCMHKDFSHA512CommitKey))
 	}
 	in, err := c.openInput(fs.Args())
 	if err != nil {
@@ -168,7 +174,7 @@ func (c *cli) encrypt(args []string) error {
 		return err
 	}
 	defer out.abort()
-	w, err := envelope.Encrypt(context.Background(), out.w, kr, opts...)
+	w, err := envelope.Encrypt(ctx, out.w, kr, opts...)
 	if err != nil {
 		return encryptHint(err)
 	}
@@ -200,7 +206,8 @@ func (c *cli) decrypt(args []string) error {
 	if unsignedOnly {
 		opts = append(opts, envelope.WithUnsignedOnly())
 	}
-	kr, err := buildKeyring(f.keys, true)
+	ctx := context.Background()
+	kr, _, err := c.keyrings(ctx, f.keys, true)
 	if err != nil {
 		return err
 	}
@@ -216,7 +223,7 @@ func (c *cli) decrypt(args []string) error {
 	defer out.abort()
 	src, done := c.withProgress(in, f.progress)
 	defer done()
-	r, err := envelope.Decrypt(context.Background(), src, kr, opts...)
+	r, err := envelope.Decrypt(ctx, src, kr, opts...)
 	if err != nil {
 		return decryptHint(err, in.name)
 	}
@@ -238,6 +245,10 @@ func (e *hintError) Unwrap() error { return e.err }
 
 func encryptHint(err error) error {
 	var pe *envelope.PolicyError
+	var ke *kms.Error
+	if errors.As(err, &ke) {
+		return kmsHint(err, firstARN(ke.Message))
+	}
 	switch {
 	case errors.As(err, &pe) && pe.Suite.Committing:
 		return &hintError{err, "committing suites (0x0478, 0x0578) need --commitment-policy require-encrypt-require-decrypt or require-encrypt-allow-decrypt"}
@@ -254,6 +265,15 @@ func encryptHint(err error) error {
 func decryptHint(err error, name string) error {
 	var pe *envelope.PolicyError
 	var ue *keyring.UnwrapError
+	var ke *kms.Error
+	if errors.As(err, &ke) {
+		switch ke.Code {
+		case kms.CodeDisabled:
+			return &hintError{err, fmt.Sprintf("enable the key with \"envelope keys enable %s\"", firstARN(ke.Message))}
+		case kms.CodeInvalidState:
+			return &hintError{err, fmt.Sprintf("if the key is pending deletion, restore it with \"envelope keys cancel-deletion %s\"", firstARN(ke.Message))}
+		}
+	}
 	switch {
 	case errors.As(err, &pe):
 		return &hintError{err, "to read messages written without key commitment, add --commitment-policy require-encrypt-allow-decrypt"}
@@ -269,6 +289,16 @@ func decryptHint(err error, name string) error {
 		return fmt.Errorf("decrypting %s: %w", name, err)
 	}
 	return err
+}
+
+// firstARN returns the first ARN in a KMS error message, or "KEY".
+func firstARN(msg string) string {
+	for _, f := range strings.Fields(msg) {
+		if strings.HasPrefix(f, "arn:") {
+			return strings.TrimRight(f, ".,;:'\"")
+		}
+	}
+	return "KEY"
 }
 
 // parseSize parses a byte count with an optional binary suffix: K, KiB or

@@ -24,6 +24,9 @@ Usage:
   envelope encrypt  [-k KEY]... [-c name=value]... [--suite ID] [--frame-size N] [-o OUT] [FILE]
   envelope decrypt  [-k KEY]... [-c name=value]... [-o OUT] [FILE]
   envelope inspect  [FILE]
+  envelope rewrap   -k NEWKEY... [-o OUT] FILE
+  envelope keys     create|list|describe|enable|disable|rotate|rotation|
+                    schedule-deletion|cancel-deletion|alias|public-key|tag|untag|tags
   envelope keygen   aes|rsa [--bits N] [-o PATH] [--public-out PATH]
   envelope help     [COMMAND]
   envelope version
@@ -31,6 +34,10 @@ Usage:
 FILE is read from standard input when absent or "-"; output goes to standard
 output unless -o names a file, which is written atomically: it appears only
 once the whole operation has succeeded.
+
+With no -k, encrypt uses the key alias/default of the embedded keystore
+($ENVELOPE_HOME, default ~/.local/share/envelope), creating both on first
+use, and decrypt finds the keystore key the message names.
 
 Run "envelope COMMAND --help" for a command's flags and examples.
 `
@@ -41,6 +48,8 @@ type cli struct {
 	stdout, stderr io.Writer
 	// stderrTTY reports whether stderr is a terminal (for progress bars).
 	stderrTTY bool
+	// kms is the KMS connection, opened on first need.
+	kms *kmsConn
 }
 
 // exitError carries an exit status other than 1 (usage errors exit 2).
@@ -74,6 +83,7 @@ func run(args []string) int {
 // main runs one command and returns the exit status.
 func (c *cli) main(args []string) int {
 	err := c.dispatch(args)
+	c.closeKMS()
 	if err == nil {
 		return 0
 	}
@@ -99,6 +109,10 @@ func (c *cli) dispatch(args []string) error {
 		return c.inspect(rest)
 	case "keygen":
 		return c.keygen(rest)
+	case "keys":
+		return c.keys(rest)
+	case "rewrap":
+		return c.rewrap(rest)
 	case "version", "--version":
 		if len(rest) > 0 {
 			return usageErrorf("version takes no arguments")

@@ -78,10 +78,15 @@ func TestScript(t *testing.T) {
 	})
 }
 
-// scriptSetup stops a -race build of envelope from sleeping a second at
-// every exit (the race runtime's default atexit_sleep_ms), which would
+// scriptSetup gives every script its own keystore ($WORK/envhome, created
+// on first use) and stops a -race build of envelope from sleeping a second
+// at every exit (the race runtime's default atexit_sleep_ms), which would
 // make each command take a second. Races are still reported.
 func scriptSetup(env *testscript.Env) error {
+	env.Setenv("ENVELOPE_HOME", filepath.Join(env.WorkDir, "envhome"))
+	env.Setenv("XDG_DATA_HOME", filepath.Join(env.WorkDir, "xdg"))
+	env.Setenv("ENVELOPE_PASSPHRASE", "")
+	env.Setenv("ENVELOPE_KMS", "")
 	if gorace := os.Getenv("GORACE"); !strings.Contains(gorace, "atexit_sleep_ms") {
 		env.Setenv("GORACE", strings.TrimSpace(gorace+" atexit_sleep_ms=0"))
 	}

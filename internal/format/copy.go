@@ -1,0 +1,113 @@
+package format
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+
+	"github.com/envelopekms/envelope/suite"
+)
+
+// CopyBody copies the body that follows header h from src to dst without
+// decrypting it, checking only its structure (sequence numbers, lengths).
+// Every byte copied is also written to each of sums (signature digests).
+// It stops at the end of the body: a signed message's footer is left in src.
+func CopyBody(dst io.Writer, src *bufio.Reader, h *Header, sums ...io.Writer) error {
+	w := dst
+	if len(sums) > 0 {
+		w = io.MultiWriter(append([]io.Writer{dst}, sums...)...)
+	}
+	var hdr [4 + 4 + suite.IVLength + 4]byte
+	copyN := func(n int64, part string) error {
+		if _, err := io.CopyN(w, src, n); err != nil {
+			if err == io.EOF {
+				return readErr(io.ErrUnexpectedEOF, part)
+			}
+			return readErr(err, part)
+		}
+		return nil
+	}
+	read := func(b []byte, part string) error {
+		if _, err := io.ReadFull(src, b); err != nil {
+			return readErr(err, part)
+		}
+		_, err := w.Write(b)
+		return err
+	}
+	if !h.Framed {
+		b := hdr[:suite.IVLength+8]
+		if err := read(b, "non-framed body"); err != nil {
+			return err
+		}
+		n := binary.BigEndian.Uint64(b[suite.IVLength:])
+		if n > maxNonFramedLength {
+			return malformed("non-framed body declares %d bytes, more than the %d allowed", n, uint64(maxNonFramedLength))
+		}
+		return copyN(int64(n)+suite.TagLength, "non-framed body")
+	}
+	for seq := uint32(1); ; seq++ {
+		part := fmt.Sprintf("frame %d", seq)
+		b := hdr[:4]
+		if err := read(b, part); err != nil {
+			return err
+		}
+		final := binary.BigEndian.Uint32(b) == finalFrameMarker
+		if final {
+			if err := read(b, part); err != nil {
+				return err
+			}
+		}
+		if got := binary.BigEndian.Uint32(b); got != seq {
+			return tampered("frame %d carries sequence number %d", seq, got)
+		}
+		length := int64(h.FrameLength)
+		if final {
+			b = hdr[:suite.IVLength+4]
+		} else {
+			b = hdr[:suite.IVLength]
+		}
+		if err := read(b, part); err != nil {
+			return err
+		}
+		if final {
+			length = int64(binary.BigEndian.Uint32(b[suite.IVLength:]))
+			if length > int64(h.FrameLength) {
+				return malformed("final frame %d holds %d bytes, more than the frame length %d", seq, length, h.FrameLength)
+			}
+		}
+		if err := copyN(length+suite.TagLength, part); err != nil {
+			return err
+		}
+		if final {
+			return nil
+		}
+		if seq == finalFrameMarker-1 {
+			return malformed("no final frame")
+		}
+	}
+}
+
+// ReadFooter reads a signed message's footer and returns the signature. It
+// checks that nothing follows the message.
+func ReadFooter(src *bufio.Reader) ([]byte, error) {
+	var n [2]byte
+	if _, err := io.ReadFull(src, n[:]); err != nil {
+		return nil, readErr(err, "signature footer")
+	}
+	sig := make([]byte, binary.BigEndian.Uint16(n[:]))
+	if _, err := io.ReadFull(src, sig); err != nil {
+		return nil, readErr(err, "signature footer")
+	}
+	return sig, CheckEnd(src)
+}
+
+// CheckEnd returns an error if src holds anything more.
+func CheckEnd(src *bufio.Reader) error {
+	if _, err := src.Peek(1); err == nil {
+		return malformed("data follows the end of the message")
+	} else if err != io.EOF {
+		return fmt.Errorf("reading past the end of the message: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,491 @@
+package kms
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"hash"
+)
+
+// sealed is the result of encrypting under a key.
+type sealed struct {
+	blob       []byte
+	keyARN     string
+	alg        string
+	materialID string
+}
+
+// encryptWith encrypts plaintext under key k (already loaded and checked
+// usable) with algorithm alg ("" means the key's default).
+func (s *Service) encryptWith(tx Tx, k *KeyRecord, alg string, plaintext []byte, ec map[string]string) (*sealed, error) {
+	if k.Usage != UsageEncryptDecrypt {
+		return nil, newError(CodeInvalidKeyUsage, "%s has key usage %s, not ENCRYPT_DECRYPT", s.KeyARN(k.ID), k.Usage)
+	}
+	spec := keySpecs[k.Spec]
+	if spec == nil {
+		return nil, newError(CodeInternal, "key %s has an unknown spec", k.ID)
+	}
+	if spec.symmetric {
+		if alg != "" && alg != AlgSymmetricDefault {
+			return nil, newError(CodeInvalidKeyUsage, "%s supports only the SYMMETRIC_DEFAULT encryption algorithm, not %s", s.KeyARN(k.ID), alg)
+		}
+		v := current(k)
+		m, err := s.material(tx, k, v.Version)
+		if err != nil {
+			return nil, err
+		}
+		defer clear(m)
+		blob, err := sealBlob(k.ID, v.Version, m, plaintext, ec)
+		if err != nil {
+			return nil, err
+		}
+		return &sealed{blob: blob, keyARN: s.KeyARN(k.ID), alg: AlgSymmetricDefault, materialID: v.MaterialID}, nil
+	}
+	h, err := oaepHash(alg)
+	if err != nil {
+		return nil, newError(CodeInvalidKeyUsage, "%s is an %s key: give EncryptionAlgorithm RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256", s.KeyARN(k.ID), k.Spec)
+	}
+	if len(ec) > 0 {
+		return nil, validationf("an encryption context is supported only with symmetric keys; %s is %s", s.KeyARN(k.ID), k.Spec)
+	}
+	if max := rsaMaxPlaintext(spec.rsaBits, h.Size()); len(plaintext) > max {
+		return nil, validationf("plaintext of %d bytes is too long for %s with %s (at most %d)", len(plaintext), k.Spec, alg, max)
+	}
+	priv, err := s.rsaKey(tx, k)
+	if err != nil {
+		return nil, err
+	}
+	ct, err := rsa.EncryptOAEP(h, rand.Reader, &priv.PublicKey, plaintext, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &sealed{blob: ct, keyARN: s.KeyARN(k.ID), alg: alg, materialID: current(k).MaterialID}, nil
+}
+
+func oaepHash(alg string) (hash.Hash, error) {
+	switch alg {
+	case AlgRSAOAEPSHA1:
+		return sha1.New(), nil
+	case AlgRSAOAEPSHA256:
+		return sha256.New(), nil
+	}
+	return nil, errors.New("not an RSA algorithm")
+}
+
+// rsaKey returns the private key of an RSA key.
+func (s *Service) rsaKey(tx Tx, k *KeyRecord) (*rsa.PrivateKey, error) {
+	der, err := s.material(tx, k, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(der)
+	key, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, err
+	}
+	priv, ok := key.(*rsa.PrivateKey)
+	if !ok {
+		return nil, errors.New("kms: stored RSA key is not RSA")
+	}
+	return priv, nil
+}
+
+// opened is the result of decrypting a ciphertext.
+type opened struct {
+	plaintext  []byte
+	key        *KeyRecord
+	alg        string
+	materialID string
+}
+
+// decryptIn decrypts a ciphertext blob inside a transaction. keyID, when
+// given, must name the key the blob was made with (IncorrectKeyException
+// otherwise); asymmetric keys require it and an RSA algorithm.
+func (s *Service) decryptIn(tx Tx, blob []byte, keyID, alg string, ec map[string]string) (*opened, error) {
+	if len(blob) == 0 || len(blob) > blobMaxLen {
+		return nil, validationf("CiphertextBlob must be 1 to %d bytes, got %d", blobMaxLen, len(blob))
+	}
+	var named *KeyRecord
+	if keyID != "" {
+		ref, err := s.parseKeyRef(keyID, true)
+		if err != nil {
+			return nil, err
+		}
+		if named, err = s.load(tx, ref); err != nil {
+			return nil, err
+		}
+	}
+	if named != nil && !keySpecs[named.Spec].symmetric {
+		if err := s.usable(named); err != nil {
+			return nil, err
+		}
+		h, err := oaepHash(alg)
+		if err != nil {
+			return nil, newError(CodeInvalidCiphertext, "decrypting with %s key %s needs EncryptionAlgorithm RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256", named.Spec, s.KeyARN(named.ID))
+		}
+		if len(ec) > 0 {
+			return nil, validationf("an encryption context is supported only with symmetric keys")
+		}
+		priv, err := s.rsaKey(tx, named)
+		if err != nil {
+			return nil, err
+		}
+		pt, err := rsa.DecryptOAEP(h, nil, priv, blob, nil)
+		if err != nil {
+			return nil, newError(CodeInvalidCiphertext, "the ciphertext does not decrypt with %s and %s", s.KeyARN(named.ID), alg)
+		}
+		return &opened{plaintext: pt, key: named, alg: alg, materialID: current(named).MaterialID}, nil
+	}
+	if alg != "" && alg != AlgSymmetricDefault {
+		return nil, newError(CodeIncorrectKey, "EncryptionAlgorithm %s does not apply to a symmetric ciphertext", alg)
+	}
+	h, ok := parseBlobHeader(blob)
+	if !ok {
+		return nil, newError(CodeInvalidCiphertext, "the ciphertext is not a ciphertext blob of this KMS, or it is damaged")
+	}
+	k := named
+	if k == nil {
+		var err error
+		if k, err = s.load(tx, keyRef{id: h.keyID}); err != nil {
+			return nil, err
+		}
+	} else if k.ID != h.keyID {
+		return nil, newError(CodeIncorrectKey, "the ciphertext was encrypted under another key than %s", s.KeyARN(k.ID))
+	}
+	if err := s.usable(k); err != nil {
+		return nil, err
+	}
+	if !keySpecs[k.Spec].symmetric || h.version > len(k.Versions) {
+		return nil, newError(CodeInvalidCiphertext, "the ciphertext does not match key %s", s.KeyARN(k.ID))
+	}
+	m, err := s.material(tx, k, h.version)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(m)
+	pt, err := openBlob(blob, m, ec)
+	if err != nil {
+		return nil, err
+	}
+	return &opened{plaintext: pt, key: k, alg: AlgSymmetricDefault, materialID: k.Versions[h.version-1].MaterialID}, nil
+}
+
+// usableKey loads the key keyID names and checks it can be used.
+func (s *Service) usableKey(tx Tx, keyID string) (*KeyRecord, error) {
+	ref, err := s.parseKeyRef(keyID, true)
+	if err != nil {
+		return nil, err
+	}
+	k, err := s.load(tx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return k, s.usable(k)
+}
+
+// Encrypt implements [API]: up to 4096 bytes under a symmetric key, or an
+// RSA key's OAEP limit.
+func (s *Service) Encrypt(ctx context.Context, in *EncryptInput) (*EncryptOutput, error) {
+	if len(in.Plaintext) == 0 || len(in.Plaintext) > maxPlaintextLen {
+		return nil, validationf("Plaintext must be 1 to %d bytes, got %d", maxPlaintextLen, len(in.Plaintext))
+	}
+	if err := checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
+	var out *sealed
+	err := s.view(ctx, func(tx Tx) error {
+		k, err := s.usableKey(tx, in.KeyId)
+		if err != nil {
+			return err
+		}
+		out, err = s.encryptWith(tx, k, in.EncryptionAlgorithm, in.Plaintext, in.EncryptionContext)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if in.DryRun {
+		return nil, dryRun()
+	}
+	return &EncryptOutput{CiphertextBlob: out.blob, KeyId: out.keyARN, EncryptionAlgorithm: out.alg}, nil
+}
+
+// Decrypt implements [API]. A symmetric ciphertext names its key, so KeyId
+// is optional; when given it must match (IncorrectKeyException).
+func (s *Service) Decrypt(ctx context.Context, in *DecryptInput) (*DecryptOutput, error) {
+	if err := checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
+	var o *opened
+	err := s.view(ctx, func(tx Tx) error {
+		var err error
+		o, err = s.decryptIn(tx, in.CiphertextBlob, in.KeyId, in.EncryptionAlgorithm, in.EncryptionContext)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if in.DryRun {
+		clear(o.plaintext)
+		return nil, dryRun()
+	}
+	return &DecryptOutput{KeyId: s.KeyARN(o.key.ID), Plaintext: o.plaintext, EncryptionAlgorithm: o.alg, KeyMaterialId: o.materialID}, nil
+}
+
+// ReEncrypt implements [API]: the ciphertext is decrypted and encrypted
+// again under the destination key (the newest material of the same key
+// when the destination is the source), without the plaintext leaving the
+// service.
+func (s *Service) ReEncrypt(ctx context.Context, in *ReEncryptInput) (*ReEncryptOutput, error) {
+	if err := checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
+	if in.DestinationKeyId == "" {
+		return nil, validationf("DestinationKeyId is required")
+	}
+	var out *ReEncryptOutput
+	err := s.view(ctx, func(tx Tx) error {
+		o, err := s.decryptIn(tx, in.CiphertextBlob, in.SourceKeyId, in.SourceEncryptionAlgorithm, in.SourceEncryptionContext)
+		if err != nil {
+			return err
+		}
+		defer clear(o.plaintext)
+		dst, err := s.usableKey(tx, in.DestinationKeyId)
+		if err != nil {
+			return err
+		}
+		sl, err := s.encryptWith(tx, dst, in.DestinationEncryptionAlgorithm, o.plaintext, in.DestinationEncryptionContext)
+		if err != nil {
+			return err
+		}
+		out = &ReEncryptOutput{CiphertextBlob: sl.blob, SourceKeyId: s.KeyARN(o.key.ID), KeyId: sl.keyARN,
+			SourceEncryptionAlgorithm: o.alg, DestinationEncryptionAlgorithm: sl.alg,
+			SourceKeyMaterialId: o.materialID, DestinationKeyMaterialId: sl.materialID}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if in.DryRun {
+		return nil, dryRun()
+	}
+	return out, nil
+}
+
+func dataKeyLength(n *int32, spec string) (int, error) {
+	switch {
+	case n != nil && spec != "":
+		return 0, validationf("give NumberOfBytes or KeySpec, not both")
+	case n != nil:
+		if *n < 1 || *n > maxDataKeyBytes {
+			return 0, validationf("NumberOfBytes must be between 1 and %d, got %d", maxDataKeyBytes, *n)
+		}
+		return int(*n), nil
+	case spec == "AES_256":
+		return 32, nil
+	case spec == "AES_128":
+		return 16, nil
+	case spec != "":
+		return 0, validationf("KeySpec must be AES_256 or AES_128, got %q", spec)
+	}
+	return 0, validationf("give NumberOfBytes or KeySpec")
+}
+
+// generate makes a random data key of n bytes and encrypts it under keyID.
+func (s *Service) generate(ctx context.Context, keyID string, n int, ec map[string]string, tokens []string) ([]byte, *sealed, error) {
+	if err := checkGrantTokens(tokens); err != nil {
+		return nil, nil, err
+	}
+	pt := make([]byte, n)
+	rand.Read(pt)
+	var out *sealed
+	err := s.view(ctx, func(tx Tx) error {
+		k, err := s.usableKey(tx, keyID)
+		if err != nil {
+			return err
+		}
+		if !keySpecs[k.Spec].symmetric {
+			return newError(CodeInvalidKeyUsage, "%s is an %s key; data keys need a symmetric key", s.KeyARN(k.ID), k.Spec)
+		}
+		out, err = s.encryptWith(tx, k, "", pt, ec)
+		return err
+	})
+	if err != nil {
+		clear(pt)
+		return nil, nil, err
+	}
+	return pt, out, nil
+}
+
+// GenerateDataKey implements [API].
+func (s *Service) GenerateDataKey(ctx context.Context, in *GenerateDataKeyInput) (*GenerateDataKeyOutput, error) {
+	n, err := dataKeyLength(in.NumberOfBytes, in.KeySpec)
+	if err != nil {
+		return nil, err
+	}
+	pt, out, err := s.generate(ctx, in.KeyId, n, in.EncryptionContext, in.GrantTokens)
+	if err != nil {
+		return nil, err
+	}
+	if in.DryRun {
+		clear(pt)
+		return nil, dryRun()
+	}
+	return &GenerateDataKeyOutput{CiphertextBlob: out.blob, Plaintext: pt, KeyId: out.keyARN, KeyMaterialId: out.materialID}, nil
+}
+
+// GenerateDataKeyWithoutPlaintext implements [API].
+func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, in *GenerateDataKeyWithoutPlaintextInput) (*GenerateDataKeyWithoutPlaintextOutput, error) {
+	n, err := dataKeyLength(in.NumberOfBytes, in.KeySpec)
+	if err != nil {
+		return nil, err
+	}
+	pt, out, err := s.generate(ctx, in.KeyId, n, in.EncryptionContext, in.GrantTokens)
+	if err != nil {
+		return nil, err
+	}
+	clear(pt)
+	if in.DryRun {
+		return nil, dryRun()
+	}
+	return &GenerateDataKeyWithoutPlaintextOutput{CiphertextBlob: out.blob, KeyId: out.keyARN, KeyMaterialId: out.materialID}, nil
+}
+
+// newKeyPair makes a data key pair: PKCS #8 DER private key and SPKI DER
+// public key.
+func newKeyPair(spec string) (priv, pub []byte, err error) {
+	var key crypto.Signer
+	switch spec {
+	case "RSA_2048", "RSA_3072", "RSA_4096":
+		bits := map[string]int{"RSA_2048": 2048, "RSA_3072": 3072, "RSA_4096": 4096}[spec]
+		key, err = rsa.GenerateKey(rand.Reader, bits)
+	case "ECC_NIST_P256":
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "ECC_NIST_P384":
+		key, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case "ECC_NIST_P521":
+		key, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	default:
+		return nil, nil, validationf("KeyPairSpec must be RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384 or ECC_NIST_P521, got %q", spec)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if priv, err = x509.MarshalPKCS8PrivateKey(key); err != nil {
+		return nil, nil, err
+	}
+	if pub, err = x509.MarshalPKIXPublicKey(key.Public()); err != nil {
+		return nil, nil, err
+	}
+	return priv, pub, nil
+}
+
+func (s *Service) generatePair(ctx context.Context, in *GenerateDataKeyPairInput) (*GenerateDataKeyPairOutput, error) {
+	if err := checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
+	// Check the key before the (slow) key pair generation.
+	err := s.view(ctx, func(tx Tx) error {
+		k, err := s.usableKey(tx, in.KeyId)
+		if err != nil {
+			return err
+		}
+		if !keySpecs[k.Spec].symmetric {
+			return newError(CodeInvalidKeyUsage, "%s is an %s key; data key pairs need a symmetric key", s.KeyARN(k.ID), k.Spec)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	priv, pub, err := newKeyPair(in.KeyPairSpec)
+	if err != nil {
+		return nil, internal(err)
+	}
+	var out *sealed
+	err = s.view(ctx, func(tx Tx) error {
+		k, err := s.usableKey(tx, in.KeyId)
+		if err != nil {
+			return err
+		}
+		out, err = s.encryptWith(tx, k, "", priv, in.EncryptionContext)
+		return err
+	})
+	if err != nil {
+		clear(priv)
+		return nil, err
+	}
+	if in.DryRun {
+		clear(priv)
+		return nil, dryRun()
+	}
+	return &GenerateDataKeyPairOutput{PrivateKeyCiphertextBlob: out.blob, PrivateKeyPlaintext: priv, PublicKey: pub,
+		KeyId: out.keyARN, KeyPairSpec: in.KeyPairSpec, KeyMaterialId: out.materialID}, nil
+}
+
+// GenerateDataKeyPair implements [API].
+func (s *Service) GenerateDataKeyPair(ctx context.Context, in *GenerateDataKeyPairInput) (*GenerateDataKeyPairOutput, error) {
+	return s.generatePair(ctx, in)
+}
+
+// GenerateDataKeyPairWithoutPlaintext implements [API].
+func (s *Service) GenerateDataKeyPairWithoutPlaintext(ctx context.Context, in *GenerateDataKeyPairWithoutPlaintextInput) (*GenerateDataKeyPairWithoutPlaintextOutput, error) {
+	out, err := s.generatePair(ctx, (*GenerateDataKeyPairInput)(in))
+	if err != nil {
+		return nil, err
+	}
+	clear(out.PrivateKeyPlaintext)
+	return &GenerateDataKeyPairWithoutPlaintextOutput{PrivateKeyCiphertextBlob: out.PrivateKeyCiphertextBlob,
+		PublicKey: out.PublicKey, KeyId: out.KeyId, KeyPairSpec: out.KeyPairSpec, KeyMaterialId: out.KeyMaterialId}, nil
+}
+
+// GenerateRandom implements [API]: 1 to 1024 random bytes.
+func (s *Service) GenerateRandom(_ context.Context, in *GenerateRandomInput) (*GenerateRandomOutput, error) {
+	if in.CustomKeyStoreId != "" {
+		return nil, newError(CodeUnsupportedOperation, "custom key stores are not supported")
+	}
+	if in.NumberOfBytes == nil || *in.NumberOfBytes < 1 || *in.NumberOfBytes > maxDataKeyBytes {
+		return nil, validationf("NumberOfBytes must be between 1 and %d", maxDataKeyBytes)
+	}
+	b := make([]byte, *in.NumberOfBytes)
+	rand.Read(b)
+	return &GenerateRandomOutput{Plaintext: b}, nil
+}
+
+// GetPublicKey implements [API] for asymmetric keys: the DER
+// SubjectPublicKeyInfo.
+func (s *Service) GetPublicKey(ctx context.Context, in *GetPublicKeyInput) (*GetPublicKeyOutput, error) {
+	if err := checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
+	var out *GetPublicKeyOutput
+	err := s.view(ctx, func(tx Tx) error {
+		k, err := s.usableKey(tx, in.KeyId)
+		if err != nil {
+			return err
+		}
+		spec := keySpecs[k.Spec]
+		if spec.symmetric {
+			return newError(CodeUnsupportedOperation, "%s is a symmetric key; it has no public key", s.KeyARN(k.ID))
+		}
+		priv, err := s.rsaKey(tx, k)
+		if err != nil {
+			return err
+		}
+		pub, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+		if err != nil {
+			return err
+		}
+		out = &GetPublicKeyOutput{KeyId: s.KeyARN(k.ID), PublicKey: pub, CustomerMasterKeySpec: k.Spec, KeySpec: k.Spec,
+			KeyUsage: k.Usage, EncryptionAlgorithms: spec.algorithms}
+		return nil
+	})
+	return out, err
+}

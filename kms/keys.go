@@ -1,0 +1,742 @@
+package kms
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// newKeyID returns a random (version 4) UUID.
+func newKeyID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return uuidString(b[:])
+}
+
+func checkPolicy(p string) error {
+	if len(p) > maxPolicyLen {
+		return newError(CodeMalformedPolicy, "the key policy is longer than %d characters", maxPolicyLen)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(p), &doc); err != nil {
+		return newError(CodeMalformedPolicy, "the key policy is not a JSON object: %v", err)
+	}
+	return nil
+}
+
+// CreateKey implements [API]. Supported: KeySpec SYMMETRIC_DEFAULT and
+// RSA_2048/3072/4096 with KeyUsage ENCRYPT_DECRYPT, origin AWS_KMS.
+func (s *Service) CreateKey(ctx context.Context, in *CreateKeyInput) (*CreateKeyOutput, error) {
+	spec := in.KeySpec
+	if in.CustomerMasterKeySpec != "" {
+		if spec != "" && spec != in.CustomerMasterKeySpec {
+			return nil, validationf("KeySpec %q and CustomerMasterKeySpec %q differ", spec, in.CustomerMasterKeySpec)
+		}
+		spec = in.CustomerMasterKeySpec
+	}
+	if spec == "" {
+		spec = SpecSymmetricDefault
+	}
+	ks, ok := keySpecs[spec]
+	if !ok {
+		return nil, newError(CodeUnsupportedOperation, "KeySpec %s is not supported here (supported: SYMMETRIC_DEFAULT, RSA_2048, RSA_3072, RSA_4096)", spec)
+	}
+	usage := in.KeyUsage
+	if usage == "" {
+		usage = UsageEncryptDecrypt
+	}
+	if usage != UsageEncryptDecrypt {
+		return nil, newError(CodeUnsupportedOperation, "KeyUsage %s is not supported here (supported: ENCRYPT_DECRYPT)", usage)
+	}
+	if in.Origin != "" && in.Origin != "AWS_KMS" {
+		return nil, newError(CodeUnsupportedOperation, "Origin %s is not supported (supported: AWS_KMS)", in.Origin)
+	}
+	if in.MultiRegion != nil && *in.MultiRegion {
+		return nil, newError(CodeUnsupportedOperation, "multi-Region keys are not supported")
+	}
+	if in.CustomKeyStoreId != "" || in.XksKeyId != "" {
+		return nil, newError(CodeUnsupportedOperation, "custom key stores are not supported")
+	}
+	if len(in.Description) > maxDescriptionLen {
+		return nil, validationf("Description is longer than %d characters", maxDescriptionLen)
+	}
+	if err := checkTags(in.Tags); err != nil {
+		return nil, err
+	}
+	if len(in.Tags) > maxTagsPerKey {
+		return nil, newError(CodeTag, "a key can have at most %d tags", maxTagsPerKey)
+	}
+	policy := in.Policy
+	if policy == "" {
+		policy = s.defaultPolicy()
+	} else if err := checkPolicy(policy); err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	k := &KeyRecord{
+		ID:           newKeyID(),
+		Spec:         ks.name,
+		Usage:        usage,
+		State:        StateEnabled,
+		Description:  in.Description,
+		CreationDate: now,
+		Policy:       policy,
+	}
+	for _, t := range in.Tags {
+		k.Tags = setTag(k.Tags, t)
+	}
+	err := s.update(ctx, func(tx Tx) error {
+		if err := tx.PutKey(k); err != nil { // the material refers to the key
+			return err
+		}
+		if err := s.addVersion(tx, k, "", now); err != nil {
+			return err
+		}
+		return tx.PutKey(k)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &CreateKeyOutput{KeyMetadata: s.metadata(k)}, nil
+}
+
+func setTag(tags []Tag, t Tag) []Tag {
+	for i := range tags {
+		if tags[i].Key == t.Key {
+			tags[i].Value = t.Value
+			return tags
+		}
+	}
+	return append(tags, t)
+}
+
+// DescribeKey implements [API].
+func (s *Service) DescribeKey(ctx context.Context, in *DescribeKeyInput) (*DescribeKeyOutput, error) {
+	if err := checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
+	ref, err := s.parseKeyRef(in.KeyId, true)
+	if err != nil {
+		return nil, err
+	}
+	var out *DescribeKeyOutput
+	err = s.view(ctx, func(tx Tx) error {
+		k, err := s.load(tx, ref)
+		if err != nil {
+			return err
+		}
+		out = &DescribeKeyOutput{KeyMetadata: s.metadata(k)}
+		return nil
+	})
+	return out, err
+}
+
+// ListKeys implements [API].
+func (s *Service) ListKeys(ctx context.Context, in *ListKeysInput) (*ListKeysOutput, error) {
+	limit, err := checkLimit(in.Limit, 1000, 100)
+	if err != nil {
+		return nil, err
+	}
+	out := &ListKeysOutput{Keys: []KeyListEntry{}}
+	err = s.store.View(ctx, func(tx Tx) error {
+		out.Keys = out.Keys[:0]
+		after := in.Marker
+		for len(out.Keys) <= limit {
+			keys, err := tx.ListKeys(after, limit+1)
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				after = k.ID
+				if s.expired(k) {
+					continue
+				}
+				out.Keys = append(out.Keys, KeyListEntry{KeyId: k.ID, KeyArn: s.KeyARN(k.ID)})
+			}
+			if len(keys) < limit+1 {
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, internal(err)
+	}
+	if len(out.Keys) > limit {
+		out.Keys = out.Keys[:limit]
+		out.Truncated = true
+		out.NextMarker = out.Keys[limit-1].KeyId
+	}
+	return out, nil
+}
+
+// modify loads the key ref names in a write transaction, lets fn change it,
+// and stores it.
+func (s *Service) modify(ctx context.Context, keyID string, fn func(tx Tx, k *KeyRecord) error) error {
+	ref, err := s.parseKeyRef(keyID, false)
+	if err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx Tx) error {
+		k, err := s.load(tx, ref)
+		if err != nil {
+			return err
+		}
+		if err := fn(tx, k); err != nil {
+			return err
+		}
+		return tx.PutKey(k)
+	})
+}
+
+// UpdateKeyDescription implements [API].
+func (s *Service) UpdateKeyDescription(ctx context.Context, in *UpdateKeyDescriptionInput) (*UpdateKeyDescriptionOutput, error) {
+	if len(in.Description) > maxDescriptionLen {
+		return nil, validationf("Description is longer than %d characters", maxDescriptionLen)
+	}
+	err := s.modify(ctx, in.KeyId, func(_ Tx, k *KeyRecord) error {
+		if err := s.notPendingDeletion(k); err != nil {
+			return err
+		}
+		k.Description = in.Description
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &UpdateKeyDescriptionOutput{}, nil
+}
+
+// EnableKey implements [API].
+func (s *Service) EnableKey(ctx context.Context, in *EnableKeyInput) (*EnableKeyOutput, error) {
+	err := s.modify(ctx, in.KeyId, func(_ Tx, k *KeyRecord) error {
+		if err := s.notPendingDeletion(k); err != nil {
+			return err
+		}
+		k.State = StateEnabled
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &EnableKeyOutput{}, nil
+}
+
+// DisableKey implements [API].
+func (s *Service) DisableKey(ctx context.Context, in *DisableKeyInput) (*DisableKeyOutput, error) {
+	err := s.modify(ctx, in.KeyId, func(_ Tx, k *KeyRecord) error {
+		if err := s.notPendingDeletion(k); err != nil {
+			return err
+		}
+		k.State = StateDisabled
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &DisableKeyOutput{}, nil
+}
+
+// ScheduleKeyDeletion implements [API]. The key is unusable from now on and
+// its material is destroyed when the window (7–30 days, default 30) ends.
+func (s *Service) ScheduleKeyDeletion(ctx context.Context, in *ScheduleKeyDeletionInput) (*ScheduleKeyDeletionOutput, error) {
+	days := defaultPendingWindow
+	if in.PendingWindowInDays != nil {
+		days = int(*in.PendingWindowInDays)
+		if days < minPendingWindow || days > maxPendingWindow {
+			return nil, validationf("PendingWindowInDays must be between %d and %d, got %d", minPendingWindow, maxPendingWindow, days)
+		}
+	}
+	var out *ScheduleKeyDeletionOutput
+	err := s.modify(ctx, in.KeyId, func(_ Tx, k *KeyRecord) error {
+		if err := s.notPendingDeletion(k); err != nil {
+			return err
+		}
+		k.State = StatePendingDeletion
+		k.PendingWindowDays = days
+		k.DeletionDate = s.now().UTC().AddDate(0, 0, days)
+		out = &ScheduleKeyDeletionOutput{KeyId: s.KeyARN(k.ID), DeletionDate: ts(k.DeletionDate),
+			KeyState: k.State, PendingWindowInDays: int32(days)}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// CancelKeyDeletion implements [API]. The key comes back Disabled, as in
+// AWS.
+func (s *Service) CancelKeyDeletion(ctx context.Context, in *CancelKeyDeletionInput) (*CancelKeyDeletionOutput, error) {
+	var arn string
+	err := s.modify(ctx, in.KeyId, func(_ Tx, k *KeyRecord) error {
+		if k.State != StatePendingDeletion {
+			return newError(CodeInvalidState, "%s is not pending deletion.", s.KeyARN(k.ID))
+		}
+		k.State = StateDisabled
+		k.DeletionDate = time.Time{}
+		k.PendingWindowDays = 0
+		arn = s.KeyARN(k.ID)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &CancelKeyDeletionOutput{KeyId: arn}, nil
+}
+
+// --- aliases -------------------------------------------------------------
+
+// CreateAlias implements [API].
+func (s *Service) CreateAlias(ctx context.Context, in *CreateAliasInput) (*CreateAliasOutput, error) {
+	if err := checkAliasName(in.AliasName); err != nil {
+		return nil, err
+	}
+	ref, err := s.parseKeyRef(in.TargetKeyId, false)
+	if err != nil {
+		return nil, err
+	}
+	err = s.update(ctx, func(tx Tx) error {
+		if _, err := tx.GetAlias(in.AliasName); err == nil {
+			return newError(CodeAlreadyExists, "An alias with the name %s already exists", s.AliasARN(in.AliasName))
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		k, err := s.load(tx, ref)
+		if err != nil {
+			return err
+		}
+		if err := s.notPendingDeletion(k); err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		return tx.PutAlias(&AliasRecord{Name: in.AliasName, KeyID: k.ID, Created: now, LastUpdated: now})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &CreateAliasOutput{}, nil
+}
+
+// UpdateAlias implements [API]. The new key must have the same spec class
+// (symmetric or not) and usage as the old one, as in AWS.
+func (s *Service) UpdateAlias(ctx context.Context, in *UpdateAliasInput) (*UpdateAliasOutput, error) {
+	if err := checkAliasName(in.AliasName); err != nil {
+		return nil, err
+	}
+	ref, err := s.parseKeyRef(in.TargetKeyId, false)
+	if err != nil {
+		return nil, err
+	}
+	err = s.update(ctx, func(tx Tx) error {
+		a, err := tx.GetAlias(in.AliasName)
+		if errors.Is(err, ErrNotFound) {
+			return newError(CodeNotFound, "Alias %s is not found.", s.AliasARN(in.AliasName))
+		}
+		if err != nil {
+			return err
+		}
+		k, err := s.load(tx, ref)
+		if err != nil {
+			return err
+		}
+		if err := s.notPendingDeletion(k); err != nil {
+			return err
+		}
+		if old, err := tx.GetKey(a.KeyID); err == nil {
+			if keySpecs[old.Spec].symmetric != keySpecs[k.Spec].symmetric || old.Usage != k.Usage {
+				return validationf("alias %s points to a %s key; the new target must be of the same type and usage, not %s", in.AliasName, old.Spec, k.Spec)
+			}
+		}
+		a.KeyID = k.ID
+		a.LastUpdated = s.now().UTC()
+		return tx.PutAlias(a)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &UpdateAliasOutput{}, nil
+}
+
+// DeleteAlias implements [API].
+func (s *Service) DeleteAlias(ctx context.Context, in *DeleteAliasInput) (*DeleteAliasOutput, error) {
+	if err := checkAliasName(in.AliasName); err != nil {
+		return nil, err
+	}
+	err := s.update(ctx, func(tx Tx) error {
+		if _, err := tx.GetAlias(in.AliasName); errors.Is(err, ErrNotFound) {
+			return newError(CodeNotFound, "Alias %s is not found.", s.AliasARN(in.AliasName))
+		} else if err != nil {
+			return err
+		}
+		return tx.DeleteAlias(in.AliasName)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &DeleteAliasOutput{}, nil
+}
+
+// ListAliases implements [API].
+func (s *Service) ListAliases(ctx context.Context, in *ListAliasesInput) (*ListAliasesOutput, error) {
+	limit, err := checkLimit(in.Limit, 100, 50)
+	if err != nil {
+		return nil, err
+	}
+	var keyID string
+	if in.KeyId != "" {
+		ref, err := s.parseKeyRef(in.KeyId, false)
+		if err != nil {
+			return nil, err
+		}
+		keyID = ref.id
+	}
+	out := &ListAliasesOutput{Aliases: []AliasListEntry{}}
+	err = s.store.View(ctx, func(tx Tx) error {
+		if keyID != "" {
+			if _, err := s.load(tx, keyRef{id: keyID}); err != nil {
+				return err
+			}
+		}
+		as, err := tx.ListAliases(keyID, in.Marker, limit+1)
+		if err != nil {
+			return err
+		}
+		for _, a := range as {
+			out.Aliases = append(out.Aliases, AliasListEntry{AliasName: a.Name, AliasArn: s.AliasARN(a.Name),
+				TargetKeyId: a.KeyID, CreationDate: ts(a.Created), LastUpdatedDate: ts(a.LastUpdated)})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, internal(err)
+	}
+	if len(out.Aliases) > limit {
+		out.Aliases = out.Aliases[:limit]
+		out.Truncated = true
+		out.NextMarker = out.Aliases[limit-1].AliasName
+	}
+	return out, nil
+}
+
+// --- tags --------------------------------------------------------------------
+
+// TagResource implements [API].
+func (s *Service) TagResource(ctx context.Context, in *TagResourceInput) (*TagResourceOutput, error) {
+	if len(in.Tags) == 0 {
+		return nil, validationf("Tags is required")
+	}
+	if err := checkTags(in.Tags); err != nil {
+		return nil, err
+	}
+	err := s.modify(ctx, in.KeyId, func(_ Tx, k *KeyRecord) error {
+		if err := s.notPendingDeletion(k); err != nil {
+			return err
+		}
+		for _, t := range in.Tags {
+			k.Tags = setTag(k.Tags, t)
+		}
+		if len(k.Tags) > maxTagsPerKey {
+			return newError(CodeLimitExceeded, "a key can have at most %d tags", maxTagsPerKey)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &TagResourceOutput{}, nil
+}
+
+// UntagResource implements [API].
+func (s *Service) UntagResource(ctx context.Context, in *UntagResourceInput) (*UntagResourceOutput, error) {
+	if len(in.TagKeys) == 0 {
+		return nil, validationf("TagKeys is required")
+	}
+	err := s.modify(ctx, in.KeyId, func(_ Tx, k *KeyRecord) error {
+		if err := s.notPendingDeletion(k); err != nil {
+			return err
+		}
+		k.Tags = slices.DeleteFunc(k.Tags, func(t Tag) bool { return slices.Contains(in.TagKeys, t.Key) })
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &UntagResourceOutput{}, nil
+}
+
+// ListResourceTags implements [API].
+func (s *Service) ListResourceTags(ctx context.Context, in *ListResourceTagsInput) (*ListResourceTagsOutput, error) {
+	limit, err := checkLimit(in.Limit, 50, 50)
+	if err != nil {
+		return nil, err
+	}
+	ref, err := s.parseKeyRef(in.KeyId, false)
+	if err != nil {
+		return nil, err
+	}
+	out := &ListResourceTagsOutput{Tags: []Tag{}}
+	err = s.view(ctx, func(tx Tx) error {
+		k, err := s.load(tx, ref)
+		if err != nil {
+			return err
+		}
+		tags := slices.Clone(k.Tags)
+		slices.SortFunc(tags, func(a, b Tag) int { return strings.Compare(a.Key, b.Key) })
+		start := 0
+		if in.Marker != "" {
+			start = len(tags)
+			for i, t := range tags {
+				if t.Key > in.Marker {
+					start = i
+					break
+				}
+			}
+		}
+		out.Tags = append(out.Tags[:0], tags[start:]...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(out.Tags) > limit {
+		out.Tags = out.Tags[:limit]
+		out.Truncated = true
+		out.NextMarker = out.Tags[limit-1].Key
+	}
+	return out, nil
+}
+
+// --- rotation ------------------------------------------------------------------
+
+func (s *Service) symmetricOnly(k *KeyRecord, op string) error {
+	if !keySpecs[k.Spec].symmetric {
+		return newError(CodeUnsupportedOperation, "%s is not supported for %s keys (%s)", op, k.Spec, s.KeyARN(k.ID))
+	}
+	return nil
+}
+
+// EnableKeyRotation implements [API]: the key's material rotates every
+// RotationPeriodInDays (90–2560, default 365); every earlier version stays
+// available for decryption.
+func (s *Service) EnableKeyRotation(ctx context.Context, in *EnableKeyRotationInput) (*EnableKeyRotationOutput, error) {
+	period := defaultRotation
+	if in.RotationPeriodInDays != nil {
+		period = int(*in.RotationPeriodInDays)
+		if period < minRotationPeriod || period > maxRotationPeriod {
+			return nil, validationf("RotationPeriodInDays must be between %d and %d, got %d", minRotationPeriod, maxRotationPeriod, period)
+		}
+	}
+	err := s.modify(ctx, in.KeyId, func(_ Tx, k *KeyRecord) error {
+		if err := s.usable(k); err != nil {
+			return err
+		}
+		if err := s.symmetricOnly(k, "automatic key rotation"); err != nil {
+			return err
+		}
+		k.RotationEnabled = true
+		k.RotationPeriodDays = period
+		k.NextRotationDate = s.now().UTC().AddDate(0, 0, period)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &EnableKeyRotationOutput{}, nil
+}
+
+// DisableKeyRotation implements [API].
+func (s *Service) DisableKeyRotation(ctx context.Context, in *DisableKeyRotationInput) (*DisableKeyRotationOutput, error) {
+	err := s.modify(ctx, in.KeyId, func(_ Tx, k *KeyRecord) error {
+		if err := s.usable(k); err != nil {
+			return err
+		}
+		if err := s.symmetricOnly(k, "automatic key rotation"); err != nil {
+			return err
+		}
+		k.RotationEnabled = false
+		k.NextRotationDate = time.Time{}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &DisableKeyRotationOutput{}, nil
+}
+
+// GetKeyRotationStatus implements [API].
+func (s *Service) GetKeyRotationStatus(ctx context.Context, in *GetKeyRotationStatusInput) (*GetKeyRotationStatusOutput, error) {
+	ref, err := s.parseKeyRef(in.KeyId, false)
+	if err != nil {
+		return nil, err
+	}
+	var out *GetKeyRotationStatusOutput
+	err = s.view(ctx, func(tx Tx) error {
+		k, err := s.load(tx, ref)
+		if err != nil {
+			return err
+		}
+		if err := s.symmetricOnly(k, "key rotation"); err != nil {
+			return err
+		}
+		out = &GetKeyRotationStatusOutput{KeyRotationEnabled: k.RotationEnabled, KeyId: s.KeyARN(k.ID)}
+		if k.RotationEnabled {
+			p := int32(k.RotationPeriodDays)
+			out.RotationPeriodInDays = &p
+			out.NextRotationDate = ts(k.NextRotationDate)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// RotateKeyOnDemand implements [API]: new material now, at most 25 times
+// per key, as in AWS.
+func (s *Service) RotateKeyOnDemand(ctx context.Context, in *RotateKeyOnDemandInput) (*RotateKeyOnDemandOutput, error) {
+	var arn string
+	err := s.modify(ctx, in.KeyId, func(tx Tx, k *KeyRecord) error {
+		if err := s.usable(k); err != nil {
+			return err
+		}
+		if err := s.symmetricOnly(k, "on-demand key rotation"); err != nil {
+			return err
+		}
+		n := 0
+		for _, v := range k.Versions {
+			if v.Rotation == "ON_DEMAND" {
+				n++
+			}
+		}
+		if n >= maxOnDemandRotations {
+			return newError(CodeLimitExceeded, "%s has been rotated on demand %d times, the most allowed", s.KeyARN(k.ID), n)
+		}
+		arn = s.KeyARN(k.ID)
+		return s.addVersion(tx, k, "ON_DEMAND", s.now())
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &RotateKeyOnDemandOutput{KeyId: arn}, nil
+}
+
+// ListKeyRotations implements [API].
+func (s *Service) ListKeyRotations(ctx context.Context, in *ListKeyRotationsInput) (*ListKeyRotationsOutput, error) {
+	limit, err := checkLimit(in.Limit, 1000, 100)
+	if err != nil {
+		return nil, err
+	}
+	ref, err := s.parseKeyRef(in.KeyId, false)
+	if err != nil {
+		return nil, err
+	}
+	after := 0
+	if in.Marker != "" {
+		if after, err = strconv.Atoi(in.Marker); err != nil || after < 1 {
+			return nil, newError(CodeInvalidMarker, "invalid Marker %q", in.Marker)
+		}
+	}
+	out := &ListKeyRotationsOutput{Rotations: []RotationsListEntry{}}
+	var lastVersion []int
+	err = s.view(ctx, func(tx Tx) error {
+		k, err := s.load(tx, ref)
+		if err != nil {
+			return err
+		}
+		if err := s.symmetricOnly(k, "key rotation"); err != nil {
+			return err
+		}
+		out.Rotations, lastVersion = out.Rotations[:0], lastVersion[:0]
+		for _, v := range k.Versions[1:] {
+			if v.Version <= after {
+				continue
+			}
+			out.Rotations = append(out.Rotations, RotationsListEntry{KeyId: s.KeyARN(k.ID), KeyMaterialId: v.MaterialID,
+				RotationDate: ts(v.Created), RotationType: v.Rotation})
+			lastVersion = append(lastVersion, v.Version)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(out.Rotations) > limit {
+		out.Rotations = out.Rotations[:limit]
+		out.Truncated = true
+		out.NextMarker = strconv.Itoa(lastVersion[limit-1])
+	}
+	return out, nil
+}
+
+// --- policies ------------------------------------------------------------------
+
+// GetKeyPolicy implements [API]. The only policy name is "default".
+func (s *Service) GetKeyPolicy(ctx context.Context, in *GetKeyPolicyInput) (*GetKeyPolicyOutput, error) {
+	if in.PolicyName != "" && in.PolicyName != defaultPolicyName {
+		return nil, newError(CodeNotFound, "Policy %q does not exist; the only key policy is \"default\"", in.PolicyName)
+	}
+	ref, err := s.parseKeyRef(in.KeyId, false)
+	if err != nil {
+		return nil, err
+	}
+	var out *GetKeyPolicyOutput
+	err = s.view(ctx, func(tx Tx) error {
+		k, err := s.load(tx, ref)
+		if err != nil {
+			return err
+		}
+		out = &GetKeyPolicyOutput{Policy: k.Policy, PolicyName: defaultPolicyName}
+		return nil
+	})
+	return out, err
+}
+
+// PutKeyPolicy implements [API]. Policies are stored; the server enforces
+// them (see its documentation for what is honoured).
+func (s *Service) PutKeyPolicy(ctx context.Context, in *PutKeyPolicyInput) (*PutKeyPolicyOutput, error) {
+	if in.PolicyName != "" && in.PolicyName != defaultPolicyName {
+		return nil, validationf("PolicyName must be \"default\"")
+	}
+	if in.Policy == "" {
+		return nil, validationf("Policy is required")
+	}
+	if err := checkPolicy(in.Policy); err != nil {
+		return nil, err
+	}
+	err := s.modify(ctx, in.KeyId, func(_ Tx, k *KeyRecord) error {
+		if err := s.notPendingDeletion(k); err != nil {
+			return err
+		}
+		k.Policy = in.Policy
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &PutKeyPolicyOutput{}, nil
+}
+
+// ListKeyPolicies implements [API].
+func (s *Service) ListKeyPolicies(ctx context.Context, in *ListKeyPoliciesInput) (*ListKeyPoliciesOutput, error) {
+	if _, err := checkLimit(in.Limit, 1000, 100); err != nil {
+		return nil, err
+	}
+	ref, err := s.parseKeyRef(in.KeyId, false)
+	if err != nil {
+		return nil, err
+	}
+	err = s.view(ctx, func(tx Tx) error {
+		_, err := s.load(tx, ref)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ListKeyPoliciesOutput{PolicyNames: []string{defaultPolicyName}}, nil
+}

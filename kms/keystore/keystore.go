@@ -1,0 +1,250 @@
+// Package keystore opens envelope's embedded keystore: one directory
+// ($ENVELOPE_HOME, by default ~/.local/share/envelope) holding a SQLite
+// file of keys whose material is sealed under a root key. It is created on
+// first use, so that a new user's first command works.
+//
+// The root key comes from one of two sources, chosen when the keystore is
+// created:
+//   - a file, root.key, made beside the keystore with mode 0600 (default);
+//   - a passphrase, stretched with Argon2id (64 MiB, 3 passes) over a salt
+//     kept in the keystore.
+//
+// A missing root key file or a wrong passphrase is an error; a new keystore
+// is never created over an existing one.
+package keystore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/crypto/argon2"
+
+	"github.com/envelopekms/envelope/kms"
+	"github.com/envelopekms/envelope/kms/store/sqlite"
+)
+
+// File names inside the keystore directory.
+const (
+	DBName      = "keystore.db"
+	RootKeyName = "root.key"
+)
+
+// Keystore meta names.
+const (
+	metaRootSource = "root-source" // "file" or "passphrase"
+	metaRootKDF    = "root-kdf"
+)
+
+// Dir returns the keystore directory: $ENVELOPE_HOME, else
+// $XDG_DATA_HOME/envelope, else ~/.local/share/envelope.
+func Dir() (string, error) {
+	if d := os.Getenv("ENVELOPE_HOME"); d != "" {
+		return d, nil
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "envelope"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no home directory for the keystore; set ENVELOPE_HOME: %v", err)
+	}
+	return filepath.Join(home, ".local", "share", "envelope"), nil
+}
+
+// Options configure Open.
+type Options struct {
+	// Passphrase, when not nil, derives the root key of a new keystore
+	// (and is required to open a keystore created that way). A keystore
+	// created with a root key file ignores it.
+	Passphrase []byte
+	// MustExist makes Open fail with ErrNoKeystore instead of creating a
+	// keystore (for reading, which can find nothing in a new one).
+	MustExist bool
+	// Service options: ARN region and account, clock.
+	Service kms.Options
+}
+
+// ErrNoKeystore is returned by Open with MustExist when there is no
+// keystore yet.
+var ErrNoKeystore = errors.New("no keystore here yet")
+
+// Keystore is an open embedded keystore: the KMS service over it.
+type Keystore struct {
+	*kms.Service
+	// Dir is the keystore directory.
+	Dir string
+	// Created reports whether Open created the keystore.
+	Created bool
+	store   *sqlite.Store
+}
+
+// Close closes the keystore.
+func (k *Keystore) Close() error { return k.store.Close() }
+
+// kdfParams describe how a passphrase becomes the root key.
+type kdfParams struct {
+	Alg     string `json:"alg"` // "argon2id"
+	Time    uint32 `json:"time"`
+	Memory  uint32 `json:"memoryKiB"`
+	Threads uint8  `json:"threads"`
+	Salt    []byte `json:"salt"`
+}
+
+var defaultKDF = kdfParams{Alg: "argon2id", Time: 3, Memory: 64 << 10, Threads: 4}
+
+// ErrPassphraseRequired means the keystore was created with a passphrase and
+// none was given.
+var ErrPassphraseRequired = errors.New("this keystore is protected by a passphrase; set ENVELOPE_PASSPHRASE")
+
+// Open opens the keystore in dir, creating it on first use.
+func Open(ctx context.Context, dir string, opts Options) (*Keystore, error) {
+	dbPath := filepath.Join(dir, DBName)
+	_, statErr := os.Stat(dbPath)
+	existed := statErr == nil
+	if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
+		return nil, fmt.Errorf("keystore %s: %v", dbPath, statErr)
+	}
+	if !existed && opts.MustExist {
+		return nil, fmt.Errorf("%w: %s (it is created by the first \"envelope encrypt\" or \"envelope keys create\")", ErrNoKeystore, dir)
+	}
+	store, err := sqlite.Open(dbPath)
+	if err != nil {
+		return nil, fmt.Errorf("opening keystore %s: %w", dbPath, err)
+	}
+	root, err := rootKey(ctx, store, dir, opts.Passphrase)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	svc, err := kms.New(ctx, store, root, opts.Service)
+	if err != nil {
+		store.Close()
+		if errors.Is(err, kms.ErrWrongRootKey) {
+			return nil, fmt.Errorf("keystore %s: %w", dir, err)
+		}
+		return nil, fmt.Errorf("keystore %s: %v", dir, err)
+	}
+	return &Keystore{Service: svc, Dir: dir, Created: !existed, store: store}, nil
+}
+
+// rootKey returns the keystore's root key, choosing and recording its
+// source when the keystore is new.
+func rootKey(ctx context.Context, store kms.Store, dir string, passphrase []byte) (kms.RootKey, error) {
+	var source string
+	var params kdfParams
+	fresh := false
+	err := store.Update(ctx, func(tx kms.Tx) error {
+		b, err := tx.GetMeta(metaRootSource)
+		switch {
+		case err == nil:
+			source = string(b)
+			if source == "passphrase" {
+				p, err := tx.GetMeta(metaRootKDF)
+				if err != nil {
+					return fmt.Errorf("keystore: passphrase parameters missing: %w", err)
+				}
+				return json.Unmarshal(p, &params)
+			}
+			return nil
+		case !errors.Is(err, kms.ErrNotFound):
+			return err
+		}
+		// A new keystore: record the source (and salt) before any key.
+		if keys, err := tx.ListKeys("", 1); err != nil {
+			return err
+		} else if len(keys) > 0 {
+			return errors.New("keystore: holds keys but no root key source; refusing to guess")
+		}
+		source, fresh = "file", true
+		if passphrase != nil {
+			source = "passphrase"
+			params = defaultKDF
+			params.Salt = make([]byte, 32)
+			rand.Read(params.Salt)
+			p, err := json.Marshal(params)
+			if err != nil {
+				return err
+			}
+			if err := tx.PutMeta(metaRootKDF, p); err != nil {
+				return err
+			}
+		}
+		return tx.PutMeta(metaRootSource, []byte(source))
+	})
+	if err != nil {
+		return nil, err
+	}
+	switch source {
+	case "file":
+		return fileRootKey(filepath.Join(dir, RootKeyName), fresh)
+	case "passphrase":
+		if passphrase == nil {
+			return nil, ErrPassphraseRequired
+		}
+		if params.Alg != "argon2id" || len(params.Salt) < 16 || params.Memory == 0 || params.Time == 0 || params.Threads == 0 {
+			return nil, fmt.Errorf("keystore: unsupported passphrase parameters %q", params.Alg)
+		}
+		key := argon2.IDKey(passphrase, params.Salt, params.Time, params.Memory, params.Threads, 32)
+		defer clear(key)
+		return kms.NewAESRootKey(key)
+	}
+	return nil, fmt.Errorf("keystore: unknown root key source %q", source)
+}
+
+// fileRootKey reads the root key file. For a fresh keystore it creates the
+// file (mode 0600, 32 random bytes) if absent; for an existing keystore a
+// missing file is an error, never a new root key.
+func fileRootKey(path string, fresh bool) (kms.RootKey, error) {
+	key, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && !fresh {
+		return nil, fmt.Errorf("the keystore's root key file %s is missing; without it no key in the keystore can be used (restore it from a backup)", path)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		key = make([]byte, 32)
+		rand.Read(key)
+		if werr := writeRootKey(path, key); werr != nil {
+			return nil, werr
+		}
+		err = nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading root key %s: %v", path, err)
+	}
+	defer clear(key)
+	if len(key) != 32 {
+		return nil, fmt.Errorf("root key %s is %d bytes, want 32 (a damaged or foreign file)", path, len(key))
+	}
+	return kms.NewAESRootKey(key)
+}
+
+func writeRootKey(path string, key []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating root key %s: %v", path, err)
+	}
+	err = f.Chmod(0o600)
+	if err == nil {
+		_, err = f.Write(key)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("writing root key %s: %v", path, err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

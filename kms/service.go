@@ -1,0 +1,534 @@
+package kms
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Default identity of the keys' ARNs, arn:aws:kms:REGION:ACCOUNT:key/ID.
+// The ESDK's KMS keyring validates ARNs, so they must look like AWS's.
+const (
+	DefaultRegion    = "us-east-1"
+	DefaultAccountID = "111122223333"
+)
+
+// Limits from the AWS KMS service model.
+const (
+	maxKeyIDLen          = 2048
+	maxDescriptionLen    = 8192
+	maxPlaintextLen      = 4096
+	maxDataKeyBytes      = 1024
+	maxGrantTokens       = 10
+	maxAliasNameLen      = 256
+	maxTagKeyLen         = 128
+	maxTagValueLen       = 256
+	maxTagsPerKey        = 50
+	maxPolicyLen         = 32768
+	minPendingWindow     = 7
+	maxPendingWindow     = 30
+	defaultPendingWindow = 30
+	minRotationPeriod    = 90
+	maxRotationPeriod    = 2560
+	defaultRotation      = 365
+	maxOnDemandRotations = 25
+	defaultPolicyName    = "default"
+)
+
+// Options configure a [Service].
+type Options struct {
+	// Region and AccountID go into key ARNs; defaults DefaultRegion and
+	// DefaultAccountID.
+	Region, AccountID string
+	// Now is the clock; default time.Now. Tests move it to cross rotation
+	// and deletion dates.
+	Now func() time.Time
+}
+
+// Service is the KMS: it implements [API] over a [Store], sealing all key
+// material under a [RootKey]. It is safe for concurrent use.
+type Service struct {
+	store   Store
+	root    RootKey
+	region  string
+	account string
+	now     func() time.Time
+}
+
+var _ API = (*Service)(nil)
+
+const rootCheckName = "root-check"
+
+var rootCheckPlaintext = []byte("envelope keystore root key check v1")
+
+// New returns a Service over store. On a new store it records a check value
+// sealed under root; on an existing one it verifies root against that value
+// and fails with [ErrWrongRootKey] if it does not match, so that a wrong root
+// key never writes into a keystore it cannot read.
+func New(ctx context.Context, store Store, root RootKey, opts Options) (*Service, error) {
+	s := &Service{store: store, root: root, region: opts.Region, account: opts.AccountID, now: opts.Now}
+	if s.region == "" {
+		s.region = DefaultRegion
+	}
+	if s.account == "" {
+		s.account = DefaultAccountID
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	err := store.Update(ctx, func(tx Tx) error {
+		check, err := tx.GetMeta(rootCheckName)
+		if errors.Is(err, ErrNotFound) {
+			keys, err := tx.ListKeys("", 1)
+			if err != nil {
+				return err
+			}
+			if len(keys) > 0 {
+				return errors.New("kms: the keystore holds keys but no root key check; refusing to guess")
+			}
+			sealed, err := root.Seal(rootCheckPlaintext, []byte(rootCheckName))
+			if err != nil {
+				return err
+			}
+			return tx.PutMeta(rootCheckName, sealed)
+		}
+		if err != nil {
+			return err
+		}
+		pt, err := root.Open(check, []byte(rootCheckName))
+		if err != nil || !bytes.Equal(pt, rootCheckPlaintext) {
+			return ErrWrongRootKey
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Region returns the region in the service's ARNs.
+func (s *Service) Region() string { return s.region }
+
+// AccountID returns the account in the service's ARNs.
+func (s *Service) AccountID() string { return s.account }
+
+// KeyARN returns the ARN of the key with the given id.
+func (s *Service) KeyARN(id string) string {
+	return "arn:aws:kms:" + s.region + ":" + s.account + ":key/" + id
+}
+
+// AliasARN returns the ARN of an alias ("alias/NAME").
+func (s *Service) AliasARN(name string) string {
+	return "arn:aws:kms:" + s.region + ":" + s.account + ":" + name
+}
+
+// --- key references ------------------------------------------------------
+
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// keyRef is a parsed KeyId parameter: a key id or an alias name.
+type keyRef struct {
+	id, alias string
+	raw       string
+}
+
+func (s *Service) parseKeyRef(raw string, allowAlias bool) (keyRef, error) {
+	if raw == "" {
+		return keyRef{}, validationf("KeyId is required")
+	}
+	if len(raw) > maxKeyIDLen {
+		return keyRef{}, validationf("KeyId is longer than %d characters", maxKeyIDLen)
+	}
+	ref := keyRef{raw: raw}
+	v := raw
+	if strings.HasPrefix(raw, "arn:") {
+		parts := strings.SplitN(raw, ":", 6)
+		if len(parts) != 6 || parts[1] == "" || parts[2] != "kms" {
+			return keyRef{}, newError(CodeInvalidArn, "%q is not a valid KMS ARN", raw)
+		}
+		if parts[3] != s.region || parts[4] != s.account {
+			return keyRef{}, newError(CodeNotFound, "Key '%s' does not exist (this KMS serves region %s, account %s)", raw, s.region, s.account)
+		}
+		v = parts[5]
+		switch {
+		case strings.HasPrefix(v, "key/"):
+			v = strings.TrimPrefix(v, "key/")
+		case strings.HasPrefix(v, "alias/"):
+		default:
+			return keyRef{}, newError(CodeInvalidArn, "%q is not a key or alias ARN", raw)
+		}
+	}
+	if strings.HasPrefix(v, "alias/") {
+		if !allowAlias {
+			return keyRef{}, newError(CodeNotFound, "Invalid keyId '%s': this operation takes a key ID or key ARN, not an alias", raw)
+		}
+		ref.alias = v
+		return ref, nil
+	}
+	if !uuidRE.MatchString(v) {
+		return keyRef{}, newError(CodeNotFound, "Invalid keyId '%s'", raw)
+	}
+	ref.id = v
+	return ref, nil
+}
+
+// load returns the key a reference names. Keys whose deletion date has
+// passed are gone: they are reported as not found (and removed by the next
+// write that meets them, or by Sweep).
+func (s *Service) load(tx Tx, ref keyRef) (*KeyRecord, error) {
+	id := ref.id
+	if ref.alias != "" {
+		a, err := tx.GetAlias(ref.alias)
+		if errors.Is(err, ErrNotFound) {
+			return nil, newError(CodeNotFound, "Alias %s is not found.", s.AliasARN(ref.alias))
+		}
+		if err != nil {
+			return nil, err
+		}
+		id = a.KeyID
+	}
+	k, err := tx.GetKey(id)
+	if errors.Is(err, ErrNotFound) || err == nil && s.expired(k) {
+		return nil, newError(CodeNotFound, "Key '%s' does not exist", s.KeyARN(id))
+	}
+	return k, err
+}
+
+func (s *Service) expired(k *KeyRecord) bool {
+	return k.State == StatePendingDeletion && !k.DeletionDate.IsZero() && !s.now().Before(k.DeletionDate)
+}
+
+func (s *Service) rotationDue(k *KeyRecord) bool {
+	return k.RotationEnabled && k.State == StateEnabled && !k.NextRotationDate.IsZero() && !s.now().Before(k.NextRotationDate)
+}
+
+// Key states.
+const (
+	StateEnabled         = "Enabled"
+	StateDisabled        = "Disabled"
+	StatePendingDeletion = "PendingDeletion"
+)
+
+// usable reports whether a key may be used for cryptographic operations.
+func (s *Service) usable(k *KeyRecord) error {
+	switch k.State {
+	case StateEnabled:
+		return nil
+	case StateDisabled:
+		return newError(CodeDisabled, "%s is disabled.", s.KeyARN(k.ID))
+	case StatePendingDeletion:
+		return newError(CodeInvalidState, "%s is pending deletion.", s.KeyARN(k.ID))
+	}
+	return newError(CodeInvalidState, "%s is in state %s.", s.KeyARN(k.ID), k.State)
+}
+
+// notPendingDeletion refuses management changes to a key being deleted.
+func (s *Service) notPendingDeletion(k *KeyRecord) error {
+	if k.State == StatePendingDeletion {
+		return newError(CodeInvalidState, "%s is pending deletion.", s.KeyARN(k.ID))
+	}
+	return nil
+}
+
+// --- transactions with maintenance ---------------------------------------
+
+// view runs fn read-only. If fn meets a key whose rotation is due or whose
+// deletion date has passed, that maintenance is done in a write
+// transaction first and fn runs again.
+func (s *Service) view(ctx context.Context, fn func(Tx) error) error {
+	var stale []string
+	err := s.store.View(ctx, func(tx Tx) error {
+		stale = nil
+		return fn(&watchTx{Tx: tx, s: s, stale: &stale})
+	})
+	if len(stale) == 0 {
+		return internal(err)
+	}
+	if merr := s.maintain(ctx, stale); merr != nil {
+		return internal(merr)
+	}
+	return internal(s.store.View(ctx, fn))
+}
+
+// update runs fn in a write transaction, after maintenance of the keys it
+// touches.
+func (s *Service) update(ctx context.Context, fn func(Tx) error) error {
+	return internal(s.store.Update(ctx, func(tx Tx) error {
+		return fn(&maintainTx{Tx: tx, s: s})
+	}))
+}
+
+// watchTx notes keys that need maintenance as a read transaction meets them.
+type watchTx struct {
+	Tx
+	s     *Service
+	stale *[]string
+}
+
+func (w *watchTx) GetKey(id string) (*KeyRecord, error) {
+	k, err := w.Tx.GetKey(id)
+	if err == nil && (w.s.expired(k) || w.s.rotationDue(k)) {
+		*w.stale = append(*w.stale, id)
+	}
+	return k, err
+}
+
+// maintainTx applies maintenance to keys as a write transaction reads them.
+type maintainTx struct {
+	Tx
+	s *Service
+}
+
+func (m *maintainTx) GetKey(id string) (*KeyRecord, error) {
+	k, err := m.Tx.GetKey(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.s.maintainKey(m.Tx, k); err != nil {
+		return nil, err
+	}
+	if k.State == "" { // deleted
+		return nil, ErrNotFound
+	}
+	return k, nil
+}
+
+func (s *Service) maintain(ctx context.Context, ids []string) error {
+	return s.store.Update(ctx, func(tx Tx) error {
+		for _, id := range ids {
+			k, err := tx.GetKey(id)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := s.maintainKey(tx, k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// maintainKey destroys a key whose deletion date has passed (k.State is set
+// to "" to say so) and performs automatic rotations that are due.
+func (s *Service) maintainKey(tx Tx, k *KeyRecord) error {
+	if s.expired(k) {
+		if err := tx.DeleteKey(k.ID); err != nil {
+			return err
+		}
+		k.State = ""
+		return nil
+	}
+	changed := false
+	for s.rotationDue(k) {
+		if err := s.addVersion(tx, k, "AUTOMATIC", k.NextRotationDate); err != nil {
+			return err
+		}
+		k.NextRotationDate = k.NextRotationDate.AddDate(0, 0, k.RotationPeriodDays)
+		changed = true
+	}
+	if changed {
+		return tx.PutKey(k)
+	}
+	return nil
+}
+
+// Sweep destroys every key whose deletion window has ended and performs
+// every automatic rotation that is due. The service also does this lazily
+// whenever it meets such a key; Sweep makes it happen on a schedule.
+func (s *Service) Sweep(ctx context.Context) error {
+	after := ""
+	for {
+		var ids []string
+		err := s.store.View(ctx, func(tx Tx) error {
+			keys, err := tx.ListKeys(after, 500)
+			if err != nil {
+				return err
+			}
+			ids = ids[:0]
+			for _, k := range keys {
+				after = k.ID
+				if s.expired(k) || s.rotationDue(k) {
+					ids = append(ids, k.ID)
+				}
+			}
+			if len(keys) == 0 {
+				after = ""
+			}
+			return nil
+		})
+		if err != nil {
+			return internal(err)
+		}
+		if len(ids) > 0 {
+			if err := s.maintain(ctx, ids); err != nil {
+				return internal(err)
+			}
+		}
+		if after == "" {
+			return nil
+		}
+	}
+}
+
+// --- material ----------------------------------------------------------
+
+func materialAAD(keyID string, version int) []byte {
+	return binary.BigEndian.AppendUint32([]byte("material:"+keyID+":"), uint32(version))
+}
+
+// addVersion generates, seals and stores a new version of k's material and
+// appends it to k.Versions (the caller stores k).
+func (s *Service) addVersion(tx Tx, k *KeyRecord, rotation string, at time.Time) error {
+	spec, ok := keySpecs[k.Spec]
+	if !ok {
+		return fmt.Errorf("kms: key %s has unknown spec %q", k.ID, k.Spec)
+	}
+	material, err := spec.generate()
+	if err != nil {
+		return err
+	}
+	defer clear(material)
+	version := len(k.Versions) + 1
+	sealed, err := s.root.Seal(material, materialAAD(k.ID, version))
+	if err != nil {
+		return err
+	}
+	if err := tx.PutMaterial(k.ID, version, sealed); err != nil {
+		return err
+	}
+	mid := make([]byte, 32)
+	rand.Read(mid)
+	k.Versions = append(k.Versions, KeyVersion{Version: version, MaterialID: hex.EncodeToString(mid), Created: at.UTC(), Rotation: rotation})
+	return nil
+}
+
+// material returns the plaintext material of a key version. The caller
+// clears it when done.
+func (s *Service) material(tx Tx, k *KeyRecord, version int) ([]byte, error) {
+	sealed, err := tx.GetMaterial(k.ID, version)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.root.Open(sealed, materialAAD(k.ID, version))
+	if err != nil {
+		return nil, fmt.Errorf("kms: key %s version %d: %w", k.ID, version, err)
+	}
+	return m, nil
+}
+
+func current(k *KeyRecord) KeyVersion { return k.Versions[len(k.Versions)-1] }
+
+// --- validation helpers ----------------------------------------------------
+
+func checkGrantTokens(tokens []string) error {
+	if len(tokens) > maxGrantTokens {
+		return validationf("at most %d grant tokens are allowed, got %d", maxGrantTokens, len(tokens))
+	}
+	return nil
+}
+
+func checkLimit(limit *int32, max, def int) (int, error) {
+	if limit == nil {
+		return def, nil
+	}
+	if *limit < 1 || int(*limit) > max {
+		return 0, validationf("Limit must be between 1 and %d, got %d", max, *limit)
+	}
+	return int(*limit), nil
+}
+
+func checkTags(tags []Tag) error {
+	for _, t := range tags {
+		if len(t.Key) < 1 || utf8.RuneCountInString(t.Key) > maxTagKeyLen {
+			return validationf("TagKey must be 1 to %d characters", maxTagKeyLen)
+		}
+		if utf8.RuneCountInString(t.Value) > maxTagValueLen {
+			return validationf("TagValue must be at most %d characters", maxTagValueLen)
+		}
+		if strings.HasPrefix(strings.ToLower(t.Key), "aws:") {
+			return newError(CodeTag, "tag keys starting with aws: are reserved")
+		}
+	}
+	return nil
+}
+
+var aliasRE = regexp.MustCompile(`^[a-zA-Z0-9:/_-]+$`)
+
+func checkAliasName(name string) error {
+	if name == "" || len(name) > maxAliasNameLen {
+		return validationf("AliasName must be 1 to %d characters", maxAliasNameLen)
+	}
+	if !aliasRE.MatchString(name) {
+		return validationf("AliasName %q may contain only letters, digits and : / _ -", name)
+	}
+	if !strings.HasPrefix(name, "alias/") || name == "alias/" {
+		return newError(CodeInvalidAliasName, "Alias must start with the prefix \"alias/\": %q", name)
+	}
+	if strings.HasPrefix(name, "alias/aws/") {
+		return newError(CodeInvalidAliasName, "Alias names beginning with alias/aws/ are reserved: %q", name)
+	}
+	return nil
+}
+
+func dryRun() error {
+	return newError(CodeDryRun, "The request would have succeeded, but the DryRun flag is set.")
+}
+
+// metadata builds the KeyMetadata of k.
+func (s *Service) metadata(k *KeyRecord) *KeyMetadata {
+	spec := keySpecs[k.Spec]
+	m := &KeyMetadata{
+		AWSAccountId:          s.account,
+		KeyId:                 k.ID,
+		Arn:                   s.KeyARN(k.ID),
+		CreationDate:          ts(k.CreationDate),
+		Enabled:               k.State == StateEnabled,
+		Description:           k.Description,
+		KeyUsage:              k.Usage,
+		KeyState:              k.State,
+		DeletionDate:          ts(k.DeletionDate),
+		Origin:                "AWS_KMS",
+		KeyManager:            "CUSTOMER",
+		CustomerMasterKeySpec: k.Spec,
+		KeySpec:               k.Spec,
+	}
+	if spec != nil {
+		m.EncryptionAlgorithms = spec.algorithms
+	}
+	if k.State == StatePendingDeletion && k.PendingWindowDays > 0 {
+		d := int32(k.PendingWindowDays)
+		m.PendingDeletionWindowInDays = &d
+	}
+	if spec != nil && spec.symmetric && len(k.Versions) > 0 {
+		m.CurrentKeyMaterialId = current(k).MaterialID
+	}
+	return m
+}
+
+func (s *Service) defaultPolicy() string {
+	return `{
+  "Version": "2012-10-17",
+  "Id": "key-default-1",
+  "Statement": [
+    {
+      "Sid": "Enable IAM User Permissions",
+      "Effect": "Allow",
+      "Principal": {"AWS": "arn:aws:iam::` + s.account + `:root"},
+      "Action": "kms:*",
+      "Resource": "*"
+    }
+  ]
+}`
+}

@@ -1,0 +1,115 @@
+package kms
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Store persists a keystore: key metadata, sealed key material, aliases and
+// a few named values. It never sees key material in the clear: the service
+// seals material under the root key before handing it over. Implementations
+// live under kms/store/ (SQLite for the embedded keystore; PostgreSQL for
+// servers that share keys).
+type Store interface {
+	// View runs fn in a read-only transaction.
+	View(ctx context.Context, fn func(Tx) error) error
+	// Update runs fn in one read-write transaction. When Update returns
+	// nil, every change fn made is durable; when fn returns an error,
+	// none is applied and Update returns that error.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// Close releases the store.
+	Close() error
+}
+
+// ErrNotFound is returned by Tx getters for an absent record.
+var ErrNotFound = errors.New("kms store: not found")
+
+// Tx is one transaction on a [Store]. A Tx must not be used after the
+// function it was passed to returns.
+type Tx interface {
+	// GetKey returns the key with the given id, or ErrNotFound.
+	GetKey(id string) (*KeyRecord, error)
+	// PutKey inserts or replaces a key's metadata.
+	PutKey(k *KeyRecord) error
+	// DeleteKey removes a key, all its material and every alias that
+	// points to it. Deleting an absent key is not an error.
+	DeleteKey(id string) error
+	// ListKeys returns up to limit keys whose id sorts after the given
+	// one ("" for the first page), in id order.
+	ListKeys(after string, limit int) ([]*KeyRecord, error)
+
+	// GetMaterial returns the sealed material of one version of a key,
+	// or ErrNotFound.
+	GetMaterial(keyID string, version int) ([]byte, error)
+	// PutMaterial stores the sealed material of a key version. Material
+	// is written once: storing a version that exists is an error.
+	PutMaterial(keyID string, version int, sealed []byte) error
+
+	// GetAlias returns the alias with the given name ("alias/..."), or
+	// ErrNotFound.
+	GetAlias(name string) (*AliasRecord, error)
+	// PutAlias inserts or replaces an alias.
+	PutAlias(a *AliasRecord) error
+	// DeleteAlias removes an alias. Deleting an absent alias is not an
+	// error.
+	DeleteAlias(name string) error
+	// ListAliases returns up to limit aliases whose name sorts after the
+	// given one, in name order; keyID, when not empty, keeps only the
+	// aliases of that key.
+	ListAliases(keyID, after string, limit int) ([]*AliasRecord, error)
+
+	// GetMeta returns a named keystore value, or ErrNotFound.
+	GetMeta(name string) ([]byte, error)
+	// PutMeta sets a named keystore value.
+	PutMeta(name string, value []byte) error
+}
+
+// KeyRecord is the stored metadata of a KMS key. Stores keep it as an
+// opaque document (JSON), so fields can be added without a schema change.
+type KeyRecord struct {
+	ID           string    `json:"id"`
+	Spec         string    `json:"spec"`  // KeySpec, e.g. SYMMETRIC_DEFAULT
+	Usage        string    `json:"usage"` // KeyUsage, e.g. ENCRYPT_DECRYPT
+	State        string    `json:"state"` // KeyState: Enabled, Disabled, PendingDeletion
+	Description  string    `json:"description,omitempty"`
+	CreationDate time.Time `json:"creationDate"`
+	// DeletionDate is when a PendingDeletion key's material is destroyed.
+	DeletionDate time.Time `json:"deletionDate,omitzero"`
+	// PendingWindowDays is the deletion window that was scheduled.
+	PendingWindowDays int `json:"pendingWindowDays,omitempty"`
+	// Rotation.
+	RotationEnabled    bool      `json:"rotationEnabled,omitempty"`
+	RotationPeriodDays int       `json:"rotationPeriodDays,omitempty"`
+	NextRotationDate   time.Time `json:"nextRotationDate,omitzero"`
+	Tags               []Tag     `json:"tags,omitempty"`
+	// Policy is the key policy document (PutKeyPolicy).
+	Policy string `json:"policy,omitempty"`
+	// Versions lists the key material versions, oldest first; the last is
+	// the one new encryptions use. Asymmetric keys have exactly one.
+	Versions []KeyVersion `json:"versions"`
+}
+
+// KeyVersion is one generation of a key's material.
+type KeyVersion struct {
+	Version int `json:"version"` // 1, 2, ...
+	// MaterialID is the KeyMaterialId reported for this version (hex).
+	MaterialID string    `json:"materialId"`
+	Created    time.Time `json:"created"`
+	// Rotation is "" for the first version, else AUTOMATIC or ON_DEMAND.
+	Rotation string `json:"rotation,omitempty"`
+}
+
+// Tag is a key tag.
+type Tag struct {
+	Key   string `json:"TagKey"`
+	Value string `json:"TagValue"`
+}
+
+// AliasRecord is a stored alias.
+type AliasRecord struct {
+	Name        string    `json:"name"` // "alias/..."
+	KeyID       string    `json:"keyId"`
+	Created     time.Time `json:"created"`
+	LastUpdated time.Time `json:"lastUpdated"`
+}

@@ -1,0 +1,197 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	sqlitedriver "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// SchemaVersion is the version of the database schema this package writes
+// and reads. It is kept in the file's user_version header field.
+const SchemaVersion = 1
+
+// applicationID marks an SQLite file as an envelope keystore, in its
+// application_id header field: "EnvK".
+const applicationID = 0x456e764b
+
+var (
+	// ErrNotKeystore is returned by [Open] for a file that is not an
+	// envelope keystore: another application's SQLite database, or not an
+	// SQLite database at all.
+	ErrNotKeystore = errors.New("not an envelope keystore")
+	// ErrSchemaTooNew is returned by [Open] for a keystore written by a
+	// newer version of envelope, which this one cannot read safely.
+	ErrSchemaTooNew = errors.New("keystore schema is newer than this envelope supports")
+)
+
+// schema creates the version-1 tables. Tables are STRICT so that a value of
+// the wrong type is refused instead of stored. Keys and aliases are JSON
+// documents beside the columns they are looked up by.
+var schema = []string{
+	`CREATE TABLE keys (
+		id  TEXT NOT NULL PRIMARY KEY,
+		doc TEXT NOT NULL
+	) STRICT`,
+	`CREATE TABLE materials (
+		key_id  TEXT    NOT NULL REFERENCES keys (id) ON DELETE CASCADE,
+		version INTEGER NOT NULL CHECK (version > 0),
+		sealed  BLOB    NOT NULL,
+		PRIMARY KEY (key_id, version)
+	) STRICT`,
+	`CREATE TABLE aliases (
+		name   TEXT NOT NULL PRIMARY KEY,
+		key_id TEXT NOT NULL REFERENCES keys (id) ON DELETE CASCADE,
+		doc    TEXT NOT NULL
+	) STRICT`,
+	`CREATE INDEX aliases_by_key ON aliases (key_id, name)`,
+	`CREATE TABLE meta (
+		name  TEXT NOT NULL PRIMARY KEY,
+		value BLOB NOT NULL
+	) STRICT`,
+	fmt.Sprintf(`PRAGMA application_id = %d`, applicationID),
+	fmt.Sprintf(`PRAGMA user_version = %d`, SchemaVersion),
+}
+
+// fileState is what the header and catalogue of a database file say about
+// it.
+type fileState struct {
+	appID   int64
+	version int64
+	objects int64 // tables, indexes, views and triggers
+}
+
+// querier is a *sql.DB or a *sql.Tx.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// readState reads the state of the database file through q.
+func readState(ctx context.Context, q querier) (fileState, error) {
+	var st fileState
+	err := q.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&st.appID)
+	if err == nil {
+		err = q.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&st.version)
+	}
+	if err == nil {
+		err = q.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&st.objects)
+	}
+	var e *sqlitedriver.Error
+	if errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_NOTADB {
+		return st, fmt.Errorf("%w (not an SQLite database)", ErrNotKeystore)
+	}
+	if err != nil {
+		return st, fmt.Errorf("read database header: %w", err)
+	}
+	return st, nil
+}
+
+// check reports whether the file is a new, empty database (fresh), or an
+// error when it is not a keystore this package can use.
+func (st fileState) check() (fresh bool, err error) {
+	switch {
+	case st.appID == applicationID && st.version == SchemaVersion:
+		return false, nil
+	case st.appID == applicationID && st.version > SchemaVersion:
+		return false, fmt.Errorf("%w: schema version %d, this envelope reads version %d; upgrade envelope",
+			ErrSchemaTooNew, st.version, SchemaVersion)
+	case st.appID == applicationID:
+		// Versions below SchemaVersion would be migrated here.
+		return false, fmt.Errorf("keystore has unknown schema version %d", st.version)
+	case st.appID == 0 && st.version == 0 && st.objects == 0:
+		return true, nil
+	case st.appID != 0:
+		return false, fmt.Errorf("%w (an SQLite database with application id %#x); refusing to modify it",
+			ErrNotKeystore, st.appID)
+	default:
+		return false, fmt.Errorf("%w (an SQLite database of another application); refusing to modify it",
+			ErrNotKeystore)
+	}
+}
+
+// prepare checks that the file is a keystore or a new database, switches it
+// to WAL, creates the schema in a new database, and checks that the
+// connection settings durability depends on are in effect.
+func (s *Store) prepare(ctx context.Context) error {
+	st, err := readState(ctx, s.w)
+	if err != nil {
+		return err
+	}
+	fresh, err := st.check()
+	if err != nil {
+		return err
+	}
+
+	// The journal mode is kept in the file. Switching is a no-op when the
+	// file is in WAL already, and is not allowed inside a transaction.
+	var mode string
+	if err := s.w.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode); err != nil {
+		return fmt.Errorf("switch to WAL journal mode: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("switch to WAL journal mode: journal mode is still %q", mode)
+	}
+
+	if fresh {
+		if err := s.create(ctx); err != nil {
+			return err
+		}
+	}
+	return s.checkSettings(ctx)
+}
+
+// create creates the schema in a new database. Another process may be doing
+// the same: the write transaction (BEGIN IMMEDIATE) orders them, and the one
+// that comes second finds the schema there.
+func (s *Store) create(ctx context.Context) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create schema: %w", err)
+	}
+	defer tx.Rollback()
+	st, err := readState(ctx, tx)
+	if err != nil {
+		return err
+	}
+	fresh, err := st.check()
+	if err != nil || !fresh {
+		return err
+	}
+	for _, stmt := range schema {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("create schema: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("create schema: %w", err)
+	}
+	return nil
+}
+
+// checkSettings checks that the write connection runs with the settings the
+// DSN asked for, on which the package's promises rest.
+func (s *Store) checkSettings(ctx context.Context) error {
+	checks := []struct {
+		pragma string
+		want   string
+	}{
+		{"journal_mode", "wal"},
+		{"synchronous", "2"}, // FULL
+		{"foreign_keys", "1"},
+		{"secure_delete", "1"},
+	}
+	for _, c := range checks {
+		var got string
+		if err := s.w.QueryRowContext(ctx, "PRAGMA "+c.pragma).Scan(&got); err != nil {
+			return fmt.Errorf("read PRAGMA %s: %w", c.pragma, err)
+		}
+		if !strings.EqualFold(got, c.want) {
+			return fmt.Errorf("PRAGMA %s is %q, want %q", c.pragma, got, c.want)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,363 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/envelopekms/envelope/kms"
+
+	sqlitedriver "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// The statements of a transaction, prepared once per connection.
+const (
+	qGetKey = `SELECT doc FROM keys WHERE id = ?`
+	// An upsert, not INSERT OR REPLACE: REPLACE deletes the old row first,
+	// and the delete would cascade to the key's material and aliases.
+	qPutKey = `INSERT INTO keys (id, doc) VALUES (?, ?)
+		ON CONFLICT (id) DO UPDATE SET doc = excluded.doc`
+	qDeleteKey   = `DELETE FROM keys WHERE id = ?`
+	qListKeys    = `SELECT id, doc FROM keys WHERE id > ? ORDER BY id LIMIT ?`
+	qGetMaterial = `SELECT sealed FROM materials WHERE key_id = ? AND version = ?`
+	qPutMaterial = `INSERT INTO materials (key_id, version, sealed) VALUES (?, ?, ?)`
+	qGetAlias    = `SELECT key_id, doc FROM aliases WHERE name = ?`
+	qPutAlias    = `INSERT INTO aliases (name, key_id, doc) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET key_id = excluded.key_id, doc = excluded.doc`
+	qDeleteAlias      = `DELETE FROM aliases WHERE name = ?`
+	qListAliases      = `SELECT name, key_id, doc FROM aliases WHERE name > ? ORDER BY name LIMIT ?`
+	qListAliasesByKey = `SELECT name, key_id, doc FROM aliases WHERE key_id = ? AND name > ? ORDER BY name LIMIT ?`
+	qGetMeta          = `SELECT value FROM meta WHERE name = ?`
+	qPutMeta          = `INSERT INTO meta (name, value) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value`
+)
+
+var (
+	readQueries  = []string{qGetKey, qListKeys, qGetMaterial, qGetAlias, qListAliases, qListAliasesByKey, qGetMeta}
+	writeQueries = []string{qPutKey, qDeleteKey, qPutMaterial, qPutAlias, qDeleteAlias, qPutMeta}
+)
+
+// statements maps the text of each query to its prepared statement on one
+// connection pool.
+type statements map[string]*sql.Stmt
+
+// prepareAll prepares queries on db, whose connections must not all be
+// taken: database/sql prepares a statement on one connection now and on
+// the others as transactions use them ([sql.Tx.StmtContext]).
+func prepareAll(ctx context.Context, db *sql.DB, queries ...[]string) (statements, error) {
+	st := statements{}
+	for _, qs := range queries {
+		for _, q := range qs {
+			stmt, err := db.PrepareContext(ctx, q)
+			if err != nil {
+				st.close()
+				return nil, fmt.Errorf("prepare %q: %w", q, err)
+			}
+			st[q] = stmt
+		}
+	}
+	return st, nil
+}
+
+func (st statements) close() {
+	for _, stmt := range st {
+		stmt.Close()
+	}
+}
+
+// stmt returns the prepared statement of query q in t. A write query in a
+// read-only transaction is a programming error (usable checks first).
+func (t *tx) stmt(q string) *sql.Stmt {
+	return t.tx.StmtContext(t.ctx, t.stmts[q])
+}
+
+// sqlLimit returns the LIMIT value for a list limit: SQLite reads a
+// negative LIMIT as no limit.
+func sqlLimit(limit int) int {
+	if limit <= 0 {
+		return -1
+	}
+	return limit
+}
+
+// constraintCode returns the extended SQLite result code of a failed
+// constraint, or 0 when err is not a constraint failure.
+func constraintCode(err error) int {
+	var e *sqlitedriver.Error
+	if errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_CONSTRAINT {
+		return e.Code()
+	}
+	return 0
+}
+
+// GetKey returns the key with the given id, or an error wrapping
+// [kms.ErrNotFound].
+func (t *tx) GetKey(id string) (*kms.KeyRecord, error) {
+	if err := t.usable(false); err != nil {
+		return nil, err
+	}
+	var doc string
+	err := t.stmt(qGetKey).QueryRowContext(t.ctx, id).Scan(&doc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("key %q: %w", id, kms.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kms store: get key %q: %w", id, err)
+	}
+	return decodeKey(id, doc)
+}
+
+func decodeKey(id, doc string) (*kms.KeyRecord, error) {
+	k := new(kms.KeyRecord)
+	if err := json.Unmarshal([]byte(doc), k); err != nil {
+		return nil, fmt.Errorf("kms store: key %q: corrupt record: %v", id, err)
+	}
+	k.ID = id // the column is what the key is found by
+	return k, nil
+}
+
+// PutKey inserts or replaces a key's metadata.
+func (t *tx) PutKey(k *kms.KeyRecord) error {
+	if err := t.usable(true); err != nil {
+		return err
+	}
+	if k == nil || k.ID == "" {
+		return errors.New("kms store: put key: empty key id")
+	}
+	doc, err := json.Marshal(k)
+	if err != nil {
+		return fmt.Errorf("kms store: put key %q: %v", k.ID, err)
+	}
+	_, err = t.stmt(qPutKey).ExecContext(t.ctx, k.ID, string(doc))
+	if err != nil {
+		return fmt.Errorf("kms store: put key %q: %w", k.ID, err)
+	}
+	return nil
+}
+
+// DeleteKey removes a key; the foreign keys cascade to its material and its
+// aliases. Deleting an absent key is not an error.
+func (t *tx) DeleteKey(id string) error {
+	if err := t.usable(true); err != nil {
+		return err
+	}
+	if _, err := t.stmt(qDeleteKey).ExecContext(t.ctx, id); err != nil {
+		return fmt.Errorf("kms store: delete key %q: %w", id, err)
+	}
+	return nil
+}
+
+// ListKeys returns up to limit keys (all when limit <= 0) whose id sorts
+// after the given one, in id order.
+func (t *tx) ListKeys(after string, limit int) ([]*kms.KeyRecord, error) {
+	if err := t.usable(false); err != nil {
+		return nil, err
+	}
+	rows, err := t.stmt(qListKeys).QueryContext(t.ctx, after, sqlLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("kms store: list keys: %w", err)
+	}
+	defer rows.Close()
+	var keys []*kms.KeyRecord
+	for rows.Next() {
+		var id, doc string
+		if err := rows.Scan(&id, &doc); err != nil {
+			return nil, fmt.Errorf("kms store: list keys: %w", err)
+		}
+		k, err := decodeKey(id, doc)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("kms store: list keys: %w", err)
+	}
+	return keys, nil
+}
+
+// GetMaterial returns the sealed material of one version of a key, or an
+// error wrapping [kms.ErrNotFound].
+func (t *tx) GetMaterial(keyID string, version int) ([]byte, error) {
+	if err := t.usable(false); err != nil {
+		return nil, err
+	}
+	var sealed []byte
+	err := t.stmt(qGetMaterial).QueryRowContext(t.ctx, keyID, version).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("key %q material version %d: %w", keyID, version, kms.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kms store: get key %q material version %d: %w", keyID, version, err)
+	}
+	return sealed, nil
+}
+
+// PutMaterial stores the sealed material of a key version. The key must
+// exist, the version must be positive, and a version is written once:
+// storing one that exists is an error.
+func (t *tx) PutMaterial(keyID string, version int, sealed []byte) error {
+	if err := t.usable(true); err != nil {
+		return err
+	}
+	if version < 1 {
+		return fmt.Errorf("kms store: put key %q material: invalid version %d", keyID, version)
+	}
+	if len(sealed) == 0 {
+		return fmt.Errorf("kms store: put key %q material version %d: empty material", keyID, version)
+	}
+	_, err := t.stmt(qPutMaterial).ExecContext(t.ctx, keyID, version, sealed)
+	switch constraintCode(err) {
+	case 0:
+	case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return fmt.Errorf("kms store: key %q material version %d already exists", keyID, version)
+	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return fmt.Errorf("kms store: put material: key %q does not exist", keyID)
+	}
+	if err != nil {
+		return fmt.Errorf("kms store: put key %q material version %d: %w", keyID, version, err)
+	}
+	return nil
+}
+
+// GetAlias returns the alias with the given name, or an error wrapping
+// [kms.ErrNotFound].
+func (t *tx) GetAlias(name string) (*kms.AliasRecord, error) {
+	if err := t.usable(false); err != nil {
+		return nil, err
+	}
+	var keyID, doc string
+	err := t.stmt(qGetAlias).QueryRowContext(t.ctx, name).Scan(&keyID, &doc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("alias %q: %w", name, kms.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kms store: get alias %q: %w", name, err)
+	}
+	return decodeAlias(name, keyID, doc)
+}
+
+func decodeAlias(name, keyID, doc string) (*kms.AliasRecord, error) {
+	a := new(kms.AliasRecord)
+	if err := json.Unmarshal([]byte(doc), a); err != nil {
+		return nil, fmt.Errorf("kms store: alias %q: corrupt record: %v", name, err)
+	}
+	// The columns are what the alias is found by.
+	a.Name, a.KeyID = name, keyID
+	return a, nil
+}
+
+// PutAlias inserts or replaces an alias. The key it names must exist.
+func (t *tx) PutAlias(a *kms.AliasRecord) error {
+	if err := t.usable(true); err != nil {
+		return err
+	}
+	if a == nil || a.Name == "" {
+		return errors.New("kms store: put alias: empty alias name")
+	}
+	if a.KeyID == "" {
+		return fmt.Errorf("kms store: put alias %q: empty key id", a.Name)
+	}
+	doc, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("kms store: put alias %q: %v", a.Name, err)
+	}
+	_, err = t.stmt(qPutAlias).ExecContext(t.ctx, a.Name, a.KeyID, string(doc))
+	if constraintCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
+		return fmt.Errorf("kms store: put alias %q: key %q does not exist", a.Name, a.KeyID)
+	}
+	if err != nil {
+		return fmt.Errorf("kms store: put alias %q: %w", a.Name, err)
+	}
+	return nil
+}
+
+// DeleteAlias removes an alias. Deleting an absent alias is not an error.
+func (t *tx) DeleteAlias(name string) error {
+	if err := t.usable(true); err != nil {
+		return err
+	}
+	if _, err := t.stmt(qDeleteAlias).ExecContext(t.ctx, name); err != nil {
+		return fmt.Errorf("kms store: delete alias %q: %w", name, err)
+	}
+	return nil
+}
+
+// ListAliases returns up to limit aliases (all when limit <= 0) whose name
+// sorts after the given one, in name order; keyID, when not empty, keeps
+// only the aliases of that key.
+func (t *tx) ListAliases(keyID, after string, limit int) ([]*kms.AliasRecord, error) {
+	if err := t.usable(false); err != nil {
+		return nil, err
+	}
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if keyID == "" {
+		rows, err = t.stmt(qListAliases).QueryContext(t.ctx, after, sqlLimit(limit))
+	} else {
+		rows, err = t.stmt(qListAliasesByKey).QueryContext(t.ctx, keyID, after, sqlLimit(limit))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kms store: list aliases: %w", err)
+	}
+	defer rows.Close()
+	var aliases []*kms.AliasRecord
+	for rows.Next() {
+		var name, key, doc string
+		if err := rows.Scan(&name, &key, &doc); err != nil {
+			return nil, fmt.Errorf("kms store: list aliases: %w", err)
+		}
+		a, err := decodeAlias(name, key, doc)
+		if err != nil {
+			return nil, err
+		}
+		aliases = append(aliases, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("kms store: list aliases: %w", err)
+	}
+	return aliases, nil
+}
+
+// GetMeta returns a named keystore value, or an error wrapping
+// [kms.ErrNotFound].
+func (t *tx) GetMeta(name string) ([]byte, error) {
+	if err := t.usable(false); err != nil {
+		return nil, err
+	}
+	var value []byte
+	err := t.stmt(qGetMeta).QueryRowContext(t.ctx, name).Scan(&value)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("meta %q: %w", name, kms.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kms store: get meta %q: %w", name, err)
+	}
+	if value == nil {
+		value = []byte{}
+	}
+	return value, nil
+}
+
+// PutMeta sets a named keystore value.
+func (t *tx) PutMeta(name string, value []byte) error {
+	if err := t.usable(true); err != nil {
+		return err
+	}
+	if name == "" {
+		return errors.New("kms store: put meta: empty name")
+	}
+	if value == nil {
+		value = []byte{} // NOT NULL: an empty value, not an absent one
+	}
+	_, err := t.stmt(qPutMeta).ExecContext(t.ctx, name, value)
+	if err != nil {
+		return fmt.Errorf("kms store: put meta %q: %w", name, err)
+	}
+	return nil
+}
