@@ -701,3 +701,31 @@ func runCmd(t *testing.T, dir, name string, args ...string) (stdout, stderr []by
 	}
 	return o.Bytes(), e.Bytes(), err
 }
+
+// TestEnvelopeRewrapToJS: envelope encrypts under one key, rewraps the
+// message to another (new header tag, a fresh signature for signed suites, a
+// fresh header IV for version 1), and the JS SDK decrypts the result.
+func TestEnvelopeRewrapToJS(t *testing.T) {
+	for _, s := range []string{"0x0478", "0x0578", "0x0178", "0x0378"} {
+		c := tcase{name: "rewrap-" + s, suite: s, keys: aesKey(256), frame: 4096, size: 3*4096 + 100, ctx: ctxASCII}
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			acquire(t)
+			dir := t.TempDir()
+			plain, sum := writePlaintext(t, filepath.Join(dir, "plain"), c.name, c.size)
+			msg := filepath.Join(dir, "msg.esdk")
+			envEncrypt(t, tcase{name: c.name, suite: s, keys: aesKey(128), frame: c.frame, size: c.size, ctx: c.ctx}, plain, msg)
+			args := []string{"rewrap", "--commitment-policy", requireAllow}
+			args = append(args, jsArgs("--from", aesKey(128).dec)...)
+			args = append(args, keyArgs(c.keys.enc)...)
+			args = append(args, "-o", msg, msg)
+			if _, stderr, err := runCmd(t, "", envelope, args...); err != nil {
+				t.Fatalf("envelope %s: %v\n%s", strings.Join(args, " "), err, stderr)
+			}
+			out := filepath.Join(dir, "out")
+			info := jsDecrypt(t, c, msg, out)
+			comparePlaintext(t, plain, sum, out)
+			checkInfo(t, c, info)
+		})
+	}
+}
