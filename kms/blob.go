@@ -120,3 +120,14 @@ func openBlob(blob, material []byte, ec map[string]string) ([]byte, error) {
 	}
 	return pt, nil
 }
+
+// CiphertextKeyID returns the id of the key a symmetric ciphertext blob of
+// this KMS was made with, without decrypting it (for authorization before a
+// Decrypt that names no key).
+func CiphertextKeyID(blob []byte) (string, bool) {
+	h, ok := parseBlobHeader(blob)
+	if !ok {
+		return "", false
+	}
+	return h.keyID, true
+}

@@ -532,3 +532,22 @@ func (s *Service) defaultPolicy() string {
   ]
 }`
 }
+
+// ResolveKey returns the id of the key a reference names (key id, key ARN,
+// alias name or alias ARN), or a NotFoundException.
+func (s *Service) ResolveKey(ctx context.Context, ref string) (string, error) {
+	r, err := s.parseKeyRef(ref, true)
+	if err != nil {
+		return "", err
+	}
+	var id string
+	err = s.view(ctx, func(tx Tx) error {
+		k, err := s.load(tx, r)
+		if err != nil {
+			return err
+		}
+		id = k.ID
+		return nil
+	})
+	return id, err
+}

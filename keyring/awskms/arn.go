@@ -17,7 +17,7 @@ type ARN struct {
 // ParseARN parses a KMS key or alias ARN, as the ESDK validates them: every
 // part present, service "kms", resource type key or alias.
 func ParseARN(s string) (*ARN, error) {
-	parts := strings.SplitN(s, ":", 6)
+	parts := strings.Split(s, ":")
 	if len(parts) != 6 || parts[0] != "arn" {
 		return nil, fmt.Errorf("%q is not an ARN", s)
 	}

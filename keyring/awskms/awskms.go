@@ -19,6 +19,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/envelopekms/envelope/keyring"
 	"github.com/envelopekms/envelope/kms"
@@ -57,12 +58,34 @@ func New(client Client, generator string, keys ...string) (*Keyring, error) {
 	if generator == "" && len(keys) == 0 {
 		return nil, errors.New("awskms: no KMS key given")
 	}
-	for _, k := range append([]string{generator}, keys...) {
-		if len(k) > 2048 {
-			return nil, fmt.Errorf("awskms: key identifier longer than 2048 characters")
+	ids := keys
+	if generator != "" {
+		ids = append([]string{generator}, keys...)
+	}
+	for _, k := range ids {
+		if err := checkIdentifier(k); err != nil {
+			return nil, err
 		}
 	}
 	return &Keyring{client: client, generator: generator, keys: keys}, nil
+}
+
+// checkIdentifier accepts what the ESDK calls a valid AWS KMS identifier:
+// a key or alias ARN, an alias name or a key id.
+func checkIdentifier(k string) error {
+	switch {
+	case k == "":
+		return errors.New("awskms: empty key identifier")
+	case len(k) > 2048:
+		return errors.New("awskms: key identifier longer than 2048 characters")
+	case strings.HasPrefix(k, "arn:"):
+		if _, err := ParseARN(k); err != nil {
+			return fmt.Errorf("awskms: %v", err)
+		}
+	case strings.HasPrefix(k, "alias/") && len(k) == len("alias/"):
+		return errors.New("awskms: alias with no name")
+	}
+	return nil
 }
 
 // WithGrantTokens sets grant tokens passed on every KMS call.
@@ -140,6 +163,10 @@ func (k *Keyring) OnDecrypt(ctx context.Context, m *keyring.DecryptionMaterials,
 			continue
 		}
 		info := string(edk.ProviderInfo)
+		if a, err := ParseARN(info); err != nil || a.ResourceType != "key" {
+			ue.Errs = append(ue.Errs, fmt.Errorf("wrapped key names %q, not a KMS key ARN", edk.ProviderInfo))
+			continue
+		}
 		for _, id := range ids {
 			if id != info {
 				continue

@@ -40,9 +40,8 @@ type RSA struct {
 	client RSAClient
 	keyARN string
 
-	once sync.Once
-	pub  *rsa.PublicKey
-	err  error
+	mu  sync.Mutex
+	pub *rsa.PublicKey
 }
 
 var _ keyring.Keyring = (*RSA)(nil)
@@ -67,26 +66,29 @@ func NewRSA(client RSAClient, keyARN string) (*RSA, error) {
 // String names the key.
 func (k *RSA) String() string { return fmt.Sprintf("KMS RSA key %q", k.keyARN) }
 
+// publicKey returns the key's public key, fetching it on first use. Only a
+// successful fetch is kept: a failure (a cancelled context, a KMS error) is
+// tried again next time.
 func (k *RSA) publicKey(ctx context.Context) (*rsa.PublicKey, error) {
-	k.once.Do(func() {
-		out, err := k.client.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: k.keyARN})
-		if err != nil {
-			k.err = fmt.Errorf("KMS GetPublicKey of %s: %w", k.keyARN, err)
-			return
-		}
-		pub, err := x509.ParsePKIXPublicKey(out.PublicKey)
-		if err != nil {
-			k.err = fmt.Errorf("KMS GetPublicKey of %s: %v", k.keyARN, err)
-			return
-		}
-		rk, ok := pub.(*rsa.PublicKey)
-		if !ok || rk.N.BitLen() < 2048 {
-			k.err = fmt.Errorf("KMS key %s is not an RSA key of 2048 bits or more", k.keyARN)
-			return
-		}
-		k.pub = rk
-	})
-	return k.pub, k.err
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.pub != nil {
+		return k.pub, nil
+	}
+	out, err := k.client.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: k.keyARN})
+	if err != nil {
+		return nil, fmt.Errorf("KMS GetPublicKey of %s: %w", k.keyARN, err)
+	}
+	pub, err := x509.ParsePKIXPublicKey(out.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("KMS GetPublicKey of %s: %v", k.keyARN, err)
+	}
+	rk, ok := pub.(*rsa.PublicKey)
+	if !ok || rk.N.BitLen() < 2048 {
+		return nil, fmt.Errorf("KMS key %s is not an RSA key of 2048 bits or more", k.keyARN)
+	}
+	k.pub = rk
+	return rk, nil
 }
 
 func contextDigest(ec map[string]string) ([]byte, error) {
