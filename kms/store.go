@@ -16,7 +16,8 @@ type Store interface {
 	View(ctx context.Context, fn func(Tx) error) error
 	// Update runs fn in one read-write transaction. When Update returns
 	// nil, every change fn made is durable; when fn returns an error,
-	// none is applied and Update returns that error.
+	// none is applied and Update returns that error. fn must not call
+	// Update itself (it would wait forever on its own transaction).
 	Update(ctx context.Context, fn func(Tx) error) error
 	// Close releases the store.
 	Close() error
@@ -35,15 +36,16 @@ type Tx interface {
 	// DeleteKey removes a key, all its material and every alias that
 	// points to it. Deleting an absent key is not an error.
 	DeleteKey(id string) error
-	// ListKeys returns up to limit keys whose id sorts after the given
-	// one ("" for the first page), in id order.
+	// ListKeys returns up to limit keys (limit ≤ 0: all) whose id sorts
+	// after the given one ("" for the first page), in id order.
 	ListKeys(after string, limit int) ([]*KeyRecord, error)
 
 	// GetMaterial returns the sealed material of one version of a key,
 	// or ErrNotFound.
 	GetMaterial(keyID string, version int) ([]byte, error)
 	// PutMaterial stores the sealed material of a key version. Material
-	// is written once: storing a version that exists is an error.
+	// is written once: storing a version that exists is an error, and so
+	// is material (or an alias) for a key that does not exist.
 	PutMaterial(keyID string, version int, sealed []byte) error
 
 	// GetAlias returns the alias with the given name ("alias/..."), or
