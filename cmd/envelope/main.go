@@ -28,6 +28,8 @@ Usage:
   envelope keys     create|list|describe|enable|disable|rotate|rotation|
                     schedule-deletion|cancel-deletion|alias|public-key|tag|untag|tags
   envelope keygen   aes|rsa [--bits N] [-o PATH] [--public-out PATH]
+  envelope serve    [--addr HOST:PORT] [--store DIR] [--policy FILE] ...
+  envelope audit    verify [LOG]
   envelope help     [COMMAND]
   envelope version
 
@@ -69,6 +71,9 @@ func main() { os.Exit(run(os.Args[1:])) }
 
 func run(args []string) int {
 	c := &cli{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, stderrTTY: isTerminal(os.Stderr)}
+	if len(args) > 0 && args[0] == "serve" {
+		return c.main(args) // serve shuts down gracefully on signals itself
+	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
@@ -113,6 +118,10 @@ func (c *cli) dispatch(args []string) error {
 		return c.keys(rest)
 	case "rewrap":
 		return c.rewrap(rest)
+	case "serve":
+		return c.serve(rest)
+	case "audit":
+		return c.audit(rest)
 	case "version", "--version":
 		if len(rest) > 0 {
 			return usageErrorf("version takes no arguments")

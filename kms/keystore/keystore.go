@@ -39,6 +39,7 @@ const (
 const (
 	metaRootSource = "root-source" // "file" or "passphrase"
 	metaRootKDF    = "root-kdf"
+	metaIdentity   = "arn-identity" // region and account of the key ARNs
 )
 
 // Dir returns the keystore directory: $ENVELOPE_HOME, else
@@ -66,7 +67,9 @@ type Options struct {
 	// MustExist makes Open fail with ErrNoKeystore instead of creating a
 	// keystore (for reading, which can find nothing in a new one).
 	MustExist bool
-	// Service options: ARN region and account, clock.
+	// Service options: the clock, and the region and account of the key
+	// ARNs — fixed when the keystore is created (default us-east-1,
+	// 111122223333); later opens must give the same or none.
 	Service kms.Options
 }
 
@@ -122,6 +125,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Keystore, error) {
 		store.Close()
 		return nil, err
 	}
+	if opts.Service, err = identity(ctx, store, opts.Service); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("keystore %s: %w", dir, err)
+	}
 	svc, err := kms.New(ctx, store, root, opts.Service)
 	if err != nil {
 		store.Close()
@@ -131,6 +138,50 @@ func Open(ctx context.Context, dir string, opts Options) (*Keystore, error) {
 		return nil, fmt.Errorf("keystore %s: %v", dir, err)
 	}
 	return &Keystore{Service: svc, Dir: dir, Created: !existed, store: store}, nil
+}
+
+// arnIdentity is the region and account a keystore's ARNs carry.
+type arnIdentity struct {
+	Region    string `json:"region"`
+	AccountID string `json:"accountId"`
+}
+
+// ErrIdentityMismatch means Open was asked for another region or account
+// than the keystore's ARNs carry.
+var ErrIdentityMismatch = errors.New("the keystore's key ARNs belong to another region or account")
+
+// identity fixes the region and account of the keystore's ARNs when it is
+// created (from opts, or the defaults), so that every process serving it
+// names keys the same way; later opens must agree or leave them empty.
+func identity(ctx context.Context, store kms.Store, opts kms.Options) (kms.Options, error) {
+	err := store.Update(ctx, func(tx kms.Tx) error {
+		b, err := tx.GetMeta(metaIdentity)
+		if errors.Is(err, kms.ErrNotFound) {
+			id := arnIdentity{Region: opts.Region, AccountID: opts.AccountID}
+			if id.Region == "" {
+				id.Region = kms.DefaultRegion
+			}
+			if id.AccountID == "" {
+				id.AccountID = kms.DefaultAccountID
+			}
+			opts.Region, opts.AccountID = id.Region, id.AccountID
+			b, _ := json.Marshal(id)
+			return tx.PutMeta(metaIdentity, b)
+		}
+		if err != nil {
+			return err
+		}
+		var id arnIdentity
+		if err := json.Unmarshal(b, &id); err != nil {
+			return fmt.Errorf("damaged ARN identity: %v", err)
+		}
+		if opts.Region != "" && opts.Region != id.Region || opts.AccountID != "" && opts.AccountID != id.AccountID {
+			return fmt.Errorf("%w: it was created for region %s, account %s (asked for %s, %s)", ErrIdentityMismatch, id.Region, id.AccountID, opts.Region, opts.AccountID)
+		}
+		opts.Region, opts.AccountID = id.Region, id.AccountID
+		return nil
+	})
+	return opts, err
 }
 
 // rootKey returns the keystore's root key, choosing and recording its

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/envelopekms/envelope/kms"
+	"github.com/envelopekms/envelope/kms/awsapi"
+	"github.com/envelopekms/envelope/kms/keystore"
+)
+
+const serveHelp = `Usage: envelope serve [--addr HOST:PORT] [--store DIR] [--region R] [--account-id A]
+                      [--tls-cert FILE --tls-key FILE] [--policy FILE] [flags]
+
+Serve the keystore over the AWS KMS API (AWS JSON 1.1, SigV4), so that AWS
+SDKs, the AWS CLI and the AWS Encryption SDK work against it with only the
+endpoint changed (endpoint_url, --endpoint-url, BaseEndpoint).
+
+Authentication: every request must be signed (SigV4) for the server's region
+and service kms. The root principal's credentials come from
+ENVELOPE_ROOT_ACCESS_KEY_ID and ENVELOPE_ROOT_SECRET_ACCESS_KEY, or else from
+root-credentials.json in the keystore directory, made (mode 0600) on first
+start. Further principals, with the actions and keys each may use, come from
+--policy FILE (mode 0600, it holds secrets):
+
+  {"principals": [
+    {"name": "app", "accessKeyId": "AKIAAPP00000000000001", "secretAccessKey": "…",
+     "allow": [
+       {"actions": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"],
+        "keys": ["alias/app"]},
+       {"actions": ["kms:ListKeys", "kms:ListAliases"], "keys": ["*"]}]}]}
+
+Actions are "kms:Operation" (a trailing * matches a prefix; "kms:*" is all);
+keys are key ids, key ARNs, alias names, or "*" (needed for operations on no
+key: CreateKey, ListKeys, ListAliases, GenerateRandom). ReEncrypt needs
+kms:ReEncryptFrom on the source key and kms:ReEncryptTo on the destination.
+Anything not granted is refused with AccessDeniedException. Key policies set
+with PutKeyPolicy are stored and returned, but not yet enforced: access is
+decided by the policy file.
+
+Audit: every request appends one JSON line to the audit log (time,
+principal, source address, operation, key ARN, encryption context keys,
+result, request id; never key material, plaintext or context values),
+chained with HMAC-SHA256 under audit.key in the keystore directory. Check it
+with "envelope audit verify". Lines are handed to the operating system
+before each answer (they survive a server crash, not a power loss).
+
+Also served: GET /healthz, GET /metrics (Prometheus). Logs go to stderr
+(log/slog). SIGTERM or SIGINT shut the server down gracefully.
+
+Flags:
+%s
+Examples:
+  envelope serve
+  envelope serve --addr 0.0.0.0:8443 --tls-cert server.crt --tls-key server.key --policy policy.json
+  aws kms list-keys --endpoint-url http://127.0.0.1:8500
+`
+
+// DefaultAddr is where serve listens by default.
+const DefaultAddr = "127.0.0.1:8500"
+
+func (c *cli) serve(args []string) error {
+	var addr, store, region, account, certFile, keyFile, policyFile, auditFile, logLevel, logFormat string
+	var insecure bool
+	fs := c.newFlagSet("serve")
+	fs.StringVar(&addr, "addr", DefaultAddr, "listen on `HOST:PORT`")
+	fs.StringVar(&store, "store", "", "keystore `DIR` (or sqlite:DIR); default $ENVELOPE_HOME")
+	fs.StringVar(&region, "region", "", "`REGION` of the key ARNs and of request signatures (fixed when the keystore is created; default us-east-1)")
+	fs.StringVar(&account, "account-id", "", "`ACCOUNT` of the key ARNs (fixed when the keystore is created; default 111122223333)")
+	fs.StringVar(&certFile, "tls-cert", "", "serve HTTPS with this certificate `FILE` (PEM; with --tls-key)")
+	fs.StringVar(&keyFile, "tls-key", "", "the TLS private key `FILE` (PEM)")
+	fs.StringVar(&policyFile, "policy", "", "principals and their permissions from `FILE` (see above)")
+	fs.StringVar(&auditFile, "audit-log", "", "append the audit log to `FILE`; default audit.log in the keystore directory")
+	fs.BoolVar(&insecure, "insecure-dev", false, "accept unsigned requests as root (development only; loopback addresses only)")
+	fs.StringVar(&logLevel, "log-level", "info", "`LEVEL`: debug (every request), info, warn or error")
+	fs.StringVar(&logFormat, "log-format", "text", "`FORMAT` of the logs: text or json")
+	if ok, err := c.parse(fs, args, serveHelp); !ok {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usageErrorf("serve takes no arguments; see \"envelope serve --help\"")
+	}
+	if (certFile == "") != (keyFile == "") {
+		return usageErrorf("--tls-cert and --tls-key go together")
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usageErrorf("--addr %q: want HOST:PORT", addr)
+	}
+	if insecure && !isLoopback(host) {
+		return usageErrorf("--insecure-dev accepts unsigned requests and is refused on %q: use a loopback address such as 127.0.0.1", addr)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		return usageErrorf("--log-level %q: want debug, info, warn or error", logLevel)
+	}
+	var handler slog.Handler
+	switch logFormat {
+	case "text":
+		handler = slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level})
+	case "json":
+		handler = slog.NewJSONHandler(c.stderr, &slog.HandlerOptions{Level: level})
+	default:
+		return usageErrorf("--log-format %q: want text or json", logFormat)
+	}
+	log := slog.New(handler)
+
+	dir := strings.TrimPrefix(store, "sqlite:")
+	switch {
+	case strings.Contains(store, "://"):
+		return usageErrorf("--store %q: only a keystore directory (or sqlite:DIR) is supported", store)
+	case dir == "":
+		if dir, err = keystore.Dir(); err != nil {
+			return err
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	opts := keystore.Options{Service: kms.Options{Region: region, AccountID: account}}
+	if p, ok := os.LookupEnv("ENVELOPE_PASSPHRASE"); ok {
+		opts.Passphrase = []byte(p)
+	}
+	ks, err := keystore.Open(ctx, dir, opts)
+	if err != nil {
+		if errors.Is(err, keystore.ErrIdentityMismatch) {
+			return &hintError{err, "leave out --region and --account-id, or serve another keystore (--store)"}
+		}
+		return fmt.Errorf("opening the keystore: %w", err)
+	}
+	defer ks.Close()
+	if ks.Created {
+		log.Info("created a new keystore", "dir", dir)
+	}
+
+	root, err := rootCredentials(dir, log)
+	if err != nil {
+		return err
+	}
+	var principals []*awsapi.Principal
+	if policyFile != "" {
+		pf, err := awsapi.LoadPolicy(policyFile)
+		if err != nil {
+			return err
+		}
+		principals = pf.Principals
+	}
+	if auditFile == "" {
+		auditFile = filepath.Join(dir, "audit.log")
+	}
+	auditKey, err := awsapi.LoadOrCreateAuditKey(filepath.Join(dir, "audit.key"))
+	if err != nil {
+		return err
+	}
+	audit, err := awsapi.OpenAuditLog(auditFile, auditKey)
+	if err != nil {
+		return err
+	}
+	defer audit.Close()
+	srv, err := awsapi.New(awsapi.Config{Backend: ks, Region: ks.Region(), Root: root, Principals: principals,
+		InsecureDev: insecure, Audit: audit, Logger: log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %v", addr, err)
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
+	}
+	go sweep(ctx, ks, log)
+	scheme := "http"
+	if certFile != "" {
+		scheme = "https"
+	}
+	log.Info("serving the AWS KMS API", "url", scheme+"://"+ln.Addr().String(), "region", ks.Region(), "account", ks.AccountID(),
+		"keystore", dir, "audit", auditFile, "principals", len(principals)+1, "insecureDev", insecure)
+	errc := make(chan error, 1)
+	go func() {
+		if certFile != "" {
+			errc <- hs.ServeTLS(ln, certFile, keyFile)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server: %v", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %v", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// rootCredentials returns the root principal's credentials: from the
+// environment, or from root-credentials.json in dir (made on first start).
+func rootCredentials(dir string, log *slog.Logger) (awsapi.RootCredentials, error) {
+	id, secret := os.Getenv("ENVELOPE_ROOT_ACCESS_KEY_ID"), os.Getenv("ENVELOPE_ROOT_SECRET_ACCESS_KEY")
+	switch {
+	case id != "" && secret != "":
+		return awsapi.RootCredentials{AccessKeyID: id, SecretAccessKey: secret}, nil
+	case id != "" || secret != "":
+		return awsapi.RootCredentials{}, errors.New("set both ENVELOPE_ROOT_ACCESS_KEY_ID and ENVELOPE_ROOT_SECRET_ACCESS_KEY, or neither")
+	}
+	file := filepath.Join(dir, "root-credentials.json")
+	c, created, err := awsapi.LoadOrCreateRootCredentials(file)
+	if err != nil {
+		return c, err
+	}
+	if created {
+		log.Info("generated root credentials (mode 0600); use them as AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", "file", file, "accessKeyId", c.AccessKeyID)
+	} else {
+		log.Info("root credentials", "file", file, "accessKeyId", c.AccessKeyID)
+	}
+	return c, nil
+}
+
+// sweep destroys keys whose deletion window ended and performs due
+// rotations, every minute.
+func sweep(ctx context.Context, ks *keystore.Keystore, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if err := ks.Sweep(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("keystore maintenance failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

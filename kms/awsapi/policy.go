@@ -1,0 +1,174 @@
+package awsapi
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strings"
+)
+
+// Principal is a caller the server knows: an access key, its secret, and
+// what it may do. The root principal may do everything.
+type Principal struct {
+	Name            string  `json:"name"`
+	AccessKeyID     string  `json:"accessKeyId"`
+	SecretAccessKey string  `json:"secretAccessKey"`
+	Allow           []Grant `json:"allow"`
+	// Root principals are allowed every action on every key.
+	Root bool `json:"-"`
+}
+
+// Grant allows some actions on some keys.
+type Grant struct {
+	// Actions are "kms:Operation" names; a trailing * matches any suffix
+	// ("kms:GenerateDataKey*", "kms:*").
+	Actions []string `json:"actions"`
+	// Keys are key ids, key ARNs or alias names ("alias/app"), or "*" for
+	// every key. Operations on no key (CreateKey, ListKeys, ListAliases,
+	// GenerateRandom) need "*".
+	Keys []string `json:"keys"`
+}
+
+// String names the principal without its secret.
+func (p *Principal) String() string { return p.Name }
+
+// PolicyFile is the document --policy reads:
+//
+//	{"principals": [
+//	  {"name": "app", "accessKeyId": "AKIA…", "secretAccessKey": "…",
+//	   "allow": [{"actions": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*"],
+//	              "keys": ["alias/app"]}]}]}
+type PolicyFile struct {
+	Principals []*Principal `json:"principals"`
+}
+
+// LoadPolicy reads and checks a policy file. It refuses a file that others
+// can read, as it holds secrets.
+func LoadPolicy(file string) (*PolicyFile, error) {
+	st, err := os.Stat(file)
+	if err != nil {
+		return nil, fmt.Errorf("policy file: %v", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("policy file %s is readable by others (mode %04o) and holds secret keys; chmod 600 it", file, st.Mode().Perm())
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("policy file: %v", err)
+	}
+	var p PolicyFile
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("policy file %s: %v", file, err)
+	}
+	seen := map[string]bool{}
+	for i, pr := range p.Principals {
+		switch {
+		case pr.Name == "" || pr.AccessKeyID == "" || pr.SecretAccessKey == "":
+			return nil, fmt.Errorf("policy file %s: principal %d needs name, accessKeyId and secretAccessKey", file, i+1)
+		case seen[pr.AccessKeyID]:
+			return nil, fmt.Errorf("policy file %s: access key %s appears twice", file, pr.AccessKeyID)
+		}
+		seen[pr.AccessKeyID] = true
+		for _, g := range pr.Allow {
+			for _, a := range g.Actions {
+				if !strings.HasPrefix(a, "kms:") {
+					return nil, fmt.Errorf("policy file %s: principal %q: action %q should start with kms:", file, pr.Name, a)
+				}
+			}
+			if len(g.Keys) == 0 {
+				return nil, fmt.Errorf("policy file %s: principal %q: a grant needs keys (use [\"*\"] for all)", file, pr.Name)
+			}
+		}
+	}
+	return &p, nil
+}
+
+// allows reports whether the principal may perform action on a resource
+// matched by match (which compares a grant's key entry with the request's
+// key).
+func (p *Principal) allows(action string, match func(entry string) bool) bool {
+	if p.Root {
+		return true
+	}
+	for _, g := range p.Allow {
+		if !actionMatches(g.Actions, action) {
+			continue
+		}
+		for _, k := range g.Keys {
+			if k == "*" || match(k) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func actionMatches(patterns []string, action string) bool {
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, action); ok || p == action {
+			return true
+		}
+	}
+	return false
+}
+
+// RootCredentials are the root principal's access key and secret.
+type RootCredentials struct {
+	AccessKeyID     string `json:"accessKeyId"`
+	SecretAccessKey string `json:"secretAccessKey"`
+}
+
+// NewRootCredentials makes a random access key id (20 characters, "EVK"…)
+// and secret (40 characters).
+func NewRootCredentials() RootCredentials {
+	const upper = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+	const any = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	pick := func(alphabet string, n int) string {
+		b := make([]byte, n)
+		rand.Read(b)
+		for i := range b {
+			b[i] = alphabet[int(b[i])%len(alphabet)]
+		}
+		return string(b)
+	}
+	return RootCredentials{AccessKeyID: "EVK" + pick(upper, 17), SecretAccessKey: pick(any, 40)}
+}
+
+// LoadOrCreateRootCredentials reads root credentials from file, creating
+// the file (mode 0600) with new ones if it does not exist. created reports
+// the latter.
+func LoadOrCreateRootCredentials(file string) (c RootCredentials, created bool, err error) {
+	data, err := os.ReadFile(file)
+	if err == nil {
+		if err := json.Unmarshal(data, &c); err != nil || c.AccessKeyID == "" || c.SecretAccessKey == "" {
+			return c, false, fmt.Errorf("root credentials file %s is damaged", file)
+		}
+		return c, false, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return c, false, err
+	}
+	c = NewRootCredentials()
+	data, _ = json.MarshalIndent(c, "", "  ")
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return c, false, fmt.Errorf("creating root credentials: %v", err)
+	}
+	_, err = f.Write(append(data, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(file)
+		return c, false, fmt.Errorf("writing root credentials: %v", err)
+	}
+	return c, true, nil
+}
