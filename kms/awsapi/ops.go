@@ -104,24 +104,36 @@ func jsonErrorText(err error) string {
 	return "cannot decode"
 }
 
-func key(action, id string) []actionOn { return []actionOn{{action: action, ref: resourceRef{keyID: id}}} }
+func key(action, id string) []actionOn {
+	return []actionOn{{action: action, ref: resourceRef{keyID: id}}}
+}
 
 // operations is the explicit dispatch table, X-Amz-Target "TrentService."
 // + name → operation. Nothing else is reachable.
 var operations = func() map[string]operation {
 	ops := []operation{
-		spec[kms.CreateKeyInput, kms.CreateKeyOutput]{fn: func(a kms.API) func(context.Context, *kms.CreateKeyInput) (*kms.CreateKeyOutput, error) { return a.CreateKey },
+		spec[kms.CreateKeyInput, kms.CreateKeyOutput]{fn: func(a kms.API) func(context.Context, *kms.CreateKeyInput) (*kms.CreateKeyOutput, error) {
+			return a.CreateKey
+		},
 			outKey: func(o *kms.CreateKeyOutput) string { return o.KeyMetadata.Arn }}.op("CreateKey"),
-		spec[kms.DescribeKeyInput, kms.DescribeKeyOutput]{fn: func(a kms.API) func(context.Context, *kms.DescribeKeyInput) (*kms.DescribeKeyOutput, error) { return a.DescribeKey },
+		spec[kms.DescribeKeyInput, kms.DescribeKeyOutput]{fn: func(a kms.API) func(context.Context, *kms.DescribeKeyInput) (*kms.DescribeKeyOutput, error) {
+			return a.DescribeKey
+		},
 			actions: func(in *kms.DescribeKeyInput) []actionOn { return key("kms:DescribeKey", in.KeyId) },
 			outKey:  func(o *kms.DescribeKeyOutput) string { return o.KeyMetadata.Arn }}.op("DescribeKey"),
-		spec[kms.ListKeysInput, kms.ListKeysOutput]{fn: func(a kms.API) func(context.Context, *kms.ListKeysInput) (*kms.ListKeysOutput, error) { return a.ListKeys }}.op("ListKeys"),
+		spec[kms.ListKeysInput, kms.ListKeysOutput]{fn: func(a kms.API) func(context.Context, *kms.ListKeysInput) (*kms.ListKeysOutput, error) {
+			return a.ListKeys
+		}}.op("ListKeys"),
 		spec[kms.UpdateKeyDescriptionInput, kms.UpdateKeyDescriptionOutput]{fn: func(a kms.API) func(context.Context, *kms.UpdateKeyDescriptionInput) (*kms.UpdateKeyDescriptionOutput, error) {
 			return a.UpdateKeyDescription
 		}, actions: func(in *kms.UpdateKeyDescriptionInput) []actionOn { return key("kms:UpdateKeyDescription", in.KeyId) }}.op("UpdateKeyDescription"),
-		spec[kms.EnableKeyInput, kms.EnableKeyOutput]{fn: func(a kms.API) func(context.Context, *kms.EnableKeyInput) (*kms.EnableKeyOutput, error) { return a.EnableKey },
+		spec[kms.EnableKeyInput, kms.EnableKeyOutput]{fn: func(a kms.API) func(context.Context, *kms.EnableKeyInput) (*kms.EnableKeyOutput, error) {
+			return a.EnableKey
+		},
 			actions: func(in *kms.EnableKeyInput) []actionOn { return key("kms:EnableKey", in.KeyId) }}.op("EnableKey"),
-		spec[kms.DisableKeyInput, kms.DisableKeyOutput]{fn: func(a kms.API) func(context.Context, *kms.DisableKeyInput) (*kms.DisableKeyOutput, error) { return a.DisableKey },
+		spec[kms.DisableKeyInput, kms.DisableKeyOutput]{fn: func(a kms.API) func(context.Context, *kms.DisableKeyInput) (*kms.DisableKeyOutput, error) {
+			return a.DisableKey
+		},
 			actions: func(in *kms.DisableKeyInput) []actionOn { return key("kms:DisableKey", in.KeyId) }}.op("DisableKey"),
 		spec[kms.ScheduleKeyDeletionInput, kms.ScheduleKeyDeletionOutput]{fn: func(a kms.API) func(context.Context, *kms.ScheduleKeyDeletionInput) (*kms.ScheduleKeyDeletionOutput, error) {
 			return a.ScheduleKeyDeletion
@@ -132,25 +144,37 @@ var operations = func() map[string]operation {
 		}, actions: func(in *kms.CancelKeyDeletionInput) []actionOn { return key("kms:CancelKeyDeletion", in.KeyId) },
 			outKey: func(o *kms.CancelKeyDeletionOutput) string { return o.KeyId }}.op("CancelKeyDeletion"),
 
-		spec[kms.CreateAliasInput, kms.CreateAliasOutput]{fn: func(a kms.API) func(context.Context, *kms.CreateAliasInput) (*kms.CreateAliasOutput, error) { return a.CreateAlias },
+		spec[kms.CreateAliasInput, kms.CreateAliasOutput]{fn: func(a kms.API) func(context.Context, *kms.CreateAliasInput) (*kms.CreateAliasOutput, error) {
+			return a.CreateAlias
+		},
 			actions: func(in *kms.CreateAliasInput) []actionOn {
 				return []actionOn{{"kms:CreateAlias", resourceRef{keyID: in.TargetKeyId, alias: in.AliasName}}}
 			}}.op("CreateAlias"),
-		spec[kms.UpdateAliasInput, kms.UpdateAliasOutput]{fn: func(a kms.API) func(context.Context, *kms.UpdateAliasInput) (*kms.UpdateAliasOutput, error) { return a.UpdateAlias },
+		spec[kms.UpdateAliasInput, kms.UpdateAliasOutput]{fn: func(a kms.API) func(context.Context, *kms.UpdateAliasInput) (*kms.UpdateAliasOutput, error) {
+			return a.UpdateAlias
+		},
 			actions: func(in *kms.UpdateAliasInput) []actionOn {
 				return []actionOn{{"kms:UpdateAlias", resourceRef{keyID: in.TargetKeyId, alias: in.AliasName}},
 					{"kms:UpdateAlias", resourceRef{keyID: in.AliasName}}}
 			}}.op("UpdateAlias"),
-		spec[kms.DeleteAliasInput, kms.DeleteAliasOutput]{fn: func(a kms.API) func(context.Context, *kms.DeleteAliasInput) (*kms.DeleteAliasOutput, error) { return a.DeleteAlias },
+		spec[kms.DeleteAliasInput, kms.DeleteAliasOutput]{fn: func(a kms.API) func(context.Context, *kms.DeleteAliasInput) (*kms.DeleteAliasOutput, error) {
+			return a.DeleteAlias
+		},
 			actions: func(in *kms.DeleteAliasInput) []actionOn {
 				return []actionOn{{"kms:DeleteAlias", resourceRef{keyID: in.AliasName, alias: in.AliasName}}}
 			}}.op("DeleteAlias"),
-		spec[kms.ListAliasesInput, kms.ListAliasesOutput]{fn: func(a kms.API) func(context.Context, *kms.ListAliasesInput) (*kms.ListAliasesOutput, error) { return a.ListAliases },
+		spec[kms.ListAliasesInput, kms.ListAliasesOutput]{fn: func(a kms.API) func(context.Context, *kms.ListAliasesInput) (*kms.ListAliasesOutput, error) {
+			return a.ListAliases
+		},
 			actions: func(in *kms.ListAliasesInput) []actionOn { return key("kms:ListAliases", in.KeyId) }}.op("ListAliases"),
 
-		spec[kms.TagResourceInput, kms.TagResourceOutput]{fn: func(a kms.API) func(context.Context, *kms.TagResourceInput) (*kms.TagResourceOutput, error) { return a.TagResource },
+		spec[kms.TagResourceInput, kms.TagResourceOutput]{fn: func(a kms.API) func(context.Context, *kms.TagResourceInput) (*kms.TagResourceOutput, error) {
+			return a.TagResource
+		},
 			actions: func(in *kms.TagResourceInput) []actionOn { return key("kms:TagResource", in.KeyId) }}.op("TagResource"),
-		spec[kms.UntagResourceInput, kms.UntagResourceOutput]{fn: func(a kms.API) func(context.Context, *kms.UntagResourceInput) (*kms.UntagResourceOutput, error) { return a.UntagResource },
+		spec[kms.UntagResourceInput, kms.UntagResourceOutput]{fn: func(a kms.API) func(context.Context, *kms.UntagResourceInput) (*kms.UntagResourceOutput, error) {
+			return a.UntagResource
+		},
 			actions: func(in *kms.UntagResourceInput) []actionOn { return key("kms:UntagResource", in.KeyId) }}.op("UntagResource"),
 		spec[kms.ListResourceTagsInput, kms.ListResourceTagsOutput]{fn: func(a kms.API) func(context.Context, *kms.ListResourceTagsInput) (*kms.ListResourceTagsOutput, error) {
 			return a.ListResourceTags
@@ -184,7 +208,9 @@ var operations = func() map[string]operation {
 			},
 			ec:     func(in *kms.DecryptInput) map[string]string { return in.EncryptionContext },
 			outKey: func(o *kms.DecryptOutput) string { return o.KeyId }}.op("Decrypt"),
-		spec[kms.ReEncryptInput, kms.ReEncryptOutput]{fn: func(a kms.API) func(context.Context, *kms.ReEncryptInput) (*kms.ReEncryptOutput, error) { return a.ReEncrypt },
+		spec[kms.ReEncryptInput, kms.ReEncryptOutput]{fn: func(a kms.API) func(context.Context, *kms.ReEncryptInput) (*kms.ReEncryptOutput, error) {
+			return a.ReEncrypt
+		},
 			actions: func(in *kms.ReEncryptInput) []actionOn {
 				return []actionOn{{"kms:ReEncryptFrom", resourceRef{keyID: in.SourceKeyId, ciphertext: in.CiphertextBlob}},
 					{"kms:ReEncryptTo", resourceRef{keyID: in.DestinationKeyId}}}
@@ -218,13 +244,19 @@ var operations = func() map[string]operation {
 		spec[kms.GenerateRandomInput, kms.GenerateRandomOutput]{fn: func(a kms.API) func(context.Context, *kms.GenerateRandomInput) (*kms.GenerateRandomOutput, error) {
 			return a.GenerateRandom
 		}}.op("GenerateRandom"),
-		spec[kms.GetPublicKeyInput, kms.GetPublicKeyOutput]{fn: func(a kms.API) func(context.Context, *kms.GetPublicKeyInput) (*kms.GetPublicKeyOutput, error) { return a.GetPublicKey },
+		spec[kms.GetPublicKeyInput, kms.GetPublicKeyOutput]{fn: func(a kms.API) func(context.Context, *kms.GetPublicKeyInput) (*kms.GetPublicKeyOutput, error) {
+			return a.GetPublicKey
+		},
 			actions: func(in *kms.GetPublicKeyInput) []actionOn { return key("kms:GetPublicKey", in.KeyId) },
 			outKey:  func(o *kms.GetPublicKeyOutput) string { return o.KeyId }}.op("GetPublicKey"),
 
-		spec[kms.GetKeyPolicyInput, kms.GetKeyPolicyOutput]{fn: func(a kms.API) func(context.Context, *kms.GetKeyPolicyInput) (*kms.GetKeyPolicyOutput, error) { return a.GetKeyPolicy },
+		spec[kms.GetKeyPolicyInput, kms.GetKeyPolicyOutput]{fn: func(a kms.API) func(context.Context, *kms.GetKeyPolicyInput) (*kms.GetKeyPolicyOutput, error) {
+			return a.GetKeyPolicy
+		},
 			actions: func(in *kms.GetKeyPolicyInput) []actionOn { return key("kms:GetKeyPolicy", in.KeyId) }}.op("GetKeyPolicy"),
-		spec[kms.PutKeyPolicyInput, kms.PutKeyPolicyOutput]{fn: func(a kms.API) func(context.Context, *kms.PutKeyPolicyInput) (*kms.PutKeyPolicyOutput, error) { return a.PutKeyPolicy },
+		spec[kms.PutKeyPolicyInput, kms.PutKeyPolicyOutput]{fn: func(a kms.API) func(context.Context, *kms.PutKeyPolicyInput) (*kms.PutKeyPolicyOutput, error) {
+			return a.PutKeyPolicy
+		},
 			actions: func(in *kms.PutKeyPolicyInput) []actionOn { return key("kms:PutKeyPolicy", in.KeyId) }}.op("PutKeyPolicy"),
 		spec[kms.ListKeyPoliciesInput, kms.ListKeyPoliciesOutput]{fn: func(a kms.API) func(context.Context, *kms.ListKeyPoliciesInput) (*kms.ListKeyPoliciesOutput, error) {
 			return a.ListKeyPolicies
