@@ -56,6 +56,9 @@ type commonFlags struct {
 	progress bool
 }
 
+// kmsFlagHelp documents --kms, shared by every command that uses KMS keys.
+const kmsFlagHelp = "use the AWS-KMS-API endpoint at `URL` (an envelope server) or \"aws\" (AWS KMS, default AWS config and credentials) instead of the embedded keystore; default $ENVELOPE_KMS"
+
 func (f *commonFlags) register(fs *pflag.FlagSet, decrypt bool) {
 	keyHelp := "wrapping `KEY` (repeatable; forms below)"
 	ctxHelp := "encryption context pair `name=value` (repeatable), bound to the message"
@@ -134,6 +137,7 @@ func (c *cli) encrypt(args []string) error {
 	var suiteName, frameSize string
 	fs := c.newFlagSet("encrypt")
 	f.register(fs, false)
+	fs.StringVar(&c.kmsFlag, "kms", "", kmsFlagHelp)
 	fs.StringVar(&suiteName, "suite", "", "algorithm suite `ID`, hex (0x0478) or name; default 0x0578, or 0x0378 under forbid-encrypt-allow-decrypt")
 	fs.StringVar(&frameSize, "frame-size", strconv.Itoa(envelope.DefaultFrameSize), "plaintext bytes per frame, `N` (suffixes K and M for KiB and MiB)")
 	if ok, err := c.parse(fs, args, encryptHelp, keyFormsHelp); !ok {
@@ -161,8 +165,13 @@ func (c *cli) encrypt(args []string) error {
 		return err
 	}
 	if rsa && suiteName == "" {
-		// The KMS RSA keyring cannot protect signed suites.
-		opts = append(opts, envelope.WithSuite(suite.AES256GCMHKDFSHA512CommitKey))
+		// The KMS RSA keyring cannot protect signed suites: take the
+		// unsigned suite the commitment policy allows.
+		id := suite.AES256GCMHKDFSHA512CommitKey
+		if f.policy == suite.ForbidEncryptAllowDecrypt.String() {
+			id = suite.AES256GCMHKDFSHA256
+		}
+		opts = append(opts, envelope.WithSuite(id))
 	}
 	in, err := c.openInput(fs.Args())
 	if err != nil {
@@ -195,6 +204,7 @@ func (c *cli) decrypt(args []string) error {
 	var unsignedOnly bool
 	fs := c.newFlagSet("decrypt")
 	f.register(fs, true)
+	fs.StringVar(&c.kmsFlag, "kms", "", kmsFlagHelp)
 	fs.BoolVar(&unsignedOnly, "unsigned-only", false, "refuse signed messages (for consumers that act on plaintext as it streams)")
 	if ok, err := c.parse(fs, args, decryptHelp, keyFormsHelp); !ok {
 		return err

@@ -11,7 +11,8 @@ import (
 const keyFormsHelp = `Key forms (-k):
   alias/NAME, a key id, or a key ARN
       a key in the embedded keystore ($ENVELOPE_HOME, default
-      ~/.local/share/envelope; "envelope keys" manages it). A symmetric key
+      ~/.local/share/envelope; "envelope keys" manages it), or with --kms URL
+      (or $ENVELOPE_KMS) in an envelope server or AWS KMS. A symmetric key
       wraps through KMS; an RSA key wraps offline with its public key
       (unsigned suite 0x0478, chosen automatically) and unwraps through KMS.
 ` + keyring.SpecHelp + `  Several -k: on encrypt, each wraps the data key and any one can decrypt;

@@ -17,8 +17,9 @@ import (
 const keysHelp = `Usage: envelope keys COMMAND [flags] [ARGS]
 
 Manage the keys of the embedded keystore ($ENVELOPE_HOME, default
-~/.local/share/envelope). KEY is alias/NAME, a key id or a key ARN. Every
-command prints a table or a line for people, and JSON with --json.
+~/.local/share/envelope), or of the KMS named by --kms URL / $ENVELOPE_KMS.
+KEY is alias/NAME, a key id or a key ARN. Every command prints a table or a
+line for people, and JSON with --json.
 
 Commands:
   create [--spec SPEC] [--alias alias/NAME] [--description TEXT] [--tag name=value]...
@@ -80,6 +81,7 @@ func (c *cli) keys(args []string) error {
 	fs.IntVar(&f.days, "days", 30, "schedule-deletion: waiting period in `DAYS` (7-30)")
 	fs.StringVarP(&f.output, "output", "o", "", "public-key: write the PEM to `PATH` instead of standard output")
 	fs.StringVar(&f.key, "key", "", "alias list: only the aliases of `KEY`")
+	fs.StringVar(&c.kmsFlag, "kms", "", kmsFlagHelp)
 	if ok, err := c.parse(fs, args, keysHelp); !ok {
 		return err
 	}
@@ -128,7 +130,7 @@ type keysCmd struct {
 func (k *keysCmd) only(cmd string, allowed ...string) error {
 	var bad []string
 	k.fs.Visit(func(fl *pflag.Flag) {
-		if fl.Name != "json" && !contains(allowed, fl.Name) {
+		if fl.Name != "json" && fl.Name != "kms" && !contains(allowed, fl.Name) {
 			bad = append(bad, "--"+fl.Name)
 		}
 	})
@@ -277,14 +279,17 @@ func (k *keysCmd) list(args []string) error {
 				}
 				return err
 			}
-			rows = append(rows, keyRow{KeyMetadata: d.KeyMetadata, Aliases: aliases[e.KeyId]})
+			rows = append(rows, keyRow{KeyMetadata: d.KeyMetadata, Aliases: append([]string{}, aliases[e.KeyId]...)})
 		}
 		if !out.Truncated {
 			break
 		}
 		marker = out.NextMarker
 	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].CreationDate.Before(rows[j].CreationDate.Time) })
+	sort.SliceStable(rows, func(i, j int) bool {
+		a, b := rows[i].CreationDate.Time, rows[j].CreationDate.Time
+		return a.Before(b) || a.Equal(b) && rows[i].KeyId < rows[j].KeyId
+	})
 	if k.f.json {
 		return k.printJSON(rows)
 	}
@@ -519,6 +524,9 @@ func (k *keysCmd) aliasCmd(args []string) error {
 		}
 		if err := nargs("alias "+sub, args, 2, "alias/NAME and KEY"); err != nil {
 			return err
+		}
+		if !strings.HasPrefix(args[0], "alias/") {
+			return usageErrorf("alias name %q: alias names start with alias/", args[0])
 		}
 		conn, m, err := k.resolve(args[1])
 		if err != nil {

@@ -10,17 +10,29 @@ import (
 	"github.com/envelopekms/envelope/keyring"
 	"github.com/envelopekms/envelope/keyring/awskms"
 	"github.com/envelopekms/envelope/kms"
+	"github.com/envelopekms/envelope/kms/awsclient"
 	"github.com/envelopekms/envelope/kms/keystore"
 )
 
 // defaultAlias names the key used when encrypt is given no -k.
 const defaultAlias = "alias/default"
 
-// kmsConn is the KMS a command talks to: the embedded keystore.
+// kmsConn is the KMS a command talks to: the embedded keystore, or a
+// remote AWS-KMS-API endpoint (an envelope server, or AWS KMS).
 type kmsConn struct {
-	api kms.API
-	ks  *keystore.Keystore
-	dir string
+	api    kms.API
+	ks     *keystore.Keystore
+	dir    string
+	remote string // the --kms URL, "" for the embedded keystore
+}
+
+// kmsURL returns the remote KMS the command was pointed at: --kms, else
+// $ENVELOPE_KMS, else "" for the embedded keystore.
+func (c *cli) kmsURL() string {
+	if c.kmsFlag != "" {
+		return c.kmsFlag
+	}
+	return os.Getenv("ENVELOPE_KMS")
 }
 
 // openKMS opens the embedded keystore once per command. create allows a
@@ -29,13 +41,27 @@ func (c *cli) openKMS(ctx context.Context, create bool) (*kmsConn, error) {
 	if c.kms != nil {
 		return c.kms, nil
 	}
+	if url := c.kmsURL(); url != "" {
+		var cl *awsclient.Client
+		var err error
+		if url == "aws" {
+			cl, err = awsclient.NewAWS(ctx)
+		} else {
+			cl, err = awsclient.NewEndpoint(ctx, url)
+		}
+		if err != nil {
+			return nil, &hintError{fmt.Errorf("KMS %s: %w", url, err), "--kms (or ENVELOPE_KMS) takes an http(s):// URL of an AWS-KMS-API endpoint, or aws"}
+		}
+		c.kms = &kmsConn{api: cl, remote: url}
+		return c.kms, nil
+	}
 	dir, err := keystore.Dir()
 	if err != nil {
 		return nil, err
 	}
 	opts := keystore.Options{MustExist: !create}
-	if p, ok := os.LookupEnv("ENVELOPE_PASSPHRASE"); ok {
-		opts.Passphrase = []byte(p)
+	if opts.Passphrase, err = passphrase(); err != nil {
+		return nil, err
 	}
 	ks, err := keystore.Open(ctx, dir, opts)
 	if err != nil {
@@ -54,6 +80,19 @@ func (c *cli) openKMS(ctx context.Context, create bool) (*kmsConn, error) {
 	}
 	c.kms = &kmsConn{api: ks, ks: ks, dir: dir}
 	return c.kms, nil
+}
+
+// passphrase returns $ENVELOPE_PASSPHRASE, nil when unset. An empty value
+// is refused: it is more likely a missing secret than a chosen passphrase.
+func passphrase() ([]byte, error) {
+	p, ok := os.LookupEnv("ENVELOPE_PASSPHRASE")
+	if !ok {
+		return nil, nil
+	}
+	if p == "" {
+		return nil, &hintError{errors.New("ENVELOPE_PASSPHRASE is set but empty"), "unset it to use the keystore's root key file, or give the passphrase"}
+	}
+	return []byte(p), nil
 }
 
 // closeKMS closes the keystore if a command opened it.
@@ -98,13 +137,21 @@ func checkUsable(ref string, m *kms.KeyMetadata) error {
 
 // kmsHint adds advice to KMS errors.
 func kmsHint(err error, ref string) error {
+	var ke *kms.Error
+	errors.As(err, &ke)
 	switch kms.CodeOf(err) {
 	case kms.CodeNotFound:
-		return &hintError{fmt.Errorf("no key %q: %w", ref, err), "\"envelope keys list\" shows the keys and aliases"}
+		what := "key"
+		if strings.HasPrefix(ref, "alias/") {
+			what = "alias"
+		}
+		return &hintError{fmt.Errorf("no %s %q: %w", what, ref, err), "\"envelope keys list\" shows the keys and aliases"}
 	case kms.CodeDisabled:
-		return &hintError{err, "enable the key with \"envelope keys enable KEY\""}
+		return &hintError{err, fmt.Sprintf("enable the key with \"envelope keys enable %s\"", ref)}
 	case kms.CodeInvalidState:
-		return &hintError{err, "a key pending deletion can be restored with \"envelope keys cancel-deletion KEY\""}
+		if ke != nil && strings.Contains(ke.Message, "pending deletion") && !strings.Contains(ke.Message, "not pending") {
+			return &hintError{err, fmt.Sprintf("restore the key with \"envelope keys cancel-deletion %s\"", ref)}
+		}
 	}
 	return err
 }
@@ -120,8 +167,11 @@ func (c *cli) kmsKeyring(ctx context.Context, ref string, decrypt bool) (kr keyr
 	if err != nil {
 		return nil, false, err
 	}
-	if err := checkUsable(ref, m); err != nil {
-		return nil, false, err
+	if !decrypt {
+		// On decrypt another -k may still unwrap: let the keyrings try.
+		if err := checkUsable(ref, m); err != nil {
+			return nil, false, err
+		}
 	}
 	if m.KeySpec == kms.SpecSymmetricDefault {
 		kr, err := awskms.New(conn.api, m.Arn)
@@ -137,6 +187,9 @@ func (c *cli) kmsKeyring(ctx context.Context, ref string, decrypt bool) (kr keyr
 // defaultKeyring returns the keyring of alias/default, creating the key
 // (and the keystore) on first use and saying so.
 func (c *cli) defaultKeyring(ctx context.Context) (keyring.Keyring, error) {
+	if c.kmsURL() == "aws" {
+		return nil, usageErrorf("with --kms aws, name the KMS key to use with -k (envelope does not create keys in AWS on its own)")
+	}
 	conn, err := c.openKMS(ctx, true)
 	if err != nil {
 		return nil, err

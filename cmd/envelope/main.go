@@ -52,6 +52,8 @@ type cli struct {
 	stderrTTY bool
 	// kms is the KMS connection, opened on first need.
 	kms *kmsConn
+	// kmsFlag is the --kms flag of the command, if it has one.
+	kmsFlag string
 }
 
 // exitError carries an exit status other than 1 (usage errors exit 2).

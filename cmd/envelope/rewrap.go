@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/envelopekms/envelope"
+	"github.com/envelopekms/envelope/keyring/awskms"
 )
 
 const rewrapHelp = `Usage: envelope rewrap -k NEWKEY... [--from KEY]... [-o OUT] FILE
@@ -50,6 +52,7 @@ func (c *cli) rewrap(args []string) error {
 		"`POLICY`: require-encrypt-require-decrypt, or require-encrypt-allow-decrypt to rewrap non-committing messages")
 	fs.IntVar(&f.maxEDKs, "max-encrypted-data-keys", 0, "refuse messages (and results) with more than `N` wrapped data keys (0: no limit)")
 	fs.StringVarP(&f.output, "output", "o", "", "write to `PATH` (may be FILE itself) instead of standard output, atomically")
+	fs.StringVar(&c.kmsFlag, "kms", "", kmsFlagHelp)
 	if ok, err := c.parse(fs, args, rewrapHelp, keyFormsHelp); !ok {
 		return err
 	}
@@ -83,7 +86,7 @@ func (c *cli) rewrap(args []string) error {
 	}
 	defer out.abort()
 	if _, err := envelope.Rewrap(ctx, out.w, in.r, fromKR, toKR, opts...); err != nil {
-		return decryptHint(err, in.name)
+		return rewrapHint(err, in.name)
 	}
 	if err := out.commit(); err != nil {
 		return err
@@ -92,6 +95,19 @@ func (c *cli) rewrap(args []string) error {
 		fmt.Fprintf(c.stderr, "envelope: note: keep only one of the original and the rewrapped message (see \"envelope rewrap --help\", Security)\n")
 	}
 	return nil
+}
+
+// rewrapHint explains rewrap failures in rewrap's own terms.
+func rewrapHint(err error, name string) error {
+	switch {
+	case errors.Is(err, awskms.ErrSignedSuite):
+		return &hintError{fmt.Errorf("rewrapping %s: %w", name, err), "a signed message cannot move to a KMS RSA key; decrypt it and encrypt it again (the RSA key then picks suite 0x0478)"}
+	case errors.Is(err, envelope.ErrNoDataKey):
+		return &hintError{fmt.Errorf("rewrapping %s: %w", name, err), "give a key that can unwrap it with --from (-k names the new keys)"}
+	case errors.Is(err, envelope.ErrTampered), errors.Is(err, envelope.ErrTruncated), errors.Is(err, envelope.ErrMalformed):
+		return fmt.Errorf("rewrapping %s: %w", name, err)
+	}
+	return decryptHint(err, name)
 }
 
 func sameFile(a, b string) bool {

@@ -8,6 +8,8 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"os"
@@ -74,6 +76,8 @@ func TestScript(t *testing.T) {
 			"rsakey":   cmdRSAKey,
 			"eckey":    cmdECKey,
 			"notemp":   cmdNotemp,
+			"jsonget":  cmdJSONGet,
+			"sametail": cmdSametail,
 		},
 	})
 }
@@ -85,7 +89,8 @@ func TestScript(t *testing.T) {
 func scriptSetup(env *testscript.Env) error {
 	env.Setenv("ENVELOPE_HOME", filepath.Join(env.WorkDir, "envhome"))
 	env.Setenv("XDG_DATA_HOME", filepath.Join(env.WorkDir, "xdg"))
-	env.Setenv("ENVELOPE_PASSPHRASE", "")
+	// ENVELOPE_PASSPHRASE stays unset (testscript starts from an empty
+	// environment): set, even to "", it makes a passphrase keystore.
 	env.Setenv("ENVELOPE_KMS", "")
 	if gorace := os.Getenv("GORACE"); !strings.Contains(gorace, "atexit_sleep_ms") {
 		env.Setenv("GORACE", strings.TrimSpace(gorace+" atexit_sleep_ms=0"))
@@ -302,5 +307,105 @@ func cmdNotemp(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	if len(left) > 0 {
 		ts.Fatalf("temporary output files left behind: %q", left)
+	}
+}
+
+// jsonget [-base64] FILE PATH [VAR|=VALUE] finds the value at PATH (object
+// keys and array indexes joined by dots, such as
+// encryptedDataKeys.0.providerId) in the JSON document FILE ("stdout" or
+// "stderr" for the last command's output). The value is a string as it is
+// (base64-decoded with -base64), any other value as JSON. With VAR it sets
+// $VAR to the value; with =VALUE it checks the value is VALUE (negated: is
+// not); with neither it checks the value exists (negated: does not).
+func cmdJSONGet(ts *testscript.TestScript, neg bool, args []string) {
+	decode := len(args) > 0 && args[0] == "-base64"
+	if decode {
+		args = args[1:]
+	}
+	var setVar, want string
+	compare := false
+	switch {
+	case len(args) == 3 && strings.HasPrefix(args[2], "="):
+		want, compare = args[2][1:], true
+	case len(args) == 3 && !neg:
+		setVar = args[2]
+	case len(args) != 2:
+		ts.Fatalf("usage: jsonget [-base64] FILE PATH [VAR|=VALUE]")
+	}
+	var v any
+	if err := json.Unmarshal([]byte(ts.ReadFile(args[0])), &v); err != nil {
+		ts.Fatalf("%s is not JSON: %v", args[0], err)
+	}
+	for _, step := range strings.Split(args[1], ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			v = x[step]
+		case []any:
+			i, err := strconv.Atoi(step)
+			if err != nil || i < 0 || i >= len(x) {
+				v = nil
+			} else {
+				v = x[i]
+			}
+		default:
+			v = nil
+		}
+		if v == nil {
+			break
+		}
+	}
+	if v == nil {
+		if neg && !compare {
+			return
+		}
+		ts.Fatalf("%s has no %s", args[0], args[1])
+	}
+	if neg && !compare {
+		ts.Fatalf("%s has %s", args[0], args[1])
+	}
+	var got string
+	switch x := v.(type) {
+	case string:
+		got = x
+		if decode {
+			b, err := base64.StdEncoding.DecodeString(x)
+			if err != nil {
+				ts.Fatalf("%s in %s is not base64: %v", args[1], args[0], err)
+			}
+			got = string(b)
+		}
+	default:
+		if decode {
+			ts.Fatalf("%s in %s is not a string", args[1], args[0])
+		}
+		b, err := json.Marshal(x)
+		ts.Check(err)
+		got = string(b)
+	}
+	switch {
+	case compare && (got == want) == neg:
+		ts.Fatalf("%s in %s is %q; want %s%q", args[1], args[0], got, not(neg), want)
+	case setVar != "":
+		ts.Setenv(setVar, got)
+	}
+}
+
+// sametail A B N checks that the last N bytes (suffixes K and M) of files A
+// and B are equal, and both files at least that long.
+func cmdSametail(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: sametail A B N")
+	}
+	n := parseCount(ts, args[2])
+	tail := func(name string) []byte {
+		b, err := os.ReadFile(ts.MkAbs(name))
+		ts.Check(err)
+		if int64(len(b)) < n {
+			ts.Fatalf("%s is %d bytes, shorter than %d", name, len(b), n)
+		}
+		return b[int64(len(b))-n:]
+	}
+	if bytes.Equal(tail(args[0]), tail(args[1])) == neg {
+		ts.Fatalf("the last %d bytes of %s and %s are %sequal", n, args[0], args[1], not(!neg))
 	}
 }

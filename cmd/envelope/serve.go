@@ -127,8 +127,8 @@ func (c *cli) serve(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	opts := keystore.Options{Service: kms.Options{Region: region, AccountID: account}}
-	if p, ok := os.LookupEnv("ENVELOPE_PASSPHRASE"); ok {
-		opts.Passphrase = []byte(p)
+	if opts.Passphrase, err = passphrase(); err != nil {
+		return err
 	}
 	ks, err := keystore.Open(ctx, dir, opts)
 	if err != nil {

@@ -9,10 +9,11 @@
 //
 //   node esdk.js encrypt --key SPEC [--key SPEC]... [--suite 0x0578]
 //       [--frame-size N[K|M]] [--context name=value]... [--commitment-policy P]
-//       [--utf8-sorting] --in FILE --out FILE
+//       [--utf8-sorting] [--kms-endpoint URL] --in FILE --out FILE
 //
 //   node esdk.js decrypt --key SPEC [--key SPEC]... [--commitment-policy P]
-//       [--utf8-sorting] [--context name=value]... --in FILE --out FILE
+//       [--utf8-sorting] [--context name=value]... [--kms-endpoint URL]
+//       --in FILE --out FILE
 //
 // decrypt writes the plaintext to --out and prints one JSON line to stdout:
 //   {"suite":"0x0578","context":{...},"frameLength":4096}
@@ -29,6 +30,10 @@
 //       PATH holds a PEM key: public (SPKI or PKCS#1) to encrypt, private
 //       (PKCS#8 or PKCS#1) to decrypt; a private key also serves to encrypt.
 //       The padding defaults to oaep-sha256, as in envelope's CLI.
+//   kms:arn:aws:kms:REGION:ACCOUNT:key/ID
+//       a KMS key reached at --kms-endpoint URL (an envelope server) through
+//       KmsKeyringNode and @aws-sdk/client-kms; credentials are taken from
+//       AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY only.
 // Several --key flags make a multi-keyring whose first key is the generator.
 //
 // Suites are ESDK hex ids (0x0014 ... 0x0578). The commitment policy is one of
@@ -68,7 +73,9 @@ const {
   RawAesWrappingSuiteIdentifier,
   RawRsaKeyringNode,
   MultiKeyringNode,
+  KmsKeyringNode,
 } = require('@aws-crypto/client-node')
+const { KMS } = require('@aws-sdk/client-kms')
 
 const SECURITY_REVERT = '--security-revert=CVE-2023-46809'
 
@@ -144,6 +151,7 @@ function parseArgs(argv) {
     context: {},
     policy: 'require-encrypt-require-decrypt',
     utf8Sorting: false,
+    kmsEndpoint: undefined,
     in: undefined,
     out: undefined,
   }
@@ -202,6 +210,9 @@ function parseArgs(argv) {
         if (value !== undefined) throw new UsageError('--utf8-sorting takes no value')
         opts.utf8Sorting = true
         break
+      case '--kms-endpoint':
+        opts.kmsEndpoint = next()
+        break
       case '--in':
         opts.in = next()
         break
@@ -249,8 +260,16 @@ function suiteHex(id) {
 function parseKeySpec(spec) {
   const colon = spec.indexOf(':')
   const type = colon < 0 ? '' : spec.slice(0, colon)
+  if (type === 'kms') {
+    // kms:ARN — a KMS key reached through --kms-endpoint.
+    const arn = spec.slice(colon + 1)
+    if (!/^arn:[^:]+:kms:[^:]+:[^:]+:key\/.+$/.test(arn)) {
+      throw new UsageError(`invalid key ${JSON.stringify(spec)}: want kms:arn:aws:kms:REGION:ACCOUNT:key/ID`)
+    }
+    return { type, arn }
+  }
   if (type !== 'aes' && type !== 'rsa') {
-    throw new UsageError(`invalid key ${JSON.stringify(spec)}: want aes:... or rsa:...`)
+    throw new UsageError(`invalid key ${JSON.stringify(spec)}: want aes:..., rsa:... or kms:ARN`)
   }
   const fields = {}
   for (const part of spec.slice(colon + 1).split(',')) {
@@ -321,8 +340,21 @@ function readRsaKey(file) {
  * @param {object[]} keys parsed key specs
  * @param {{utf8Sorting?: boolean, decrypt?: boolean}} options
  */
-function buildKeyring(keys, { utf8Sorting = false, decrypt = false } = {}) {
-  const rings = keys.map((k) => {
+function buildKeyring(keys, { utf8Sorting = false, decrypt = false, kmsEndpoint } = {}) {
+  const rings = keys.map((k, i) => {
+    if (k.type === 'kms') {
+      if (!kmsEndpoint) throw new UsageError('a kms: key needs --kms-endpoint URL')
+      // Credentials from the environment only: no other provider (and so
+      // no instance-metadata lookup) is ever tried.
+      const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey } = process.env
+      if (!accessKeyId || !secretAccessKey) throw new Error('a kms: key needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY')
+      const region = k.arn.split(':')[3]
+      const client = new KMS({ endpoint: kmsEndpoint, region, credentials: { accessKeyId, secretAccessKey }, maxAttempts: 1 })
+      const clientProvider = () => client
+      return !decrypt && i === 0
+        ? new KmsKeyringNode({ generatorKeyId: k.arn, clientProvider })
+        : new KmsKeyringNode({ keyIds: [k.arn], clientProvider })
+    }
     if (k.type === 'aes') {
       const key = readAesKey(k.file)
       return new RawAesKeyringNode({
@@ -382,7 +414,7 @@ async function streamToFile(inFile, transform, out) {
  */
 async function encryptFile(opts) {
   const client = buildClient(POLICIES[opts.policy])
-  const keyring = buildKeyring(opts.keys, { utf8Sorting: opts.utf8Sorting })
+  const keyring = buildKeyring(opts.keys, { utf8Sorting: opts.utf8Sorting, kmsEndpoint: opts.kmsEndpoint })
   const params = { encryptionContext: opts.context }
   if (opts.suite !== undefined) params.suiteId = opts.suite
   if (opts.frameSize !== undefined) params.frameLength = opts.frameSize
@@ -402,7 +434,7 @@ async function encryptFile(opts) {
  */
 async function decryptFile(opts) {
   const client = buildClient(POLICIES[opts.policy])
-  const keyring = buildKeyring(opts.keys, { utf8Sorting: opts.utf8Sorting, decrypt: true })
+  const keyring = buildKeyring(opts.keys, { utf8Sorting: opts.utf8Sorting, decrypt: true, kmsEndpoint: opts.kmsEndpoint })
   const stream = client.decryptStream(keyring)
   let header
   let contextError

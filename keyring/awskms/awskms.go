@@ -100,7 +100,14 @@ func (k *Keyring) String() string {
 	if k.generator != "" {
 		ids = append([]string{k.generator}, ids...)
 	}
-	return fmt.Sprintf("KMS key %q", ids)
+	q := make([]string, len(ids))
+	for i, id := range ids {
+		q[i] = fmt.Sprintf("%q", id)
+	}
+	if len(q) == 1 {
+		return "KMS key " + q[0]
+	}
+	return "KMS keys " + strings.Join(q, ", ")
 }
 
 // OnEncrypt implements [keyring.Keyring].

@@ -17,6 +17,10 @@ import (
 	"github.com/envelopekms/envelope/kms"
 )
 
+// ErrSignedSuite is wrapped by the error of the RSA keyring asked to protect
+// a signed suite.
+var ErrSignedSuite = errors.New("a KMS RSA key cannot protect a signed message")
+
 // RSAProviderID is the provider id of KMS RSA encrypted data keys.
 const RSAProviderID = "aws-kms-rsa"
 
@@ -103,7 +107,7 @@ func contextDigest(ec map[string]string) ([]byte, error) {
 // OnEncrypt implements [keyring.Keyring].
 func (k *RSA) OnEncrypt(ctx context.Context, m *keyring.EncryptionMaterials) error {
 	if m.Suite.Signed() {
-		return fmt.Errorf("the KMS RSA key %s cannot protect a signed suite (%s): use suite 0x0478 (AES_256_GCM_HKDF_SHA512_COMMIT_KEY)", k.keyARN, m.Suite.ID)
+		return fmt.Errorf("%w: the KMS RSA key %s cannot protect suite %s; use an unsigned suite such as 0x0478 (AES_256_GCM_HKDF_SHA512_COMMIT_KEY)", ErrSignedSuite, k.keyARN, m.Suite.ID)
 	}
 	pub, err := k.publicKey(ctx)
 	if err != nil {
