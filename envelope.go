@@ -116,6 +116,7 @@ type config struct {
 	maxEDKs   int
 	manager   materials.Manager
 	unsigned  bool
+	workers   int
 	err       error
 }
 
@@ -168,6 +169,14 @@ func WithMaxEncryptedDataKeys(n int) Option {
 // manager over a keyring; the keyring argument must then be nil.
 func WithMaterialsManager(m materials.Manager) Option {
 	return func(c *config) { c.manager = m }
+}
+
+// WithWorkers sets how many goroutines seal or open frames in parallel; the
+// default (n ≤ 0) is one per CPU (GOMAXPROCS). Frames are written and
+// released in order whatever the number; 1 keeps all the work on one core.
+// Messages that fit in one batch of frames (256 KiB) use no extra goroutine.
+func WithWorkers(n int) Option {
+	return func(c *config) { c.workers = n }
 }
 
 // WithUnsignedOnly makes [Decrypt] refuse signed messages with
@@ -266,6 +275,10 @@ type Writer struct {
 // Write encrypts p.
 func (w *Writer) Write(p []byte) (int, error) { return w.w.Write(p) }
 
+// ReadFrom encrypts everything r yields (io.Copy uses it), reading
+// straight into the frames being filled.
+func (w *Writer) ReadFrom(r io.Reader) (int64, error) { return w.w.ReadFrom(r) }
+
 // Close writes the end of the message: the final frame and, for signed
 // suites, the signature. It does not close the destination. The message is
 // valid only once Close has returned nil.
@@ -320,7 +333,7 @@ func Encrypt(ctx context.Context, dst io.Writer, kr keyring.Keyring, opts ...Opt
 	if err := h.Seal(aead); err != nil {
 		return nil, err
 	}
-	fw, err := format.NewWriter(dst, h, aead, m.SigningKey)
+	fw, err := format.NewWriter(dst, h, aead, m.SigningKey, c.workers)
 	if err != nil {
 		return nil, err
 	}
@@ -337,6 +350,15 @@ type Reader struct {
 // whole message, signature included, has been verified and nothing follows
 // it; any other error means the message must be discarded.
 func (r *Reader) Read(p []byte) (int, error) { return r.r.Read(p) }
+
+// WriteTo writes the rest of the plaintext to w (io.Copy uses it), with the
+// same guarantees as Read.
+func (r *Reader) WriteTo(w io.Writer) (int64, error) { return r.r.WriteTo(w) }
+
+// Close releases the goroutines and buffers of a Reader abandoned before
+// the end of its message; reading to io.EOF or to an error releases them
+// too. It does not close the source.
+func (r *Reader) Close() error { return r.r.Close() }
 
 // Header returns the message's header. Its authenticity has been verified.
 func (r *Reader) Header() *Header { return r.h }
@@ -381,7 +403,7 @@ func Decrypt(ctx context.Context, src io.Reader, kr keyring.Keyring, opts ...Opt
 	if err := h.Verify(aead, commit); err != nil {
 		return nil, err
 	}
-	fr, err := format.NewReader(br, h, aead, m.VerificationKey)
+	fr, err := format.NewReader(br, h, aead, m.VerificationKey, c.workers)
 	if err != nil {
 		return nil, err
 	}

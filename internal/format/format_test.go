@@ -138,7 +138,7 @@ func decryptWith(msg, dataKey []byte) ([]byte, error) {
 	if err := h.Verify(aead, commit); err != nil {
 		return nil, err
 	}
-	r, err := NewReader(br, h, aead, nil)
+	r, err := NewReader(br, h, aead, nil, 0)
 	if err != nil {
 		return nil, err
 	}

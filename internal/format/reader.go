@@ -6,40 +6,97 @@ import (
 	"crypto/cipher"
 	"crypto/ecdsa"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"runtime"
 
 	"github.com/envelopekms/envelope/suite"
 )
 
-// Reader decrypts a message body. A frame's plaintext is released only after
-// its tag verifies; the last plaintext (the final frame, or the whole of a
-// non-framed body) only after the signature of a signed message verifies and
-// the message is known to end there. Errors are sticky.
+// inFlightBytes bounds the memory of jobs in flight in a pipeline.
+const inFlightBytes = 24 << 20
+
+// poolSize returns how many jobs a pipeline keeps in flight.
+func poolSize(workers, jobLen int) int {
+	return max(2, min(2*workers+2, inFlightBytes/(2*jobLen)))
+}
+
+// Reader decrypts a message body. Frames are read and parsed in order by
+// one goroutine (which also feeds the signature hash), opened by a pool of
+// workers a batch per job, and released in order. A frame's plaintext is
+// released only after its tag verifies; the last plaintext (the final
+// frame, or the whole of a non-framed body) only after the signature of a
+// signed message verifies and the message is known to end there. Errors
+// are sticky. A message that fits in one job is opened without any
+// goroutine.
 type Reader struct {
 	r       *bufio.Reader
 	h       *Header
 	aead    cipher.AEAD
 	pub     *ecdsa.PublicKey
 	digest  hash.Hash
-	seq     uint32
-	buf     []byte
-	pending []byte
-	aad, iv []byte
+	workers int
+	jobLen  int
+
+	seq  uint32 // the last frame parsed (parser)
+	cur  *decJob
+	off  int
+	done bool
+	err  error
+
+	started bool
+	pool    chan *decJob
+	made    int
+	work    chan *decJob
+	order   chan *decJob
+	stop    chan struct{}
+	stopped bool
 	scratch [12]byte
-	done    bool
-	err     error
+}
+
+// frameRef locates one frame inside a job.
+type frameRef struct {
+	seq          uint32
+	label        string
+	ivOff, ctOff int // in raw
+	ctLen        int // with the tag
+	ptOff, ptLen int // in pt
+}
+
+type decJob struct {
+	raw    []byte
+	pt     []byte
+	frames []frameRef
+	// failAt is the index of the first frame not to release (len(frames)
+	// when all may be); err says why.
+	failAt int
+	err    error
+	// valid is how many bytes of pt may be released.
+	valid   int
+	last    bool // the message ends in this job, fully checked
+	ready   chan struct{}
+	iv, aad []byte
 }
 
 // NewReader returns a Reader for the body that follows header h in r. h
-// must already have been verified with the key aead; pub is the verification
-// key of a signed suite, nil otherwise.
-func NewReader(r *bufio.Reader, h *Header, aead cipher.AEAD, pub *ecdsa.PublicKey) (*Reader, error) {
+// must already have been verified with the key aead; pub is the
+// verification key of a signed suite, nil otherwise. workers ≤ 0 means one
+// per CPU.
+func NewReader(r *bufio.Reader, h *Header, aead cipher.AEAD, pub *ecdsa.PublicKey, workers int) (*Reader, error) {
 	if h.Suite.Signed() != (pub != nil) {
 		return nil, fmt.Errorf("format: a verification key is needed exactly for signed suites")
 	}
-	rd := &Reader{r: r, h: h, aead: aead, pub: pub}
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	rd := &Reader{r: r, h: h, aead: aead, pub: pub, workers: workers, stop: make(chan struct{})}
+	rd.jobLen = int(h.FrameLength)
+	if rd.jobLen == 0 || rd.jobLen < jobBytes {
+		rd.jobLen = jobBytes
+	}
+	rd.pool = make(chan *decJob, poolSize(workers, rd.jobLen))
 	if pub != nil {
 		rd.digest = h.Suite.SignatureHash.New()
 		rd.digest.Write(h.Bytes())
@@ -50,160 +107,327 @@ func NewReader(r *bufio.Reader, h *Header, aead cipher.AEAD, pub *ecdsa.PublicKe
 // Read returns decrypted, authenticated plaintext. It returns io.EOF only
 // once the whole message has been verified.
 func (rd *Reader) Read(p []byte) (int, error) {
-	for len(rd.pending) == 0 {
+	for {
+		if j := rd.cur; j != nil {
+			if rd.off < j.valid {
+				n := copy(p, j.pt[rd.off:j.valid])
+				rd.off += n
+				return n, nil
+			}
+			rd.advance()
+			continue
+		}
 		if rd.err != nil {
 			return 0, rd.err
 		}
 		if rd.done {
 			return 0, io.EOF
 		}
-		if rd.h.Framed {
-			rd.err = rd.nextFrame()
-		} else {
-			rd.err = rd.nonFramed()
-		}
+		rd.next()
 	}
-	n := copy(p, rd.pending)
-	rd.pending = rd.pending[n:]
-	return n, nil
 }
 
-// read fills b from the message, feeding the signature digest.
-func (rd *Reader) read(b []byte, part string) error {
-	if _, err := io.ReadFull(rd.r, b); err != nil {
-		return readErr(err, part)
+// WriteTo writes the plaintext to w, job by job, without an extra copy.
+func (rd *Reader) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	for {
+		if j := rd.cur; j != nil {
+			if rd.off < j.valid {
+				m, err := w.Write(j.pt[rd.off:j.valid])
+				rd.off += m
+				n += int64(m)
+				if err != nil {
+					return n, err
+				}
+				continue
+			}
+			rd.advance()
+			continue
+		}
+		if rd.err != nil {
+			return n, rd.err
+		}
+		if rd.done {
+			return n, nil
+		}
+		rd.next()
 	}
-	if rd.digest != nil {
-		rd.digest.Write(b)
+}
+
+// advance finishes the drained current job: its error becomes the
+// reader's, or the message is done if it was the last.
+func (rd *Reader) advance() {
+	j := rd.cur
+	rd.cur, rd.off = nil, 0
+	switch {
+	case j.err != nil:
+		rd.err = j.err
+	case j.last:
+		rd.done = true
+	}
+	clear(j.pt)
+	if rd.started {
+		select {
+		case rd.pool <- j:
+		default:
+		}
+	}
+	if rd.err != nil || rd.done {
+		rd.shutdown()
+	}
+}
+
+// next makes the next job current: the first one is parsed in the
+// caller; if the message does not end there, the pipeline starts.
+func (rd *Reader) next() {
+	if !rd.started {
+		j := rd.newJob()
+		rd.parse(j)
+		if j.last || j.err != nil {
+			rd.open(j)
+			rd.cur = j
+			return
+		}
+		rd.start(j)
+	}
+	j, ok := <-rd.order
+	if !ok {
+		rd.err = errors.New("format: internal error: the pipeline ended early")
+		return
+	}
+	<-j.ready
+	rd.cur = j
+}
+
+func (rd *Reader) newJob() *decJob {
+	return &decJob{ready: make(chan struct{})}
+}
+
+// start launches the parser and the workers, with first already parsed.
+func (rd *Reader) start(first *decJob) {
+	rd.started = true
+	rd.made = 1
+	rd.work = make(chan *decJob, cap(rd.pool))
+	rd.order = make(chan *decJob, cap(rd.pool))
+	for range rd.workers {
+		go func() {
+			for j := range rd.work {
+				rd.open(j)
+				close(j.ready)
+			}
+		}()
+	}
+	rd.order <- first
+	rd.work <- first
+	go func() {
+		defer close(rd.work)
+		defer close(rd.order)
+		for {
+			j := rd.getJob()
+			if j == nil {
+				return
+			}
+			rd.parse(j)
+			select {
+			case rd.order <- j:
+			case <-rd.stop:
+				return
+			}
+			rd.work <- j
+			if j.last || j.err != nil {
+				return
+			}
+		}
+	}()
+}
+
+// getJob returns an empty job, or nil once the reader is stopped.
+func (rd *Reader) getJob() *decJob {
+	var j *decJob
+	if rd.made < cap(rd.pool) {
+		select {
+		case j = <-rd.pool:
+		default:
+			rd.made++
+			j = rd.newJob()
+		}
+	} else {
+		select {
+		case j = <-rd.pool:
+		case <-rd.stop:
+			return nil
+		}
+	}
+	j.raw, j.pt, j.frames = j.raw[:0], j.pt[:0], j.frames[:0]
+	j.err, j.last, j.failAt, j.valid = nil, false, 0, 0
+	j.ready = make(chan struct{})
+	return j
+}
+
+// shutdown stops the parser goroutine if it runs.
+func (rd *Reader) shutdown() {
+	if !rd.stopped {
+		rd.stopped = true
+		close(rd.stop)
+	}
+}
+
+// Close releases the reader's goroutines and buffers when it is abandoned
+// before the end of the message. It does not close the source.
+func (rd *Reader) Close() error {
+	rd.shutdown()
+	if rd.err == nil && !rd.done {
+		rd.err = errors.New("read from a closed decrypting reader")
 	}
 	return nil
 }
 
-// readLarge reads n bytes into rd.buf, growing it only as data arrives so
-// that a header claiming huge frames cannot make us allocate ahead of input.
-func (rd *Reader) readLarge(n int, part string) ([]byte, error) {
-	if cap(rd.buf) >= n {
-		b := rd.buf[:n]
-		return b, rd.read(b, part)
-	}
-	b := rd.buf[:0]
-	for len(b) < n {
-		want := min(n, max(2*len(b), 1<<20))
-		if cap(b) < want {
-			nb := make([]byte, len(b), want)
-			copy(nb, b)
-			b = nb
+// --- parsing (the parser goroutine, or the caller for the first job) ---
+
+// read appends n bytes of the message to j.raw, feeding the signature
+// digest, and returns their offset. Large reads grow the buffer only as
+// data arrives, so a header claiming huge frames cannot make us allocate
+// ahead of input.
+func (rd *Reader) read(j *decJob, n int, part string) (int, error) {
+	off := len(j.raw)
+	for len(j.raw) < off+n {
+		want := min(off+n, len(j.raw)+max(len(j.raw), 1<<20))
+		if cap(j.raw) < want {
+			nb := make([]byte, len(j.raw), want)
+			copy(nb, j.raw)
+			j.raw = nb
 		}
-		if err := rd.read(b[len(b):want], part); err != nil {
-			return nil, err
+		b := j.raw[len(j.raw):want]
+		if _, err := io.ReadFull(rd.r, b); err != nil {
+			return 0, readErr(err, part)
 		}
-		b = b[:want]
+		if rd.digest != nil {
+			rd.digest.Write(b)
+		}
+		j.raw = j.raw[:want]
 	}
-	rd.buf = b
-	return b, nil
+	return off, nil
 }
 
-func (rd *Reader) u32(part string) (uint32, error) {
-	b := rd.scratch[:4]
-	if err := rd.read(b, part); err != nil {
+func (rd *Reader) u32(j *decJob, part string) (uint32, error) {
+	off, err := rd.read(j, 4, part)
+	if err != nil {
 		return 0, err
 	}
-	return binary.BigEndian.Uint32(b), nil
+	return binary.BigEndian.Uint32(j.raw[off:]), nil
 }
 
-// nextFrame reads, authenticates and decrypts the next frame.
-func (rd *Reader) nextFrame() error {
+// parse reads the frames of one job: whole frames until the job holds
+// jobLen bytes of plaintext or the final frame. A structural failure is
+// recorded in j.err with j.failAt at the frame it concerns, so that the
+// frames before it can still be released once they authenticate.
+func (rd *Reader) parse(j *decJob) {
+	defer func() { j.failAt = len(j.frames) }()
+	if !rd.h.Framed {
+		j.err = rd.parseNonFramed(j)
+		return
+	}
+	ptLen := 0
+	for ptLen < rd.jobLen {
+		f, err := rd.parseFrame(j)
+		if err != nil {
+			j.err = err
+			return
+		}
+		f.ptOff = ptLen
+		ptLen += f.ptLen
+		j.frames = append(j.frames, f)
+		if f.label == labelFinalFrame {
+			if err := rd.finish(); err != nil {
+				j.err = err
+				j.frames = j.frames[:len(j.frames)-1] // withheld: the message failed its last checks
+				j.last = false
+				return
+			}
+			j.last = true
+			return
+		}
+	}
+}
+
+// parseFrame reads the next frame into j.raw.
+func (rd *Reader) parseFrame(j *decJob) (frameRef, error) {
+	var f frameRef
 	expected := rd.seq + 1
 	part := fmt.Sprintf("frame %d", expected)
-	seq, err := rd.u32(part)
+	seq, err := rd.u32(j, part)
 	if err != nil {
-		return err
+		return f, err
 	}
 	final := seq == finalFrameMarker
+	f.label = labelFrame
 	if final {
 		part = fmt.Sprintf("final frame %d", expected)
-		if seq, err = rd.u32(part); err != nil {
-			return err
+		f.label = labelFinalFrame
+		if seq, err = rd.u32(j, part); err != nil {
+			return f, err
 		}
 	}
 	if seq != expected || expected == 0 {
-		return tampered("frame %d carries sequence number %d (frames reordered, dropped or repeated)", expected, seq)
+		return f, tampered("frame %d carries sequence number %d (frames reordered, dropped or repeated)", expected, seq)
 	}
-	iv := rd.scratch[:suite.IVLength]
-	if err := rd.read(iv, part); err != nil {
-		return err
+	f.seq = seq
+	if f.ivOff, err = rd.read(j, suite.IVLength, part); err != nil {
+		return f, err
 	}
-	rd.iv = frameIV(rd.iv, seq)
-	if !bytes.Equal(iv, rd.iv) {
-		return tampered("%s has IV %x, want %x", part, iv, rd.iv)
+	want := frameIV(rd.scratch[:0], seq)
+	if !bytes.Equal(j.raw[f.ivOff:f.ivOff+suite.IVLength], want) {
+		return f, tampered("%s has IV %x, want %x", part, j.raw[f.ivOff:f.ivOff+suite.IVLength], want)
 	}
 	length := rd.h.FrameLength
-	label := labelFrame
 	if final {
-		label = labelFinalFrame
-		if length, err = rd.u32(part); err != nil {
-			return err
+		if length, err = rd.u32(j, part); err != nil {
+			return f, err
 		}
 		if length > rd.h.FrameLength {
-			return malformed("%s holds %d bytes, more than the frame length %d", part, length, rd.h.FrameLength)
+			return f, malformed("%s holds %d bytes, more than the frame length %d", part, length, rd.h.FrameLength)
 		}
 	}
-	ct, err := rd.readLarge(int(length)+suite.TagLength, part)
-	if err != nil {
-		return err
-	}
-	rd.aad = bodyAAD(rd.aad, rd.h.MessageID, label, seq, uint64(length))
-	pt, err := rd.aead.Open(ct[:0], rd.iv, ct, rd.aad)
-	if err != nil {
-		return tampered("the authentication tag of %s does not verify", part)
+	f.ptLen = int(length)
+	f.ctLen = f.ptLen + suite.TagLength
+	if f.ctOff, err = rd.read(j, f.ctLen, part); err != nil {
+		return f, err
 	}
 	rd.seq = seq
-	if final {
-		if err := rd.finish(); err != nil {
-			clear(pt)
-			return err
-		}
-		rd.done = true
-	}
-	rd.pending = pt
-	return nil
+	return f, nil
 }
 
-// nonFramed reads, authenticates and decrypts a legacy non-framed body. The
-// whole body is held in memory, as it has a single tag.
-func (rd *Reader) nonFramed() error {
+// parseNonFramed reads a legacy non-framed body, held whole in one job as
+// it has a single tag.
+func (rd *Reader) parseNonFramed(j *decJob) error {
 	const part = "non-framed body"
-	iv := rd.scratch[:suite.IVLength]
-	if err := rd.read(iv, part); err != nil {
+	var f frameRef
+	var err error
+	if f.ivOff, err = rd.read(j, suite.IVLength, part); err != nil {
 		return err
 	}
-	rd.iv = frameIV(rd.iv, 1)
-	if !bytes.Equal(iv, rd.iv) {
-		return tampered("the non-framed body has IV %x, want %x", iv, rd.iv)
+	want := frameIV(rd.scratch[:0], 1)
+	if !bytes.Equal(j.raw[f.ivOff:f.ivOff+suite.IVLength], want) {
+		return tampered("the non-framed body has IV %x, want %x", j.raw[f.ivOff:f.ivOff+suite.IVLength], want)
 	}
-	lb := rd.scratch[:8]
-	if err := rd.read(lb, part); err != nil {
+	off, err := rd.read(j, 8, part)
+	if err != nil {
 		return err
 	}
-	length := binary.BigEndian.Uint64(lb)
+	length := binary.BigEndian.Uint64(j.raw[off:])
 	if length > maxNonFramedLength {
 		return malformed("non-framed body declares %d bytes, more than the %d allowed", length, uint64(maxNonFramedLength))
 	}
-	ct, err := rd.readLarge(int(length)+suite.TagLength, part)
-	if err != nil {
+	f.seq, f.label, f.ptLen = 1, labelSingleBlock, int(length)
+	f.ctLen = f.ptLen + suite.TagLength
+	if f.ctOff, err = rd.read(j, f.ctLen, part); err != nil {
 		return err
-	}
-	rd.aad = bodyAAD(rd.aad, rd.h.MessageID, labelSingleBlock, 1, length)
-	pt, err := rd.aead.Open(ct[:0], rd.iv, ct, rd.aad)
-	if err != nil {
-		return tampered("the authentication tag of the non-framed body does not verify")
 	}
 	if err := rd.finish(); err != nil {
-		clear(pt)
 		return err
 	}
-	rd.done = true
-	rd.pending = pt
+	j.frames = append(j.frames, f)
+	j.last = true
 	return nil
 }
 
@@ -213,30 +437,48 @@ func (rd *Reader) finish() error {
 	if rd.pub != nil {
 		sum := rd.digest.Sum(nil)
 		rd.digest = nil // the footer is not signed
-		n, err := rd.u16("signature footer")
+		sig, err := ReadFooter(rd.r)
 		if err != nil {
-			return err
-		}
-		sig := make([]byte, n)
-		if err := rd.read(sig, "signature footer"); err != nil {
 			return err
 		}
 		if !ecdsa.VerifyASN1(rd.pub, sum, sig) {
 			return tampered("the message signature does not verify")
 		}
+		return nil
 	}
-	if _, err := rd.r.Peek(1); err == nil {
-		return malformed("data follows the end of the message")
-	} else if err != io.EOF {
-		return fmt.Errorf("reading past the end of the message: %w", err)
-	}
-	return nil
+	return CheckEnd(rd.r)
 }
 
-func (rd *Reader) u16(part string) (int, error) {
-	b := rd.scratch[:2]
-	if err := rd.read(b, part); err != nil {
-		return 0, err
+// --- opening (a worker, or the caller) ---
+
+// open authenticates and decrypts the frames of a job, up to the first
+// that fails.
+func (rd *Reader) open(j *decJob) {
+	total := 0
+	for _, f := range j.frames[:j.failAt] {
+		total += f.ptLen
 	}
-	return int(binary.BigEndian.Uint16(b)), nil
+	if cap(j.pt) < total {
+		j.pt = make([]byte, 0, total)
+	}
+	j.pt = j.pt[:total]
+	j.valid = total
+	for i, f := range j.frames[:j.failAt] {
+		j.iv = frameIV(j.iv, f.seq)
+		j.aad = bodyAAD(j.aad, rd.h.MessageID, f.label, f.seq, uint64(f.ptLen))
+		if _, err := rd.aead.Open(j.pt[f.ptOff:f.ptOff], j.iv, j.raw[f.ctOff:f.ctOff+f.ctLen], j.aad); err != nil {
+			clear(j.pt[f.ptOff:])
+			j.valid = f.ptOff
+			j.failAt = i
+			if f.label == labelSingleBlock {
+				j.err = tampered("the authentication tag of the non-framed body does not verify")
+			} else if f.label == labelFinalFrame {
+				j.err = tampered("the authentication tag of final frame %d does not verify", f.seq)
+			} else {
+				j.err = tampered("the authentication tag of frame %d does not verify", f.seq)
+			}
+			j.last = false
+			return
+		}
+	}
 }

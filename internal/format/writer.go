@@ -10,16 +10,25 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"runtime"
+	"sync"
 
 	"github.com/envelopekms/envelope/suite"
 )
 
 // outputBuffer is the size of the buffer between the frame sealer and the
 // destination, so that small frames do not cost a write each.
-const outputBuffer = 256 << 10
+const outputBuffer = 1 << 20
 
-// Writer encrypts a stream into framed message body frames. It holds at most
-// one frame of plaintext.
+// jobBytes is the plaintext one pipeline job carries: as many whole frames
+// as fit (at least one), so that small frames are sealed in batches.
+const jobBytes = 256 << 10
+
+// Writer encrypts a stream into message body frames. Frames are sealed by
+// a pool of workers, a batch of frames per job, and written in order by one
+// goroutine that also feeds the signature hash; at most a few jobs per
+// worker are in flight, so memory stays bounded whatever the input size.
+// A message that fits in one job is sealed without any goroutine.
 type Writer struct {
 	w        *bufio.Writer
 	h        *Header
@@ -27,23 +36,45 @@ type Writer struct {
 	signer   *ecdsa.PrivateKey
 	digest   hash.Hash
 	frameLen int
-	buf      []byte // plaintext of the frame being filled, len < frameLen
-	out      []byte // a sealed frame
-	aad, iv  []byte
-	seq      uint32
-	err      error
-	closed   bool
+	jobLen   int // plaintext per job, a multiple of frameLen
+	workers  int
+
+	cur    *encJob // the job being filled
+	seq    uint32  // sequence number of the last frame assigned
+	closed bool
+
+	// The pipeline, started when the first job is full.
+	started bool
+	pool    chan *encJob
+	made    int
+	work    chan *encJob
+	order   chan *encJob
+	done    chan struct{}
+	mu      sync.Mutex
+	err     error // sticky; the first failure
+}
+
+type encJob struct {
+	pt       []byte
+	out      []byte
+	firstSeq uint32
+	final    bool // the job ends with the final frame
+	ready    chan struct{}
+	iv, aad  []byte
 }
 
 // NewWriter writes the sealed header h to dst and returns a Writer for the
-// body. signer is the message's signing key for signed suites, nil otherwise.
-// The header must be framed.
-func NewWriter(dst io.Writer, h *Header, aead cipher.AEAD, signer *ecdsa.PrivateKey) (*Writer, error) {
+// body. signer is the message's signing key for signed suites, nil
+// otherwise. workers ≤ 0 means one per CPU. The header must be framed.
+func NewWriter(dst io.Writer, h *Header, aead cipher.AEAD, signer *ecdsa.PrivateKey, workers int) (*Writer, error) {
 	if !h.Framed || h.FrameLength == 0 {
 		return nil, errors.New("format: only framed messages are written")
 	}
 	if h.Suite.Signed() != (signer != nil) {
 		return nil, errors.New("format: a signing key is needed exactly for signed suites")
+	}
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
 	}
 	w := &Writer{
 		w:        bufio.NewWriterSize(dst, outputBuffer),
@@ -51,83 +82,217 @@ func NewWriter(dst io.Writer, h *Header, aead cipher.AEAD, signer *ecdsa.Private
 		aead:     aead,
 		signer:   signer,
 		frameLen: int(h.FrameLength),
+		workers:  workers,
+	}
+	w.jobLen = w.frameLen
+	if w.frameLen < jobBytes {
+		w.jobLen = jobBytes / w.frameLen * w.frameLen
 	}
 	if signer != nil {
 		w.digest = h.Suite.SignatureHash.New()
 	}
-	w.buf = make([]byte, 0, min(w.frameLen, 1<<20))
+	w.pool = make(chan *encJob, poolSize(workers, w.jobLen))
+	w.cur = w.newJob()
+	w.made = 1
 	w.emit(h.Bytes())
-	return w, w.err
+	return w, w.failure()
 }
 
-func (w *Writer) emit(b []byte) {
-	if w.err != nil {
-		return
+func (w *Writer) newJob() *encJob {
+	return &encJob{pt: make([]byte, 0, min(w.jobLen, 1<<20)), ready: make(chan struct{})}
+}
+
+// getJob returns an empty job, waiting for one to come back from the
+// pipeline when the in-flight limit is reached.
+func (w *Writer) getJob() *encJob {
+	var j *encJob
+	if w.made < cap(w.pool) {
+		select {
+		case j = <-w.pool:
+		default:
+			w.made++
+			j = w.newJob()
+		}
+	} else {
+		j = <-w.pool
 	}
+	j.pt, j.out, j.final = j.pt[:0], j.out[:0], false
+	j.ready = make(chan struct{})
+	return j
+}
+
+func (w *Writer) fail(err error) {
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = err
+	}
+	w.mu.Unlock()
+}
+
+func (w *Writer) failure() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// emit writes sealed bytes to the destination, feeding the signature.
+func (w *Writer) emit(b []byte) {
 	if w.digest != nil {
 		w.digest.Write(b)
 	}
 	if _, err := w.w.Write(b); err != nil {
-		w.err = err
+		w.fail(err)
 	}
 }
 
-// Write encrypts p. Whole frames are sealed and written as they fill.
+// Write encrypts p. Whole frames are sealed as jobs fill.
 func (w *Writer) Write(p []byte) (int, error) {
 	if w.closed {
 		return 0, errors.New("write to a closed encrypting writer")
 	}
-	if w.err != nil {
-		return 0, w.err
-	}
-	n := len(p)
+	n := 0
 	for len(p) > 0 {
-		if len(w.buf) == 0 && len(p) >= w.frameLen {
-			// A whole frame straight from the caller's buffer.
-			w.sealFrame(p[:w.frameLen], false)
-			p = p[w.frameLen:]
-		} else {
-			k := min(len(p), w.frameLen-len(w.buf))
-			w.buf = append(w.buf, p[:k]...)
-			p = p[k:]
-			if len(w.buf) == w.frameLen {
-				w.sealFrame(w.buf, false)
-				w.buf = w.buf[:0]
-			}
+		if err := w.failure(); err != nil {
+			return n, err
 		}
-		if w.err != nil {
-			return 0, w.err
+		k := min(len(p), w.jobLen-len(w.cur.pt))
+		w.cur.pt = append(w.cur.pt, p[:k]...)
+		p, n = p[k:], n+k
+		if len(w.cur.pt) == w.jobLen {
+			if err := w.submit(); err != nil {
+				return n, err
+			}
 		}
 	}
 	return n, nil
 }
 
-// sealFrame seals one frame and writes it.
-func (w *Writer) sealFrame(pt []byte, final bool) {
-	if w.err != nil {
+// ReadFrom encrypts everything r yields, reading straight into the jobs.
+func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
+	if w.closed {
+		return 0, errors.New("write to a closed encrypting writer")
+	}
+	var n int64
+	for {
+		if err := w.failure(); err != nil {
+			return n, err
+		}
+		j := w.cur
+		if cap(j.pt) < w.jobLen {
+			j.pt = append(make([]byte, 0, w.jobLen), j.pt...)
+		}
+		m, err := r.Read(j.pt[len(j.pt):w.jobLen])
+		j.pt = j.pt[:len(j.pt)+m]
+		n += int64(m)
+		if len(j.pt) == w.jobLen {
+			if serr := w.submit(); serr != nil {
+				return n, serr
+			}
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// assign gives the current job its sequence numbers: one per whole frame,
+// plus the final frame for a final job.
+func (w *Writer) assign(j *encJob) error {
+	frames := len(j.pt) / w.frameLen
+	if j.final {
+		frames++ // the final frame holds the remainder, possibly empty
+	}
+	if uint64(w.seq)+uint64(frames) > uint64(MaxFrames) || (!j.final && uint64(w.seq)+uint64(frames) >= uint64(MaxFrames)) {
+		return fmt.Errorf("message too large: more than %d frames of %d bytes; use a larger frame size", uint32(MaxFrames), w.frameLen)
+	}
+	j.firstSeq = w.seq + 1
+	w.seq += uint32(frames)
+	return nil
+}
+
+// submit hands the full current job to the pipeline.
+func (w *Writer) submit() error {
+	j := w.cur
+	if err := w.assign(j); err != nil {
+		w.fail(err)
+		return err
+	}
+	w.start()
+	w.order <- j
+	w.work <- j
+	w.cur = w.getJob()
+	return nil
+}
+
+// start launches the workers and the ordered writer.
+func (w *Writer) start() {
+	if w.started {
 		return
 	}
-	if w.seq == finalFrameMarker-1 && !final || w.seq == finalFrameMarker {
-		w.err = fmt.Errorf("message too large: more than %d frames of %d bytes; use a larger frame size", uint32(finalFrameMarker), w.frameLen)
-		return
+	w.started = true
+	w.work = make(chan *encJob, cap(w.pool))
+	w.order = make(chan *encJob, cap(w.pool))
+	w.done = make(chan struct{})
+	for range w.workers {
+		go func() {
+			for j := range w.work {
+				w.seal(j)
+				close(j.ready)
+			}
+		}()
 	}
-	w.seq++
+	go func() {
+		defer close(w.done)
+		for j := range w.order {
+			<-j.ready
+			if w.failure() == nil {
+				w.emit(j.out)
+			}
+			clear(j.pt)
+			select {
+			case w.pool <- j:
+			default: // cannot happen: at most cap(pool) jobs exist
+			}
+		}
+	}()
+}
+
+// seal seals every frame of a job into j.out.
+func (w *Writer) seal(j *encJob) {
+	pt, seq := j.pt, j.firstSeq
+	need := len(pt) + (len(pt)/w.frameLen+1)*(FrameOverhead()+8)
+	if cap(j.out) < need {
+		j.out = make([]byte, 0, need)
+	}
+	out := j.out[:0]
+	for len(pt) >= w.frameLen {
+		out = sealFrame(out, w.aead, w.h.MessageID, seq, false, pt[:w.frameLen], &j.iv, &j.aad)
+		pt, seq = pt[w.frameLen:], seq+1
+	}
+	if j.final {
+		out = sealFrame(out, w.aead, w.h.MessageID, seq, true, pt, &j.iv, &j.aad)
+	}
+	j.out = out
+}
+
+// sealFrame appends one sealed frame to out.
+func sealFrame(out []byte, aead cipher.AEAD, messageID []byte, seq uint32, final bool, pt []byte, iv, aad *[]byte) []byte {
 	label := labelFrame
-	out := w.out[:0]
 	if final {
 		label = labelFinalFrame
 		out = binary.BigEndian.AppendUint32(out, finalFrameMarker)
 	}
-	out = binary.BigEndian.AppendUint32(out, w.seq)
-	w.iv = frameIV(w.iv, w.seq)
-	out = append(out, w.iv...)
+	out = binary.BigEndian.AppendUint32(out, seq)
+	*iv = frameIV(*iv, seq)
+	out = append(out, *iv...)
 	if final {
 		out = binary.BigEndian.AppendUint32(out, uint32(len(pt)))
 	}
-	w.aad = bodyAAD(w.aad, w.h.MessageID, label, w.seq, uint64(len(pt)))
-	out = w.aead.Seal(out, w.iv, pt, w.aad)
-	w.emit(out)
-	w.out = out[:0]
+	*aad = bodyAAD(*aad, messageID, label, seq, uint64(len(pt)))
+	return aead.Seal(out, *iv, pt, *aad)
 }
 
 // Close seals the final frame, writes the signature footer of a signed
@@ -135,27 +300,46 @@ func (w *Writer) sealFrame(pt []byte, final bool) {
 // complete and valid only once Close returns nil.
 func (w *Writer) Close() error {
 	if w.closed {
-		return w.err
+		return w.failure()
 	}
 	w.closed = true
-	w.sealFrame(w.buf, true)
-	clear(w.buf)
-	w.buf = nil
-	if w.err == nil && w.signer != nil {
+	j := w.cur
+	j.final = true
+	if err := w.assign(j); err != nil {
+		w.fail(err)
+	}
+	if w.started {
+		if w.failure() == nil {
+			w.order <- j
+			w.work <- j
+		}
+		close(w.work)
+		close(w.order)
+		<-w.done
+	} else if w.failure() == nil {
+		w.seal(j)
+		w.emit(j.out)
+		clear(j.pt)
+	}
+	if err := w.failure(); err != nil {
+		return err
+	}
+	if w.signer != nil {
 		sig, err := ecdsa.SignASN1(rand.Reader, w.signer, w.digest.Sum(nil))
 		if err != nil {
-			w.err = err
+			w.fail(err)
 			return err
 		}
 		footer := binary.BigEndian.AppendUint16(nil, uint16(len(sig)))
 		footer = append(footer, sig...)
-		w.digest = nil // the footer is not signed
-		w.emit(footer)
+		if _, err := w.w.Write(footer); err != nil { // the footer is not signed
+			w.fail(err)
+		}
 	}
-	if w.err == nil {
-		w.err = w.w.Flush()
+	if err := w.w.Flush(); err != nil {
+		w.fail(err)
 	}
-	return w.err
+	return w.failure()
 }
 
 // MaxFrames is the largest number of frames, the final one included, that a
