@@ -3,8 +3,12 @@ package awsapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
+	"reflect"
 	"slices"
+	"strings"
+	"sync"
 
 	"github.com/envelopekms/envelope/kms"
 )
@@ -22,11 +26,14 @@ type operation struct {
 // and ReEncrypt without a key).
 type authorizer func(action string, ref resourceRef) error
 
-// resourceRef is what a request acts on.
+// resourceRef is what a request acts on: a key (named by id, ARN, alias
+// name or alias ARN, or found inside a ciphertext), or an alias itself
+// (CreateAlias, UpdateAlias and DeleteAlias need permission on the alias
+// and, separately, on the keys involved).
 type resourceRef struct {
 	keyID      string // as given: key id, ARN, alias name or alias ARN
 	ciphertext []byte // when the key comes from a ciphertext
-	alias      string // CreateAlias/UpdateAlias/DeleteAlias
+	alias      string // an alias as a resource of its own
 }
 
 // auditInfo is what the audit log records of a request besides who and
@@ -58,6 +65,9 @@ func (s spec[In, Out]) op(name string) operation {
 		if len(body) > 0 {
 			if err := json.Unmarshal(body, in); err != nil {
 				return nil, info, &kms.Error{Code: "SerializationException", Message: "the request body is not valid JSON for " + name + ": " + jsonErrorText(err)}
+			}
+			if err := checkMemberNames(body, in); err != nil {
+				return nil, info, err
 			}
 		}
 		if s.ec != nil {
@@ -91,6 +101,40 @@ func (s spec[In, Out]) op(name string) operation {
 		}
 		return out, info, nil
 	}}
+}
+
+// memberNames caches, per input type, its JSON member names by their lower
+// case.
+var memberNames sync.Map // reflect.Type → map[string]string
+
+// checkMemberNames refuses members whose names match a field only when case
+// is ignored: encoding/json would take {"keyid": …} for KeyId, where AWS
+// matches member names exactly.
+func checkMemberNames(body []byte, in any) error {
+	t := reflect.TypeOf(in).Elem()
+	v, ok := memberNames.Load(t)
+	if !ok {
+		m := map[string]string{}
+		for i := range t.NumField() {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			if name == "" {
+				name = t.Field(i).Name
+			}
+			m[strings.ToLower(name)] = name
+		}
+		v, _ = memberNames.LoadOrStore(t, m)
+	}
+	names := v.(map[string]string)
+	var members map[string]json.RawMessage
+	if json.Unmarshal(body, &members) != nil {
+		return nil // not an object: Unmarshal into the input already judged it
+	}
+	for k := range members {
+		if exact, ok := names[strings.ToLower(k)]; ok && exact != k {
+			return &kms.Error{Code: kms.CodeValidation, Message: fmt.Sprintf("unknown member %q: member names are case-sensitive (did you mean %s?)", k, exact)}
+		}
+	}
+	return nil
 }
 
 // jsonErrorText keeps decode errors short and free of request content.
@@ -148,20 +192,23 @@ var operations = func() map[string]operation {
 			return a.CreateAlias
 		},
 			actions: func(in *kms.CreateAliasInput) []actionOn {
-				return []actionOn{{"kms:CreateAlias", resourceRef{keyID: in.TargetKeyId, alias: in.AliasName}}}
+				return []actionOn{{"kms:CreateAlias", resourceRef{alias: in.AliasName}},
+					{"kms:CreateAlias", resourceRef{keyID: in.TargetKeyId}}}
 			}}.op("CreateAlias"),
 		spec[kms.UpdateAliasInput, kms.UpdateAliasOutput]{fn: func(a kms.API) func(context.Context, *kms.UpdateAliasInput) (*kms.UpdateAliasOutput, error) {
 			return a.UpdateAlias
 		},
 			actions: func(in *kms.UpdateAliasInput) []actionOn {
-				return []actionOn{{"kms:UpdateAlias", resourceRef{keyID: in.TargetKeyId, alias: in.AliasName}},
-					{"kms:UpdateAlias", resourceRef{keyID: in.AliasName}}}
+				return []actionOn{{"kms:UpdateAlias", resourceRef{alias: in.AliasName}},
+					{"kms:UpdateAlias", resourceRef{keyID: in.TargetKeyId}},
+					{"kms:UpdateAlias", resourceRef{keyID: in.AliasName}}} // the key it points to now
 			}}.op("UpdateAlias"),
 		spec[kms.DeleteAliasInput, kms.DeleteAliasOutput]{fn: func(a kms.API) func(context.Context, *kms.DeleteAliasInput) (*kms.DeleteAliasOutput, error) {
 			return a.DeleteAlias
 		},
 			actions: func(in *kms.DeleteAliasInput) []actionOn {
-				return []actionOn{{"kms:DeleteAlias", resourceRef{keyID: in.AliasName, alias: in.AliasName}}}
+				return []actionOn{{"kms:DeleteAlias", resourceRef{alias: in.AliasName}},
+					{"kms:DeleteAlias", resourceRef{keyID: in.AliasName}}}
 			}}.op("DeleteAlias"),
 		spec[kms.ListAliasesInput, kms.ListAliasesOutput]{fn: func(a kms.API) func(context.Context, *kms.ListAliasesInput) (*kms.ListAliasesOutput, error) {
 			return a.ListAliases

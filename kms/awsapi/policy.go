@@ -65,15 +65,21 @@ func LoadPolicy(file string) (*PolicyFile, error) {
 	if err := dec.Decode(&p); err != nil {
 		return nil, fmt.Errorf("policy file %s: %v", file, err)
 	}
+	if dec.More() {
+		return nil, fmt.Errorf("policy file %s: more than one JSON document", file)
+	}
 	seen := map[string]bool{}
+	names := map[string]bool{"root": true}
 	for i, pr := range p.Principals {
 		switch {
 		case pr.Name == "" || pr.AccessKeyID == "" || pr.SecretAccessKey == "":
 			return nil, fmt.Errorf("policy file %s: principal %d needs name, accessKeyId and secretAccessKey", file, i+1)
 		case seen[pr.AccessKeyID]:
 			return nil, fmt.Errorf("policy file %s: access key %s appears twice", file, pr.AccessKeyID)
+		case names[pr.Name]:
+			return nil, fmt.Errorf("policy file %s: principal name %q is taken (names must be unique, and root is the root principal's)", file, pr.Name)
 		}
-		seen[pr.AccessKeyID] = true
+		seen[pr.AccessKeyID], names[pr.Name] = true, true
 		for _, g := range pr.Allow {
 			for _, a := range g.Actions {
 				if !strings.HasPrefix(a, "kms:") {
@@ -108,8 +114,12 @@ func (p *Principal) allows(action string, match func(entry string) bool) bool {
 	return false
 }
 
+// actionMatches matches IAM-style action patterns, case-insensitively as
+// IAM does.
 func actionMatches(patterns []string, action string) bool {
+	action = strings.ToLower(action)
 	for _, p := range patterns {
+		p = strings.ToLower(p)
 		if ok, _ := path.Match(p, action); ok || p == action {
 			return true
 		}

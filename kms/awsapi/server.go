@@ -40,11 +40,12 @@ type KeyResolver interface {
 	ResolveKey(ctx context.Context, ref string) (string, error)
 }
 
-// Backend is what the server serves: the KMS operations and key
-// resolution.
+// Backend is what the server serves: the KMS operations, key resolution,
+// and key ARNs (for authorization messages and the audit log).
 type Backend interface {
 	kms.API
 	KeyResolver
+	KeyARN(id string) string
 }
 
 // Config configures a Server.
@@ -159,14 +160,10 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 }
 
 // statusOf maps an error name to its HTTP status.
+// AWS answers client errors, authentication failures included, with 400.
 func statusOf(code string) int {
-	switch code {
-	case kms.CodeInternal:
+	if code == kms.CodeInternal {
 		return http.StatusInternalServerError
-	case CodeAccessDenied, CodeUnrecognizedClient, CodeMissingAuthenticationToken, CodeInvalidSignature:
-		return http.StatusForbidden
-	case kms.CodeNotFound:
-		return http.StatusBadRequest
 	}
 	return http.StatusBadRequest
 }
@@ -247,6 +244,7 @@ func (s *Server) serveKMS(w http.ResponseWriter, r *http.Request) {
 		return s.authorize(r.Context(), p, action, ref)
 	})
 	info = info2
+	info.keyARN = s.auditARN(r.Context(), info.keyARN, body)
 	if err != nil {
 		var ae *authError
 		var ke *kms.Error
@@ -270,6 +268,28 @@ func (s *Server) serveKMS(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.Write(b)
+}
+
+// auditARN turns the key a request named (an alias, a bare id, or nothing
+// for a Decrypt that named none) into the key's ARN for the audit log,
+// when the key can be found.
+func (s *Server) auditARN(ctx context.Context, ref string, body []byte) string {
+	if strings.HasPrefix(ref, "arn:") && strings.Contains(ref, ":key/") {
+		return ref
+	}
+	if ref == "" {
+		var in struct{ CiphertextBlob []byte }
+		if json.Unmarshal(body, &in) == nil && len(in.CiphertextBlob) > 0 {
+			if id, ok := kms.CiphertextKeyID(in.CiphertextBlob); ok {
+				return s.cfg.Backend.KeyARN(id)
+			}
+		}
+		return ""
+	}
+	if id, err := s.cfg.Backend.ResolveKey(ctx, ref); err == nil {
+		return s.cfg.Backend.KeyARN(id)
+	}
+	return ref
 }
 
 // authenticate verifies the request's signature and returns its principal.
@@ -296,44 +316,47 @@ func (s *Server) authorize(ctx context.Context, p *Principal, action string, ref
 	if p.Root {
 		return nil
 	}
+	deny := func(what string) error {
+		return &authError{CodeAccessDenied, fmt.Sprintf("User: %s is not authorized to perform: %s on %s", p.Name, action, what)}
+	}
+	if ref.alias != "" {
+		// An alias as a resource: only grants naming it (or "*") apply.
+		if p.allows(action, func(entry string) bool { return entry == ref.alias }) {
+			return nil
+		}
+		return deny(ref.alias)
+	}
+	if ref.keyID == "" && len(ref.ciphertext) == 0 {
+		// Operations on no key need a grant on "*".
+		if p.allows(action, func(string) bool { return false }) {
+			return nil
+		}
+		return deny("resource *")
+	}
 	var keyID string
 	resolved := false
-	switch {
-	case ref.keyID != "":
+	if ref.keyID != "" {
 		if id, err := s.cfg.Backend.ResolveKey(ctx, ref.keyID); err == nil {
 			keyID, resolved = id, true
 		}
-	case len(ref.ciphertext) > 0:
+	} else {
 		keyID, resolved = kms.CiphertextKeyID(ref.ciphertext)
 	}
 	match := func(entry string) bool {
-		switch {
-		case ref.alias != "" && entry == ref.alias:
-			return true
-		case ref.keyID != "" && entry == ref.keyID:
-			return true
-		case !resolved:
-			return false
-		case strings.HasPrefix(entry, "alias/") || strings.HasPrefix(entry, "arn:"):
+		if !resolved {
+			return false // an unknown key matches only "*" (and then fails as not found)
+		}
+		if strings.HasPrefix(entry, "alias/") || strings.HasPrefix(entry, "arn:") {
 			id, err := s.cfg.Backend.ResolveKey(ctx, entry)
 			return err == nil && id == keyID
 		}
 		return entry == keyID
 	}
-	if ref.keyID == "" && len(ref.ciphertext) == 0 && ref.alias == "" {
-		match = func(string) bool { return false } // operations on no key need "*"
-	}
 	if p.allows(action, match) {
 		return nil
 	}
-	what := "this resource"
-	switch {
-	case resolved:
-		what = "key " + keyID
-	case ref.keyID != "":
-		what = ref.keyID
-	case ref.keyID == "" && len(ref.ciphertext) == 0:
-		what = "resource *"
+	if resolved {
+		return deny("key " + s.cfg.Backend.KeyARN(keyID))
 	}
-	return &authError{CodeAccessDenied, fmt.Sprintf("User: %s is not authorized to perform: %s on %s", p.Name, action, what)}
+	return deny(ref.keyID)
 }

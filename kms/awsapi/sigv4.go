@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -98,6 +99,10 @@ func parseAuthorization(r *http.Request) (*sigv4Request, error) {
 	if !hasHost {
 		return nil, &authError{CodeIncompleteSignature, "SignedHeaders must include host"}
 	}
+	if r.Header.Get("X-Amz-Target") != "" && !slices.Contains(sr.signedHeaders, "x-amz-target") {
+		// Otherwise a signed request could be replayed as another operation.
+		return nil, &authError{CodeIncompleteSignature, "SignedHeaders must include x-amz-target"}
+	}
 	b, err := hex.DecodeString(sig)
 	if err != nil || len(b) != sha256.Size {
 		return nil, &authError{CodeIncompleteSignature, "Signature must be 64 hex digits"}
@@ -185,18 +190,31 @@ func canonicalURI(u *url.URL) string {
 	return p
 }
 
+// canonicalQuery sorts the parameters by encoded name, then encoded value.
 func canonicalQuery(q url.Values) string {
 	if len(q) == 0 {
 		return ""
 	}
-	var pairs []string
+	var pairs [][2]string
 	for k, vs := range q {
 		for _, v := range vs {
-			pairs = append(pairs, awsEscape(k)+"="+awsEscape(v))
+			pairs = append(pairs, [2]string{awsEscape(k), awsEscape(v)})
 		}
 	}
-	sort.Strings(pairs)
-	return strings.Join(pairs, "&")
+	slices.SortFunc(pairs, func(a, b [2]string) int {
+		if c := strings.Compare(a[0], b[0]); c != 0 {
+			return c
+		}
+		return strings.Compare(a[1], b[1])
+	})
+	var b strings.Builder
+	for i, p := range pairs {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(p[0] + "=" + p[1])
+	}
+	return b.String()
 }
 
 // awsEscape percent-encodes everything but unreserved characters, as SigV4
@@ -224,9 +242,27 @@ func headerValue(r *http.Request, name string) string {
 	case "content-length":
 		return strconv.FormatInt(r.ContentLength, 10)
 	}
-	vs := r.Header.Values(name)
+	vs := slices.Clone(r.Header.Values(name))
 	for i, v := range vs {
-		vs[i] = strings.Join(strings.Fields(v), " ")
+		vs[i] = foldSpaces(strings.Trim(v, " "))
 	}
 	return strings.Join(vs, ",")
+}
+
+// foldSpaces turns runs of spaces into one, as SigV4 canonicalization does
+// (other whitespace is kept).
+func foldSpaces(s string) string {
+	if !strings.Contains(s, "  ") {
+		return s
+	}
+	var b strings.Builder
+	prev := false
+	for i := 0; i < len(s); i++ {
+		if s[i] == ' ' && prev {
+			continue
+		}
+		prev = s[i] == ' '
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
