@@ -32,6 +32,9 @@ func (s *Service) encryptWith(tx Tx, k *KeyRecord, alg string, plaintext []byte,
 	if spec == nil {
 		return nil, newError(CodeInternal, "key %s has an unknown spec", k.ID)
 	}
+	if err := checkAlgorithm(alg); err != nil {
+		return nil, err
+	}
 	if spec.symmetric {
 		if alg != "" && alg != AlgSymmetricDefault {
 			return nil, newError(CodeInvalidKeyUsage, "%s supports only the SYMMETRIC_DEFAULT encryption algorithm, not %s", s.KeyARN(k.ID), alg)
@@ -128,7 +131,10 @@ func (s *Service) decryptIn(tx Tx, blob []byte, keyID, alg string, ec map[string
 		}
 		h, err := oaepHash(alg)
 		if err != nil {
-			return nil, newError(CodeInvalidCiphertext, "decrypting with %s key %s needs EncryptionAlgorithm RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256", named.Spec, s.KeyARN(named.ID))
+			if err := checkAlgorithm(alg); err != nil {
+				return nil, err
+			}
+			return nil, newError(CodeInvalidKeyUsage, "decrypting with %s key %s needs EncryptionAlgorithm RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256", named.Spec, s.KeyARN(named.ID))
 		}
 		if len(ec) > 0 {
 			return nil, validationf("an encryption context is supported only with symmetric keys")
@@ -144,7 +150,10 @@ func (s *Service) decryptIn(tx Tx, blob []byte, keyID, alg string, ec map[string
 		return &opened{plaintext: pt, key: named, alg: alg, materialID: current(named).MaterialID}, nil
 	}
 	if alg != "" && alg != AlgSymmetricDefault {
-		return nil, newError(CodeIncorrectKey, "EncryptionAlgorithm %s does not apply to a symmetric ciphertext", alg)
+		if err := checkAlgorithm(alg); err != nil {
+			return nil, err
+		}
+		return nil, newError(CodeInvalidKeyUsage, "EncryptionAlgorithm %s does not apply to a symmetric key's ciphertext", alg)
 	}
 	h, ok := parseBlobHeader(blob)
 	if !ok {
@@ -154,6 +163,10 @@ func (s *Service) decryptIn(tx Tx, blob []byte, keyID, alg string, ec map[string
 	if k == nil {
 		var err error
 		if k, err = s.load(tx, keyRef{id: h.keyID}); err != nil {
+			if CodeOf(err) == CodeNotFound && !s.existed(tx, h.keyID) {
+				// A damaged blob names no key this KMS ever had.
+				return nil, newError(CodeInvalidCiphertext, "the ciphertext is not a ciphertext blob of this KMS, or it is damaged")
+			}
 			return nil, err
 		}
 	} else if k.ID != h.keyID {
@@ -372,6 +385,8 @@ func newKeyPair(spec string) (priv, pub []byte, err error) {
 		key, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	case "ECC_NIST_P521":
 		key, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	case "ECC_SECG_P256K1", "SM2", "ECC_NIST_EDWARDS25519":
+		return nil, nil, newError(CodeUnsupportedOperation, "KeyPairSpec %s is not supported here (supported: RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521)", spec)
 	default:
 		return nil, nil, validationf("KeyPairSpec must be RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384 or ECC_NIST_P521, got %q", spec)
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // newKeyID returns a random (version 4) UUID.
@@ -44,6 +45,9 @@ func (s *Service) CreateKey(ctx context.Context, in *CreateKeyInput) (*CreateKey
 	if spec == "" {
 		spec = SpecSymmetricDefault
 	}
+	if !slices.Contains(awsKeySpecs, spec) {
+		return nil, validationf("KeySpec %q is not one of %s", spec, strings.Join(awsKeySpecs, ", "))
+	}
 	ks, ok := keySpecs[spec]
 	if !ok {
 		return nil, newError(CodeUnsupportedOperation, "KeySpec %s is not supported here (supported: SYMMETRIC_DEFAULT, RSA_2048, RSA_3072, RSA_4096)", spec)
@@ -51,6 +55,9 @@ func (s *Service) CreateKey(ctx context.Context, in *CreateKeyInput) (*CreateKey
 	usage := in.KeyUsage
 	if usage == "" {
 		usage = UsageEncryptDecrypt
+	}
+	if !slices.Contains(awsKeyUsages, usage) {
+		return nil, validationf("KeyUsage %q is not one of %s", usage, strings.Join(awsKeyUsages, ", "))
 	}
 	if usage != UsageEncryptDecrypt {
 		return nil, newError(CodeUnsupportedOperation, "KeyUsage %s is not supported here (supported: ENCRYPT_DECRYPT)", usage)
@@ -144,6 +151,9 @@ func (s *Service) ListKeys(ctx context.Context, in *ListKeysInput) (*ListKeysOut
 	if err != nil {
 		return nil, err
 	}
+	if in.Marker != "" && !uuidRE.MatchString(in.Marker) {
+		return nil, newError(CodeInvalidMarker, "invalid Marker %q", in.Marker)
+	}
 	out := &ListKeysOutput{Keys: []KeyListEntry{}}
 	err = s.store.View(ctx, func(tx Tx) error {
 		out.Keys = out.Keys[:0]
@@ -219,6 +229,11 @@ func (s *Service) EnableKey(ctx context.Context, in *EnableKeyInput) (*EnableKey
 	err := s.modify(ctx, in.KeyId, func(_ Tx, k *KeyRecord) error {
 		if err := s.notPendingDeletion(k); err != nil {
 			return err
+		}
+		if k.State != StateEnabled && k.RotationEnabled && !k.NextRotationDate.After(s.now()) {
+			// Rotation was suspended while the key was disabled: rotate
+			// once, now, and a period after that, as AWS does.
+			k.NextRotationDate = s.now().UTC()
 		}
 		k.State = StateEnabled
 		return nil
@@ -398,6 +413,9 @@ func (s *Service) ListAliases(ctx context.Context, in *ListAliasesInput) (*ListA
 		}
 		keyID = ref.id
 	}
+	if in.Marker != "" && !strings.HasPrefix(in.Marker, "alias/") {
+		return nil, newError(CodeInvalidMarker, "invalid Marker %q", in.Marker)
+	}
 	out := &ListAliasesOutput{Aliases: []AliasListEntry{}}
 	err = s.store.View(ctx, func(tx Tx) error {
 		if keyID != "" {
@@ -410,6 +428,17 @@ func (s *Service) ListAliases(ctx context.Context, in *ListAliasesInput) (*ListA
 			return err
 		}
 		for _, a := range as {
+			if keyID == "" {
+				// Aliases go with their key: skip those of a key whose
+				// deletion date passed (Sweep removes them).
+				k, err := tx.GetKey(a.KeyID)
+				if errors.Is(err, ErrNotFound) || err == nil && s.expired(k) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+			}
 			out.Aliases = append(out.Aliases, AliasListEntry{AliasName: a.Name, AliasArn: s.AliasARN(a.Name),
 				TargetKeyId: a.KeyID, CreationDate: ts(a.Created), LastUpdatedDate: ts(a.LastUpdated)})
 		}
@@ -458,6 +487,11 @@ func (s *Service) TagResource(ctx context.Context, in *TagResourceInput) (*TagRe
 func (s *Service) UntagResource(ctx context.Context, in *UntagResourceInput) (*UntagResourceOutput, error) {
 	if len(in.TagKeys) == 0 {
 		return nil, validationf("TagKeys is required")
+	}
+	for _, key := range in.TagKeys {
+		if key == "" || utf8.RuneCountInString(key) > maxTagKeyLen {
+			return nil, validationf("TagKeys must be 1 to %d characters each", maxTagKeyLen)
+		}
 	}
 	err := s.modify(ctx, in.KeyId, func(_ Tx, k *KeyRecord) error {
 		if err := s.notPendingDeletion(k); err != nil {
@@ -697,8 +731,8 @@ func (s *Service) GetKeyPolicy(ctx context.Context, in *GetKeyPolicyInput) (*Get
 	return out, err
 }
 
-// PutKeyPolicy implements [API]. Policies are stored; the server enforces
-// them (see its documentation for what is honoured).
+// PutKeyPolicy implements [API]. Policies are stored and returned; they are
+// not enforced yet (the server authorizes with its policy file).
 func (s *Service) PutKeyPolicy(ctx context.Context, in *PutKeyPolicyInput) (*PutKeyPolicyOutput, error) {
 	if in.PolicyName != "" && in.PolicyName != defaultPolicyName {
 		return nil, validationf("PolicyName must be \"default\"")
@@ -710,10 +744,7 @@ func (s *Service) PutKeyPolicy(ctx context.Context, in *PutKeyPolicyInput) (*Put
 		return nil, err
 	}
 	err := s.modify(ctx, in.KeyId, func(_ Tx, k *KeyRecord) error {
-		if err := s.notPendingDeletion(k); err != nil {
-			return err
-		}
-		k.Policy = in.Policy
+		k.Policy = in.Policy // allowed in every key state, as in AWS
 		return nil
 	})
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"slices"
+	"strings"
 )
 
 // Key specs, key usages and encryption algorithms, as AWS KMS names them.
@@ -56,3 +58,22 @@ func rsaSpec(name string, bits int) *keySpec {
 // rsaMaxPlaintext returns the largest plaintext RSAES-OAEP can encrypt with
 // a modulus of bits and the given hash length.
 func rsaMaxPlaintext(bits, hashLen int) int { return bits/8 - 2*hashLen - 2 }
+
+// The values of AWS's enums: a value outside them is a ValidationException;
+// a value inside them that this KMS does not implement is an
+// UnsupportedOperationException.
+var (
+	awsKeySpecs = []string{"RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521",
+		"ECC_SECG_P256K1", "SYMMETRIC_DEFAULT", "HMAC_224", "HMAC_256", "HMAC_384", "HMAC_512", "SM2",
+		"ML_DSA_44", "ML_DSA_65", "ML_DSA_87", "ECC_NIST_EDWARDS25519"}
+	awsKeyUsages           = []string{"SIGN_VERIFY", "ENCRYPT_DECRYPT", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"}
+	awsEncryptionAlgorithm = []string{"SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE"}
+)
+
+// checkAlgorithm refuses an EncryptionAlgorithm outside AWS's enum.
+func checkAlgorithm(alg string) error {
+	if alg != "" && !slices.Contains(awsEncryptionAlgorithm, alg) {
+		return validationf("EncryptionAlgorithm %q is not one of %s", alg, strings.Join(awsEncryptionAlgorithm, ", "))
+	}
+	return nil
+}

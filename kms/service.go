@@ -65,7 +65,11 @@ type Service struct {
 
 var _ API = (*Service)(nil)
 
-const rootCheckName = "root-check"
+// RootCheckMeta is the Store meta name of the value that proves a root key
+// is the keystore's (present once New has run on the store).
+const RootCheckMeta = "root-check"
+
+const rootCheckName = RootCheckMeta
 
 var rootCheckPlaintext = []byte("envelope keystore root key check v1")
 
@@ -182,8 +186,8 @@ func (s *Service) parseKeyRef(raw string, allowAlias bool) (keyRef, error) {
 }
 
 // load returns the key a reference names. Keys whose deletion date has
-// passed are gone: they are reported as not found (and removed by the next
-// write that meets them, or by Sweep).
+// passed are gone: they are reported as not found (and removed by Sweep, or
+// by the maintenance a read transaction triggers when it meets them).
 func (s *Service) load(tx Tx, ref keyRef) (*KeyRecord, error) {
 	id := ref.id
 	if ref.alias != "" {
@@ -327,9 +331,17 @@ func (s *Service) maintainKey(tx Tx, k *KeyRecord) error {
 		if err := tx.DeleteKey(k.ID); err != nil {
 			return err
 		}
+		// A tombstone, so that ciphertexts of the key are told it was
+		// deleted rather than that they are damaged.
+		if err := tx.PutMeta(deletedKeyMeta+k.ID, []byte(k.DeletionDate.UTC().Format(time.RFC3339))); err != nil {
+			return err
+		}
 		k.State = ""
 		return nil
 	}
+	// An enabled key rotates on each scheduled date, even when nothing
+	// met it then (the rotation is recorded on its date). Disabled periods
+	// are not made up: EnableKey reschedules an overdue rotation to now.
 	changed := false
 	for s.rotationDue(k) {
 		if err := s.addVersion(tx, k, "AUTOMATIC", k.NextRotationDate); err != nil {
@@ -342,6 +354,18 @@ func (s *Service) maintainKey(tx Tx, k *KeyRecord) error {
 		return tx.PutKey(k)
 	}
 	return nil
+}
+
+// deletedKeyMeta prefixes the tombstone of a destroyed key.
+const deletedKeyMeta = "deleted-key/"
+
+// existed reports whether a key id is, or was, one of this KMS's keys.
+func (s *Service) existed(tx Tx, id string) bool {
+	if _, err := tx.GetKey(id); err == nil {
+		return true
+	}
+	_, err := tx.GetMeta(deletedKeyMeta + id)
+	return err == nil
 }
 
 // Sweep destroys every key whose deletion window has ended and performs

@@ -120,7 +120,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Keystore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening keystore %s: %w", dbPath, err)
 	}
-	root, err := rootKey(ctx, store, dir, opts.Passphrase)
+	root, fresh, err := rootKey(ctx, store, dir, opts.Passphrase)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -137,7 +137,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Keystore, error) {
 		}
 		return nil, fmt.Errorf("keystore %s: %v", dir, err)
 	}
-	return &Keystore{Service: svc, Dir: dir, Created: !existed, store: store}, nil
+	return &Keystore{Service: svc, Dir: dir, Created: !existed || fresh, store: store}, nil
 }
 
 // arnIdentity is the region and account a keystore's ARNs carry.
@@ -186,15 +186,22 @@ func identity(ctx context.Context, store kms.Store, opts kms.Options) (kms.Optio
 
 // rootKey returns the keystore's root key, choosing and recording its
 // source when the keystore is new.
-func rootKey(ctx context.Context, store kms.Store, dir string, passphrase []byte) (kms.RootKey, error) {
+func rootKey(ctx context.Context, store kms.Store, dir string, passphrase []byte) (root kms.RootKey, fresh bool, err error) {
 	var source string
 	var params kdfParams
-	fresh := false
-	err := store.Update(ctx, func(tx kms.Tx) error {
+	err = store.Update(ctx, func(tx kms.Tx) error {
 		b, err := tx.GetMeta(metaRootSource)
 		switch {
 		case err == nil:
 			source = string(b)
+			// A first Open killed after recording the source but before
+			// any key or the root key check existed left nothing that
+			// needs the old root key: it may be made again.
+			if _, cerr := tx.GetMeta(kms.RootCheckMeta); errors.Is(cerr, kms.ErrNotFound) {
+				if keys, lerr := tx.ListKeys("", 1); lerr == nil && len(keys) == 0 {
+					fresh = true
+				}
+			}
 			if source == "passphrase" {
 				p, err := tx.GetMeta(metaRootKDF)
 				if err != nil {
@@ -229,23 +236,25 @@ func rootKey(ctx context.Context, store kms.Store, dir string, passphrase []byte
 		return tx.PutMeta(metaRootSource, []byte(source))
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	switch source {
 	case "file":
-		return fileRootKey(filepath.Join(dir, RootKeyName), fresh)
+		root, err = fileRootKey(filepath.Join(dir, RootKeyName), fresh)
+		return root, fresh, err
 	case "passphrase":
 		if passphrase == nil {
-			return nil, ErrPassphraseRequired
+			return nil, false, ErrPassphraseRequired
 		}
 		if params.Alg != "argon2id" || len(params.Salt) < 16 || params.Memory == 0 || params.Time == 0 || params.Threads == 0 {
-			return nil, fmt.Errorf("keystore: unsupported passphrase parameters %q", params.Alg)
+			return nil, false, fmt.Errorf("keystore: unsupported passphrase parameters %q", params.Alg)
 		}
 		key := argon2.IDKey(passphrase, params.Salt, params.Time, params.Memory, params.Threads, 32)
 		defer clear(key)
-		return kms.NewAESRootKey(key)
+		root, err = kms.NewAESRootKey(key)
+		return root, fresh, err
 	}
-	return nil, fmt.Errorf("keystore: unknown root key source %q", source)
+	return nil, false, fmt.Errorf("keystore: unknown root key source %q", source)
 }
 
 // fileRootKey reads the root key file. For a fresh keystore it creates the
@@ -256,7 +265,7 @@ func fileRootKey(path string, fresh bool) (kms.RootKey, error) {
 	if errors.Is(err, fs.ErrNotExist) && !fresh {
 		return nil, fmt.Errorf("the keystore's root key file %s is missing; without it no key in the keystore can be used (restore it from a backup)", path)
 	}
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) || err == nil && fresh && len(key) != 32 {
 		key = make([]byte, 32)
 		rand.Read(key)
 		if werr := writeRootKey(path, key); werr != nil {
@@ -274,8 +283,13 @@ func fileRootKey(path string, fresh bool) (kms.RootKey, error) {
 	return kms.NewAESRootKey(key)
 }
 
+// writeRootKey writes the root key atomically: a temporary file (mode
+// 0600), synced, then renamed into place, so a crash never leaves a
+// partial key.
 func writeRootKey(path string, key []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	tmp := path + ".tmp"
+	os.Remove(tmp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("creating root key %s: %v", path, err)
 	}
@@ -289,8 +303,11 @@ func writeRootKey(path string, key []byte) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
 	if err != nil {
-		os.Remove(path)
+		os.Remove(tmp)
 		return fmt.Errorf("writing root key %s: %v", path, err)
 	}
 	if d, err := os.Open(filepath.Dir(path)); err == nil {

@@ -1,0 +1,40 @@
+package kms
+
+import (
+	"context"
+	"fmt"
+)
+
+// MaterialForTest returns the plaintext material of one version of a key
+// (32 bytes for a symmetric key, PKCS #8 DER for an RSA key), opened through
+// the service's root key. Tests use it to look for key material where it must
+// not be; nothing outside tests can reach it.
+func MaterialForTest(s *Service, keyID string, version int) ([]byte, error) {
+	var m []byte
+	err := s.store.View(context.Background(), func(tx Tx) error {
+		k, err := tx.GetKey(keyID)
+		if err != nil {
+			return err
+		}
+		if version < 1 || version > len(k.Versions) {
+			return fmt.Errorf("key %s has %d versions, not %d", keyID, len(k.Versions), version)
+		}
+		m, err = s.material(tx, k, version)
+		return err
+	})
+	return m, err
+}
+
+// VersionsForTest returns how many material versions a key has.
+func VersionsForTest(s *Service, keyID string) (int, error) {
+	var n int
+	err := s.store.View(context.Background(), func(tx Tx) error {
+		k, err := tx.GetKey(keyID)
+		if err != nil {
+			return err
+		}
+		n = len(k.Versions)
+		return nil
+	})
+	return n, err
+}
