@@ -200,7 +200,8 @@ func TestRawRSAPaddingMismatch(t *testing.T) {
 						t.Fatalf("OnDecrypt(%s EDK) with pkcs1 recovered the data key", wrap.name)
 					}
 					if err == nil {
-						t.Skipf("OnDecrypt(%s EDK) with pkcs1 decoded a 32-byte garbage key (expected about once in 50,000 runs)", wrap.name)
+						t.Logf("OnDecrypt(%s EDK) with pkcs1 decoded a 32-byte garbage key (expected about once in 50,000 runs); the header tag catches it", wrap.name)
+						return
 					}
 					if !errors.Is(err, keyring.ErrNoDataKey) {
 						t.Fatalf("OnDecrypt(%s EDK) with pkcs1 err = %v, want ErrNoDataKey", wrap.name, err)

@@ -22,12 +22,12 @@ import (
 	"github.com/envelopekms/envelope/kms/keystore"
 )
 
-// crashDirEnv selects child mode in TestCrashChild and names the keystore.
+// crashDirEnv selects child mode (see TestMain) and names the keystore.
 const crashDirEnv = "ENVELOPE_TEST_CRASH_DIR"
 
 const crashAliases = 4
 
-// TestCrashChild is the process TestCrashSafety kills. Run by itself it does
+// crashChild is the process TestCrashSafety kills. Run by itself it does
 // nothing. In child mode it opens the keystore and works on it until it is
 // killed, printing "ready" once the keystore is open and then one line per
 // call that returned successfully:
@@ -37,11 +37,18 @@ const crashAliases = 4
 //	alias ALIAS ID               ALIAS points at ID
 //	rot ID N                     ID has had N on-demand rotations by this child
 //	blob BLOB CONTEXT PLAINTEXT  GenerateDataKey (all base64; CONTEXT is JSON)
-func TestCrashChild(t *testing.T) {
-	dir := os.Getenv(crashDirEnv)
-	if dir == "" {
-		t.Skip("only run as the child of TestCrashSafety")
+// TestMain runs the crash child instead of the tests when the crash test
+// re-executes this binary.
+func TestMain(m *testing.M) {
+	if os.Getenv(crashDirEnv) != "" {
+		crashChild()
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+func crashChild() {
+	dir := os.Getenv(crashDirEnv)
 	ctx := context.Background()
 	ks, err := keystore.Open(ctx, dir, keystore.Options{})
 	say := func(format string, args ...any) {
@@ -259,7 +266,7 @@ func TestCrashSafety(t *testing.T) {
 	start := time.Now()
 	for i := range kills {
 		delay := time.Duration(20+r.IntN(281)) * time.Millisecond
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
 		cmd.Stderr = os.Stderr
 		stdout, err := cmd.StdoutPipe()
