@@ -37,6 +37,7 @@ const crashAliases = 4
 //	alias ALIAS ID               ALIAS points at ID
 //	rot ID N                     ID has had N on-demand rotations by this child
 //	blob BLOB CONTEXT PLAINTEXT  GenerateDataKey (all base64; CONTEXT is JSON)
+//
 // TestMain runs the crash child instead of the tests when the crash test
 // re-executes this binary.
 func TestMain(m *testing.M) {
