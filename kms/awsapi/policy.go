@@ -83,7 +83,7 @@ func LoadPolicy(file string) (*PolicyFile, error) {
 		for _, g := range pr.Allow {
 			for _, a := range g.Actions {
 				if !strings.HasPrefix(a, "kms:") {
-					return nil, fmt.Errorf("policy file %s: principal %q: action %q should start with kms:", file, pr.Name, a)
+					return nil, fmt.Errorf("policy file %s: principal %q: action %q should start with \"kms:\"", file, pr.Name, a)
 				}
 			}
 			if len(g.Keys) == 0 {
