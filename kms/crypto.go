@@ -84,6 +84,15 @@ func oaepHash(alg string) (hash.Hash, error) {
 
 // rsaKey returns the private key of an RSA key.
 func (s *Service) rsaKey(tx Tx, k *KeyRecord) (*rsa.PrivateKey, error) {
+	if s.cache != nil {
+		if key, ok := s.cache.rsaKey(k.ID); ok {
+			return key, nil
+		}
+	}
+	gen := uint64(0)
+	if s.cache != nil {
+		gen = s.cache.generation()
+	}
 	der, err := s.material(tx, k, 1)
 	if err != nil {
 		return nil, err
@@ -96,6 +105,9 @@ func (s *Service) rsaKey(tx Tx, k *KeyRecord) (*rsa.PrivateKey, error) {
 	priv, ok := key.(*rsa.PrivateKey)
 	if !ok {
 		return nil, errors.New("kms: stored RSA key is not RSA")
+	}
+	if s.cache != nil {
+		put(s.cache, gen, rsaKeysTable, k.ID, priv)
 	}
 	return priv, nil
 }

@@ -51,6 +51,11 @@ type Options struct {
 	// Now is the clock; default time.Now. Tests move it to cross rotation
 	// and deletion dates.
 	Now func() time.Time
+	// CacheTTL is how long key records, aliases and unsealed material are
+	// served from memory without reading the store: 0 means
+	// DefaultCacheTTL, a negative value turns the cache off. Changes made
+	// through this Service take effect at once whatever the TTL.
+	CacheTTL time.Duration
 }
 
 // Service is the KMS: it implements [API] over a [Store], sealing all key
@@ -61,6 +66,7 @@ type Service struct {
 	region  string
 	account string
 	now     func() time.Time
+	cache   *keyCache // nil when off
 }
 
 var _ API = (*Service)(nil)
@@ -87,6 +93,12 @@ func New(ctx context.Context, store Store, root RootKey, opts Options) (*Service
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	switch {
+	case opts.CacheTTL == 0:
+		s.cache = newKeyCache(DefaultCacheTTL, time.Now)
+	case opts.CacheTTL > 0:
+		s.cache = newKeyCache(opts.CacheTTL, time.Now)
 	}
 	err := store.Update(ctx, func(tx Tx) error {
 		check, err := tx.GetMeta(rootCheckName)
@@ -249,9 +261,23 @@ func (s *Service) notPendingDeletion(k *KeyRecord) error {
 // deletion date has passed, that maintenance is done in a write
 // transaction first and fn runs again.
 func (s *Service) view(ctx context.Context, fn func(Tx) error) error {
+	var gen uint64
+	if s.cache != nil {
+		// Hot keys: everything from memory, no store transaction.
+		err := fn(cacheTx{s: s})
+		if !errors.Is(err, errCacheMiss) {
+			s.cache.hits.Add(1)
+			return internal(err)
+		}
+		s.cache.misses.Add(1)
+		gen = s.cache.generation()
+	}
 	var stale []string
 	err := s.store.View(ctx, func(tx Tx) error {
 		stale = nil
+		if s.cache != nil {
+			tx = fillTx{Tx: tx, s: s, gen: gen}
+		}
 		return fn(&watchTx{Tx: tx, s: s, stale: &stale})
 	})
 	if len(stale) == 0 {
@@ -266,6 +292,9 @@ func (s *Service) view(ctx context.Context, fn func(Tx) error) error {
 // update runs fn in a write transaction, after maintenance of the keys it
 // touches.
 func (s *Service) update(ctx context.Context, fn func(Tx) error) error {
+	if s.cache != nil {
+		defer s.cache.invalidate()
+	}
 	return internal(s.store.Update(ctx, func(tx Tx) error {
 		return fn(&maintainTx{Tx: tx, s: s})
 	}))
@@ -307,6 +336,9 @@ func (m *maintainTx) GetKey(id string) (*KeyRecord, error) {
 }
 
 func (s *Service) maintain(ctx context.Context, ids []string) error {
+	if s.cache != nil {
+		defer s.cache.invalidate()
+	}
 	return s.store.Update(ctx, func(tx Tx) error {
 		for _, id := range ids {
 			k, err := tx.GetKey(id)
@@ -441,6 +473,11 @@ func (s *Service) addVersion(tx Tx, k *KeyRecord, rotation string, at time.Time)
 // material returns the plaintext material of a key version. The caller
 // clears it when done.
 func (s *Service) material(tx Tx, k *KeyRecord, version int) ([]byte, error) {
+	if s.cache != nil {
+		if m, ok := s.cache.material(k.ID, version); ok {
+			return m, nil
+		}
+	}
 	sealed, err := tx.GetMaterial(k.ID, version)
 	if err != nil {
 		return nil, err
@@ -448,6 +485,11 @@ func (s *Service) material(tx Tx, k *KeyRecord, version int) ([]byte, error) {
 	m, err := s.root.Open(sealed, materialAAD(k.ID, version))
 	if err != nil {
 		return nil, fmt.Errorf("kms: key %s version %d: %w", k.ID, version, err)
+	}
+	if ft, ok := tx.(*watchTx); ok && s.cache != nil {
+		if f, ok := ft.Tx.(fillTx); ok {
+			put(s.cache, f.gen, materialsTable, materialID{k.ID, version}, append([]byte(nil), m...))
+		}
 	}
 	return m, nil
 }
