@@ -52,8 +52,11 @@ Audit: every request appends one JSON line to the audit log (time,
 principal, source address, operation, key ARN, encryption context keys,
 result, request id; never key material, plaintext or context values),
 chained with HMAC-SHA256 under audit.key in the keystore directory. Check it
-with "envelope audit verify". Lines are handed to the operating system
-before each answer (they survive a server crash, not a power loss).
+with "envelope audit verify". By default lines are written in batches every
+10 ms: a crash of the server can lose the last 10 ms of lines, and lines not
+yet synced by the operating system can be lost in a power failure (AWS's own
+CloudTrail also delivers asynchronously). With --audit-sync each answer waits
+until its line is on disk; concurrent requests share one fsync.
 
 Also served: GET /healthz, GET /metrics (Prometheus). Logs go to stderr
 (log/slog). SIGTERM or SIGINT shut the server down gracefully.
@@ -71,7 +74,7 @@ const DefaultAddr = "127.0.0.1:8500"
 
 func (c *cli) serve(args []string) error {
 	var addr, store, region, account, certFile, keyFile, policyFile, auditFile, logLevel, logFormat string
-	var insecure bool
+	var insecure, auditSync bool
 	fs := c.newFlagSet("serve")
 	fs.StringVar(&addr, "addr", DefaultAddr, "listen on `HOST:PORT`")
 	fs.StringVar(&store, "store", "", "keystore `DIR` (or sqlite:DIR); default $ENVELOPE_HOME")
@@ -81,6 +84,7 @@ func (c *cli) serve(args []string) error {
 	fs.StringVar(&keyFile, "tls-key", "", "the TLS private key `FILE` (PEM)")
 	fs.StringVar(&policyFile, "policy", "", "principals and their permissions from `FILE` (see above)")
 	fs.StringVar(&auditFile, "audit-log", "", "append the audit log to `FILE`; default audit.log in the keystore directory")
+	fs.BoolVar(&auditSync, "audit-sync", false, "answer each request only once its audit line is on disk (fsync, shared by concurrent requests); default: lines are written every 10 ms")
 	fs.BoolVar(&insecure, "insecure-dev", false, "accept unsigned requests as root (development only; loopback addresses only)")
 	fs.StringVar(&logLevel, "log-level", "info", "`LEVEL`: debug (every request), info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "`FORMAT` of the logs: text or json")
@@ -161,7 +165,7 @@ func (c *cli) serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	audit, err := awsapi.OpenAuditLog(auditFile, auditKey)
+	audit, err := awsapi.OpenAuditLog(auditFile, auditKey, auditSync)
 	if err != nil {
 		return err
 	}

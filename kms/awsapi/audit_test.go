@@ -18,7 +18,7 @@ var testAuditKey = bytes.Repeat([]byte{0x42}, 32)
 func writeAuditLog(t *testing.T, n int) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "audit.log")
-	a, err := OpenAuditLog(path, testAuditKey)
+	a, err := OpenAuditLog(path, testAuditKey, true)
 	if err != nil {
 		t.Fatalf("OpenAuditLog err = %v", err)
 	}
@@ -195,7 +195,7 @@ func TestAuditTamper(t *testing.T) {
 func TestAuditReopenContinuesChain(t *testing.T) {
 	path := writeAuditLog(t, 3)
 	for round := range 2 {
-		a, err := OpenAuditLog(path, testAuditKey)
+		a, err := OpenAuditLog(path, testAuditKey, true)
 		if err != nil {
 			t.Fatalf("reopening: %v", err)
 		}
@@ -235,7 +235,7 @@ func TestAuditReopenDamaged(t *testing.T) {
 			if err := os.WriteFile(path, tc.edit(b), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if a, err := OpenAuditLog(path, testAuditKey); err == nil {
+			if a, err := OpenAuditLog(path, testAuditKey, true); err == nil {
 				a.Close()
 				t.Fatalf("OpenAuditLog of a log whose %s err = nil, want an error", tc.name)
 			}
@@ -246,7 +246,7 @@ func TestAuditReopenDamaged(t *testing.T) {
 func TestAuditLongLog(t *testing.T) {
 	// More than the 64 KiB OpenAuditLog reads back at a time.
 	path := writeAuditLog(t, 1200)
-	a, err := OpenAuditLog(path, testAuditKey)
+	a, err := OpenAuditLog(path, testAuditKey, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +264,7 @@ func TestAuditLongLog(t *testing.T) {
 
 func TestAuditConcurrentWrites(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.log")
-	a, err := OpenAuditLog(path, testAuditKey)
+	a, err := OpenAuditLog(path, testAuditKey, true)
 	if err != nil {
 		t.Fatal(err)
 	}

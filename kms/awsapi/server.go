@@ -21,6 +21,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,6 +82,8 @@ type Server struct {
 	reg        *prometheus.Registry
 	requests   *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
+	keys       sync.Map // signing keys by access key and scope
+	nkeys      atomic.Int64
 }
 
 // New returns a Server.
@@ -118,6 +122,16 @@ func New(cfg Config) (*Server, error) {
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"operation"})
 	s.reg.MustRegister(s.requests, s.latency)
+	if cs, ok := cfg.Backend.(interface{ CacheStats() (uint64, uint64) }); ok {
+		s.reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "envelope_kms_key_cache_hits_total", Help: "Read-only KMS operations served from the in-memory key cache.",
+			}, func() float64 { h, _ := cs.CacheStats(); return float64(h) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "envelope_kms_key_cache_misses_total", Help: "Read-only KMS operations that read the key store.",
+			}, func() float64 { _, m := cs.CacheStats(); return float64(m) }),
+		)
+	}
 	return s, nil
 }
 
@@ -305,10 +319,27 @@ func (s *Server) authenticate(r *http.Request, body []byte) (*Principal, error) 
 	if !ok {
 		return nil, &authError{CodeUnrecognizedClient, "The security token included in the request is invalid."}
 	}
-	if err := sr.verify(r, body, p.SecretAccessKey, s.cfg.Region, s.cfg.Now()); err != nil {
+	key := func() []byte { return s.signingKey(p, sr) }
+	if err := sr.verify(r, body, key, s.cfg.Region, s.cfg.Now()); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// signingKey returns the SigV4 signing key of a principal for a scope,
+// derived once per day and cached (four HMACs saved per request).
+func (s *Server) signingKey(p *Principal, sr *sigv4Request) []byte {
+	id := p.AccessKeyID + "/" + sr.date + "/" + sr.region + "/" + sr.service
+	if k, ok := s.keys.Load(id); ok {
+		return k.([]byte)
+	}
+	k := signingKey(p.SecretAccessKey, sr.date, sr.region, sr.service)
+	if s.nkeys.Add(1) > 10000 { // a new day, or many principals: start over
+		s.keys.Clear()
+		s.nkeys.Store(0)
+	}
+	s.keys.Store(id, k)
+	return k
 }
 
 // authorize checks that p may perform action on ref.

@@ -64,7 +64,7 @@ func newTestEnv(t *testing.T, opts ...func(*Config)) *testEnv {
 		t.Fatal(err)
 	}
 	auditPath := filepath.Join(dir, "audit.log")
-	audit, err := OpenAuditLog(auditPath, key)
+	audit, err := OpenAuditLog(auditPath, key, true)
 	if err != nil {
 		t.Fatal(err)
 	}

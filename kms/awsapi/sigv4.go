@@ -122,7 +122,7 @@ func parseAuthorization(r *http.Request) (*sigv4Request, error) {
 
 // verify checks the scope, the clock and the signature of a request whose
 // body is body, for the secret of its access key.
-func (sr *sigv4Request) verify(r *http.Request, body []byte, secret, region string, now time.Time) error {
+func (sr *sigv4Request) verify(r *http.Request, body []byte, key func() []byte, region string, now time.Time) error {
 	if sr.date != sr.amzDateRaw[:8] {
 		return &authError{CodeInvalidSignature, "Credential should be scoped to the date of X-Amz-Date, " + sr.amzDateRaw[:8]}
 	}
@@ -135,7 +135,7 @@ func (sr *sigv4Request) verify(r *http.Request, body []byte, secret, region stri
 	if d := now.Sub(sr.amzDate); d > maxClockSkew || d < -maxClockSkew {
 		return &authError{CodeRequestExpired, "Signature expired: " + sr.amzDateRaw + " is more than 15 minutes from the server's time " + now.UTC().Format("20060102T150405Z")}
 	}
-	want := signature(signingKey(secret, sr.date, sr.region, sr.service), sr.stringToSign(r, body))
+	want := signature(key(), sr.stringToSign(r, body))
 	if !hmac.Equal(want, sr.signature) {
 		return &authError{CodeInvalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."}
 	}
