@@ -288,28 +288,45 @@ func (rd *Reader) Close() error {
 // digest, and returns their offset. Large reads grow the buffer only as
 // data arrives, so a header claiming huge frames cannot make us allocate
 // ahead of input.
-func (rd *Reader) read(j *decJob, n int, part string) (int, error) {
+func (rd *Reader) read(j *decJob, n int, part partName) (int, error) {
 	off := len(j.raw)
-	for len(j.raw) < off+n {
-		want := min(off+n, len(j.raw)+max(len(j.raw), 1<<20))
-		if cap(j.raw) < want {
-			nb := make([]byte, len(j.raw), want)
+	end := off + n
+	for len(j.raw) < end {
+		// Read at most as much again as the job holds (1 MiB at least)
+		// before growing: memory follows the data, not the claims.
+		next := min(end, len(j.raw)+max(len(j.raw), 1<<20))
+		if cap(j.raw) < next {
+			nb := make([]byte, len(j.raw), max(next, 2*cap(j.raw), 256<<10))
 			copy(nb, j.raw)
 			j.raw = nb
 		}
-		b := j.raw[len(j.raw):want]
+		b := j.raw[len(j.raw):next]
 		if _, err := io.ReadFull(rd.r, b); err != nil {
-			return 0, readErr(err, part)
+			return 0, readErr(err, part.String())
 		}
 		if rd.digest != nil {
 			rd.digest.Write(b)
 		}
-		j.raw = j.raw[:want]
+		j.raw = j.raw[:next]
 	}
 	return off, nil
 }
 
-func (rd *Reader) u32(j *decJob, part string) (uint32, error) {
+// partName names the part of the message being read, formatted only when
+// an error needs it.
+type partName struct {
+	what string
+	seq  uint32
+}
+
+func (p partName) String() string {
+	if p.seq == 0 {
+		return p.what
+	}
+	return fmt.Sprintf("%s %d", p.what, p.seq)
+}
+
+func (rd *Reader) u32(j *decJob, part partName) (uint32, error) {
 	off, err := rd.read(j, 4, part)
 	if err != nil {
 		return 0, err
@@ -354,7 +371,7 @@ func (rd *Reader) parse(j *decJob) {
 func (rd *Reader) parseFrame(j *decJob) (frameRef, error) {
 	var f frameRef
 	expected := rd.seq + 1
-	part := fmt.Sprintf("frame %d", expected)
+	part := partName{"frame", expected}
 	seq, err := rd.u32(j, part)
 	if err != nil {
 		return f, err
@@ -362,7 +379,7 @@ func (rd *Reader) parseFrame(j *decJob) (frameRef, error) {
 	final := seq == finalFrameMarker
 	f.label = labelFrame
 	if final {
-		part = fmt.Sprintf("final frame %d", expected)
+		part = partName{"final frame", expected}
 		f.label = labelFinalFrame
 		if seq, err = rd.u32(j, part); err != nil {
 			return f, err
@@ -400,7 +417,7 @@ func (rd *Reader) parseFrame(j *decJob) (frameRef, error) {
 // parseNonFramed reads a legacy non-framed body, held whole in one job as
 // it has a single tag.
 func (rd *Reader) parseNonFramed(j *decJob) error {
-	const part = "non-framed body"
+	part := partName{what: "non-framed body"}
 	var f frameRef
 	var err error
 	if f.ivOff, err = rd.read(j, suite.IVLength, part); err != nil {
