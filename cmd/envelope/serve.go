@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -59,7 +60,9 @@ CloudTrail also delivers asynchronously). With --audit-sync each answer waits
 until its line is on disk; concurrent requests share one fsync.
 
 Also served: GET /healthz, GET /metrics (Prometheus). Logs go to stderr
-(log/slog). SIGTERM or SIGINT shut the server down gracefully.
+(log/slog). SIGTERM or SIGINT shut the server down gracefully. Unless GOGC
+is set, the garbage collector runs at GOGC=400 (less CPU per request, a
+little more memory).
 
 Flags:
 %s
@@ -130,6 +133,11 @@ func (c *cli) serve(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if os.Getenv("GOGC") == "" {
+		// Requests allocate little that lives: collecting less often
+		// halves the CPU per request for a few MiB more of heap.
+		debug.SetGCPercent(400)
+	}
 	opts := keystore.Options{Service: kms.Options{Region: region, AccountID: account}}
 	if opts.Passphrase, err = passphrase(); err != nil {
 		return err

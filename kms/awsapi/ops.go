@@ -125,16 +125,48 @@ func checkMemberNames(body []byte, in any) error {
 		v, _ = memberNames.LoadOrStore(t, m)
 	}
 	names := v.(map[string]string)
-	var members map[string]json.RawMessage
-	if json.Unmarshal(body, &members) != nil {
-		return nil // not an object: Unmarshal into the input already judged it
-	}
-	for k := range members {
+	for _, k := range topLevelKeys(body) {
 		if exact, ok := names[strings.ToLower(k)]; ok && exact != k {
 			return &kms.Error{Code: kms.CodeValidation, Message: fmt.Sprintf("unknown member %q: member names are case-sensitive (did you mean %s?)", k, exact)}
 		}
 	}
 	return nil
+}
+
+// topLevelKeys returns the member names of a JSON object without decoding
+// its values (the body is already known to be valid JSON). Names with
+// escapes are returned raw, which can only make them differ from a field.
+func topLevelKeys(b []byte) []string {
+	var keys []string
+	depth := 0
+	expectKey := false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; c {
+		case '{':
+			depth++
+			expectKey = depth == 1
+		case '[':
+			depth++
+		case '}', ']':
+			depth--
+		case ',':
+			expectKey = depth == 1
+		case '"':
+			j := i + 1
+			for j < len(b) && b[j] != '"' {
+				if b[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			if expectKey && depth == 1 && j <= len(b) {
+				keys = append(keys, string(b[i+1:min(j, len(b))]))
+			}
+			expectKey = false
+			i = j
+		}
+	}
+	return keys
 }
 
 // jsonErrorText keeps decode errors short and free of request content.
