@@ -161,11 +161,14 @@ func signature(key []byte, stringToSign string) []byte { return hmacSHA256(key, 
 // stringToSign rebuilds the canonical request and the string to sign.
 func (sr *sigv4Request) stringToSign(r *http.Request, body []byte) string {
 	var b strings.Builder
+	b.Grow(512)
 	b.WriteString(r.Method)
 	b.WriteByte('\n')
 	b.WriteString(canonicalURI(r.URL))
 	b.WriteByte('\n')
-	b.WriteString(canonicalQuery(r.URL.Query()))
+	if r.URL.RawQuery != "" {
+		b.WriteString(canonicalQuery(r.URL.Query()))
+	}
 	b.WriteByte('\n')
 	for _, h := range sr.signedHeaders {
 		b.WriteString(h)
