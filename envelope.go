@@ -37,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 
 	"github.com/envelopekms/envelope/internal/format"
@@ -77,6 +78,10 @@ var (
 	// ErrTooManyEncryptedDataKeys means a message has more wrapped keys than
 	// [WithMaxEncryptedDataKeys] allows.
 	ErrTooManyEncryptedDataKeys = errors.New("too many encrypted data keys")
+	// ErrPlaintextLimit means a message was given more plaintext than
+	// declared with [WithPlaintextLength], or than its cached data key may
+	// still encrypt ([materials.Caching]).
+	ErrPlaintextLimit = materials.ErrPlaintextLimit
 	// ErrReservedContextKey means a caller's encryption context used a key
 	// starting with "aws-crypto-", which the format reserves.
 	ErrReservedContextKey = materials.ErrReservedContextKey
@@ -117,6 +122,7 @@ type config struct {
 	manager   materials.Manager
 	unsigned  bool
 	workers   int
+	length    int64
 	err       error
 }
 
@@ -171,6 +177,19 @@ func WithMaterialsManager(m materials.Manager) Option {
 	return func(c *config) { c.manager = m }
 }
 
+// WithPlaintextLength declares the length of the plaintext (encrypt only).
+// The materials manager learns it (a caching manager can then reuse a data
+// key within its byte limit), and the Writer refuses more plaintext than
+// declared with [ErrPlaintextLimit].
+func WithPlaintextLength(n int64) Option {
+	return func(c *config) {
+		if n < 0 {
+			c.err = fmt.Errorf("plaintext length %d: want 0 or more", n)
+		}
+		c.length = n
+	}
+}
+
 // WithWorkers sets how many goroutines seal or open frames in parallel; the
 // default (n ≤ 0) is one per CPU (GOMAXPROCS). Frames are written and
 // released in order whatever the number; 1 keeps all the work on one core.
@@ -189,7 +208,7 @@ func WithUnsignedOnly() Option {
 }
 
 func newConfig(kr keyring.Keyring, opts []Option) (*config, error) {
-	c := &config{frameSize: DefaultFrameSize, maxEDKs: DefaultMaxEncryptedDataKeys}
+	c := &config{frameSize: DefaultFrameSize, maxEDKs: DefaultMaxEncryptedDataKeys, length: -1}
 	for _, o := range opts {
 		o(c)
 	}
@@ -268,21 +287,69 @@ func ReadHeader(src io.Reader) (*Header, error) {
 
 // Writer encrypts what is written to it. See [Encrypt].
 type Writer struct {
-	w *format.Writer
-	h *Header
+	w     *format.Writer
+	h     *Header
+	lease *materials.Lease // nil unless the manager is a materials.Leaser
+	limit int64            // the most plaintext the message may hold
+	n     int64            // plaintext accepted so far
+	err   error            // sticky ErrPlaintextLimit
+}
+
+func (w *Writer) limitError() error {
+	w.err = fmt.Errorf("%w: the message may hold at most %d bytes", ErrPlaintextLimit, w.limit)
+	return w.err
 }
 
 // Write encrypts p.
-func (w *Writer) Write(p []byte) (int, error) { return w.w.Write(p) }
+func (w *Writer) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	if int64(len(p)) > w.limit-w.n {
+		return 0, w.limitError()
+	}
+	n, err := w.w.Write(p)
+	w.n += int64(n)
+	return n, err
+}
 
 // ReadFrom encrypts everything r yields (io.Copy uses it), reading
 // straight into the frames being filled.
-func (w *Writer) ReadFrom(r io.Reader) (int64, error) { return w.w.ReadFrom(r) }
+func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.limit == math.MaxInt64 {
+		n, err := w.w.ReadFrom(r)
+		w.n += n
+		return n, err
+	}
+	n, err := w.w.ReadFrom(io.LimitReader(r, w.limit-w.n))
+	w.n += n
+	if err != nil || w.n < w.limit {
+		return n, err
+	}
+	var probe [1]byte
+	if k, _ := io.ReadFull(r, probe[:]); k > 0 {
+		return n, w.limitError()
+	}
+	return n, nil
+}
 
 // Close writes the end of the message: the final frame and, for signed
 // suites, the signature. It does not close the destination. The message is
-// valid only once Close has returned nil.
-func (w *Writer) Close() error { return w.w.Close() }
+// valid only once Close has returned nil. After [ErrPlaintextLimit] the
+// message is left without its end, so that no reader accepts it.
+func (w *Writer) Close() error {
+	if err := w.lease.Done(w.n); err != nil && w.err == nil {
+		w.err = err
+	}
+	if w.err != nil {
+		w.w.Abort()
+		return w.err
+	}
+	return w.w.Close()
+}
 
 // Header returns the header of the message being written.
 func (w *Writer) Header() *Header { return w.h }
@@ -305,11 +372,33 @@ func Encrypt(ctx context.Context, dst io.Writer, kr keyring.Keyring, opts ...Opt
 			return nil, fmt.Errorf("unknown algorithm suite %s", c.suite)
 		}
 	}
-	m, err := c.manager.EncryptionMaterials(ctx, materials.EncryptionRequest{
-		Context: c.context, Suite: s, Policy: c.policy, PlaintextLength: -1,
-	})
+	req := materials.EncryptionRequest{Context: c.context, Suite: s, Policy: c.policy, PlaintextLength: c.length}
+	var (
+		m     *keyring.EncryptionMaterials
+		lease *materials.Lease
+	)
+	if l, ok := c.manager.(materials.Leaser); ok {
+		m, lease, err = l.LeaseEncryptionMaterials(ctx, req)
+	} else {
+		m, err = c.manager.EncryptionMaterials(ctx, req)
+	}
 	if err != nil {
 		return nil, err
+	}
+	w, err := encryptWith(dst, c, m, lease.Limit())
+	if err != nil {
+		lease.Done(0)
+		return nil, err
+	}
+	w.lease = lease
+	return w, nil
+}
+
+// encryptWith writes the header of a message encrypted with m and returns
+// its Writer.
+func encryptWith(dst io.Writer, c *config, m *keyring.EncryptionMaterials, limit int64) (*Writer, error) {
+	if c.length >= 0 {
+		limit = min(limit, c.length)
 	}
 	if !c.policy.AllowsEncrypt(m.Suite) {
 		return nil, &PolicyError{Suite: m.Suite, Policy: c.policy, Encrypt: true}
@@ -337,7 +426,7 @@ func Encrypt(ctx context.Context, dst io.Writer, kr keyring.Keyring, opts ...Opt
 	if err != nil {
 		return nil, err
 	}
-	return &Writer{w: fw, h: publicHeader(h)}, nil
+	return &Writer{w: fw, h: publicHeader(h), limit: limit}, nil
 }
 
 // Reader decrypts a message. See [Decrypt].
@@ -371,7 +460,7 @@ func Decrypt(ctx context.Context, src io.Reader, kr keyring.Keyring, opts ...Opt
 	if err != nil {
 		return nil, err
 	}
-	br := bufio.NewReaderSize(src, 256<<10)
+	br := bufio.NewReaderSize(src, readBufferSize(src))
 	h, err := format.ReadHeader(br, c.maxEDKs)
 	if err != nil {
 		var tm *format.TooManyEDKsError
@@ -410,6 +499,16 @@ func Decrypt(ctx context.Context, src io.Reader, kr keyring.Keyring, opts ...Opt
 	return &Reader{r: fr, h: pub}, nil
 }
 
+// readBufferSize sizes the read buffer: 256 KiB for streams, less for a
+// source that says it is small (a bytes.Reader, say).
+func readBufferSize(src io.Reader) int {
+	const large = 256 << 10
+	if l, ok := src.(interface{ Len() int }); ok {
+		return max(4096, min(large, l.Len()+1))
+	}
+	return large
+}
+
 func checkRequiredContext(have, want map[string]string) error {
 	for k, v := range want {
 		got, ok := have[k]
@@ -426,6 +525,7 @@ func checkRequiredContext(have, want map[string]string) error {
 // EncryptBytes encrypts plaintext into one message held in memory.
 func EncryptBytes(ctx context.Context, plaintext []byte, kr keyring.Keyring, opts ...Option) ([]byte, error) {
 	var buf bytes.Buffer
+	opts = append(opts[:len(opts):len(opts)], WithPlaintextLength(int64(len(plaintext))))
 	w, err := Encrypt(ctx, &buf, kr, opts...)
 	if err != nil {
 		return nil, err

@@ -30,7 +30,9 @@ const jobBytes = 256 << 10
 // worker are in flight, so memory stays bounded whatever the input size.
 // A message that fits in one job is sealed without any goroutine.
 type Writer struct {
-	w        *bufio.Writer
+	dst      io.Writer
+	w        *bufio.Writer // made when the pipeline starts; before, out collects
+	out      []byte        // sealed bytes of a message that fits in one job
 	h        *Header
 	aead     cipher.AEAD
 	signer   *ecdsa.PrivateKey
@@ -77,7 +79,7 @@ func NewWriter(dst io.Writer, h *Header, aead cipher.AEAD, signer *ecdsa.Private
 		workers = runtime.GOMAXPROCS(0)
 	}
 	w := &Writer{
-		w:        bufio.NewWriterSize(dst, outputBuffer),
+		dst:      dst,
 		h:        h,
 		aead:     aead,
 		signer:   signer,
@@ -99,7 +101,7 @@ func NewWriter(dst io.Writer, h *Header, aead cipher.AEAD, signer *ecdsa.Private
 }
 
 func (w *Writer) newJob() *encJob {
-	return &encJob{pt: make([]byte, 0, min(w.jobLen, 1<<20)), ready: make(chan struct{})}
+	return &encJob{ready: make(chan struct{})} // buffers grow as plaintext comes
 }
 
 // getJob returns an empty job, waiting for one to come back from the
@@ -136,9 +138,15 @@ func (w *Writer) failure() error {
 }
 
 // emit writes sealed bytes to the destination, feeding the signature.
+// Until the pipeline starts they are collected, so that a small message is
+// written with one call and without a large buffer.
 func (w *Writer) emit(b []byte) {
 	if w.digest != nil {
 		w.digest.Write(b)
+	}
+	if w.w == nil {
+		w.out = append(w.out, b...)
+		return
 	}
 	if _, err := w.w.Write(b); err != nil {
 		w.fail(err)
@@ -233,6 +241,11 @@ func (w *Writer) start() {
 		return
 	}
 	w.started = true
+	w.w = bufio.NewWriterSize(w.dst, outputBuffer)
+	if _, err := w.w.Write(w.out); err != nil {
+		w.fail(err)
+	}
+	w.out = nil
 	w.work = make(chan *encJob, cap(w.pool))
 	w.order = make(chan *encJob, cap(w.pool))
 	w.done = make(chan struct{})
@@ -332,14 +345,37 @@ func (w *Writer) Close() error {
 		}
 		footer := binary.BigEndian.AppendUint16(nil, uint16(len(sig)))
 		footer = append(footer, sig...)
-		if _, err := w.w.Write(footer); err != nil { // the footer is not signed
+		if w.w == nil {
+			w.out = append(w.out, footer...) // the footer is not signed
+		} else if _, err := w.w.Write(footer); err != nil {
 			w.fail(err)
 		}
 	}
-	if err := w.w.Flush(); err != nil {
+	if w.w == nil {
+		if _, err := w.dst.Write(w.out); err != nil {
+			w.fail(err)
+		}
+		w.out = nil
+	} else if err := w.w.Flush(); err != nil {
 		w.fail(err)
 	}
 	return w.failure()
+}
+
+// Abort ends an unfinished message without writing its end (no final
+// frame, no signature: no reader accepts it) and stops the pipeline.
+func (w *Writer) Abort() {
+	if w.closed {
+		return
+	}
+	w.closed = true
+	w.fail(errors.New("format: message aborted"))
+	if w.started {
+		close(w.work)
+		close(w.order)
+		<-w.done
+	}
+	clear(w.cur.pt)
 }
 
 // MaxFrames is the largest number of frames, the final one included, that a
