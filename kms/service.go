@@ -261,6 +261,9 @@ func (s *Service) notPendingDeletion(k *KeyRecord) error {
 // deletion date has passed, that maintenance is done in a write
 // transaction first and fn runs again.
 func (s *Service) view(ctx context.Context, fn func(Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err // the store would refuse too; the cache must not hide it
+	}
 	var gen uint64
 	if s.cache != nil {
 		// Hot keys: everything from memory, no store transaction.
