@@ -565,13 +565,14 @@ func TestReEncryptRSA(t *testing.T) {
 
 	// An alias keeps its key type: it cannot move from a symmetric key to
 	// an RSA key.
-	if _, err := e.svc.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: "alias/typed", TargetKeyId: sym}); err != nil {
+	typed := "alias/typed-" + sym[:8] // the RSA env is shared across -count runs
+	if _, err := e.svc.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: typed, TargetKeyId: sym}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.UpdateAlias(ctx, &kms.UpdateAliasInput{AliasName: "alias/typed", TargetKeyId: rsaID}); err == nil {
+	if _, err := e.svc.UpdateAlias(ctx, &kms.UpdateAliasInput{AliasName: typed, TargetKeyId: rsaID}); err == nil {
 		t.Error("UpdateAlias(symmetric alias -> RSA key) err = nil, want an error")
 	}
-	if got := e.describe(t, "alias/typed").KeyId; got != sym {
+	if got := e.describe(t, typed).KeyId; got != sym {
 		t.Errorf("alias/typed points to %s after a refused UpdateAlias, want %s", got, sym)
 	}
 }
