@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	sqlitedriver "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -128,9 +129,25 @@ func (s *Store) prepare(ctx context.Context) error {
 
 	// The journal mode is kept in the file. Switching is a no-op when the
 	// file is in WAL already, and is not allowed inside a transaction.
+	// Switching needs a lock that SQLite does not wait for (the busy
+	// timeout does not apply): when several processes open a new file at
+	// once, retry for a while.
 	var mode string
-	if err := s.w.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode); err != nil {
-		return fmt.Errorf("switch to WAL journal mode: %w", err)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := s.w.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode)
+		if err == nil {
+			break
+		}
+		var e *sqlitedriver.Error
+		if !errors.As(err, &e) || e.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return fmt.Errorf("switch to WAL journal mode: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 	if !strings.EqualFold(mode, "wal") {
 		return fmt.Errorf("switch to WAL journal mode: journal mode is still %q", mode)
