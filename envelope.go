@@ -34,6 +34,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/cipher"
 	"errors"
 	"fmt"
 	"io"
@@ -461,6 +462,31 @@ func Decrypt(ctx context.Context, src io.Reader, kr keyring.Keyring, opts ...Opt
 		return nil, err
 	}
 	br := bufio.NewReaderSize(src, readBufferSize(src))
+	o, err := openMessage(ctx, br, c)
+	if err != nil {
+		return nil, err
+	}
+	fr, err := format.NewReader(br, o.h, o.aead, o.m.VerificationKey, c.workers)
+	if err != nil {
+		return nil, err
+	}
+	return &Reader{r: fr, h: o.pub}, nil
+}
+
+// openedMessage is a message whose header was read and verified with the
+// data key the materials manager unwrapped.
+type openedMessage struct {
+	h    *format.Header
+	pub  *Header
+	m    *keyring.DecryptionMaterials
+	aead cipher.AEAD
+}
+
+// openMessage reads a header from br, applies the caller's checks (EDK
+// limit, signed messages, commitment policy, required context), unwraps the
+// data key and verifies the key commitment and the header tag: everything
+// Decrypt and Rewrap do before the body.
+func openMessage(ctx context.Context, br *bufio.Reader, c *config) (*openedMessage, error) {
 	h, err := format.ReadHeader(br, c.maxEDKs)
 	if err != nil {
 		var tm *format.TooManyEDKsError
@@ -492,11 +518,7 @@ func Decrypt(ctx context.Context, src io.Reader, kr keyring.Keyring, opts ...Opt
 	if err := h.Verify(aead, commit); err != nil {
 		return nil, err
 	}
-	fr, err := format.NewReader(br, h, aead, m.VerificationKey, c.workers)
-	if err != nil {
-		return nil, err
-	}
-	return &Reader{r: fr, h: pub}, nil
+	return &openedMessage{h: h, pub: pub, m: m, aead: aead}, nil
 }
 
 // readBufferSize sizes the read buffer: 256 KiB for streams, less for a

@@ -14,7 +14,6 @@ import (
 
 	"github.com/envelopekms/envelope/internal/format"
 	"github.com/envelopekms/envelope/keyring"
-	"github.com/envelopekms/envelope/materials"
 )
 
 // Rewrap copies the message in src to dst with its data key wrapped anew by
@@ -46,34 +45,11 @@ func Rewrap(ctx context.Context, dst io.Writer, src io.Reader, from, to keyring.
 		return nil, errors.New("rewrap: no keyring to wrap the data key with")
 	}
 	br := bufio.NewReaderSize(src, 1<<20)
-	h, err := format.ReadHeader(br, c.maxEDKs)
-	if err != nil {
-		var tm *format.TooManyEDKsError
-		if errors.As(err, &tm) {
-			return nil, fmt.Errorf("%w: the message has %d, the limit is %d", ErrTooManyEncryptedDataKeys, tm.Count, tm.Max)
-		}
-		return nil, err
-	}
-	if !c.policy.AllowsDecrypt(h.Suite) {
-		return nil, &PolicyError{Suite: h.Suite, Policy: c.policy}
-	}
-	if err := checkRequiredContext(h.Context, c.context); err != nil {
-		return nil, err
-	}
-	old := publicHeader(h)
-	dm, err := c.manager.DecryptionMaterials(ctx, materials.DecryptionRequest{
-		Suite: h.Suite, Context: h.Context, EncryptedDataKeys: old.EncryptedDataKeys, Policy: c.policy,
-	})
+	o, err := openMessage(ctx, br, c)
 	if err != nil {
 		return nil, err
 	}
-	aead, commit, err := format.DeriveKey(h.Suite, dm.DataKey, h.MessageID)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.Verify(aead, commit); err != nil {
-		return nil, err
-	}
+	h, dm, aead := o.h, o.m, o.aead
 
 	// Wrap the same data key under the new keys.
 	em := &keyring.EncryptionMaterials{Suite: h.Suite, Context: maps.Clone(h.Context), DataKey: bytes.Clone(dm.DataKey)}
