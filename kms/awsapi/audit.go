@@ -52,7 +52,6 @@ type AuditLog struct {
 	kick    chan struct{}
 	stopped chan struct{}
 	cond    *sync.Cond
-	written int64 // highest seq handed to the OS
 	synced  int64 // highest seq on disk (fsync)
 	err     error // sticky write failure
 	closed  bool
@@ -100,17 +99,17 @@ func LoadOrCreateAuditKey(file string) ([]byte, error) {
 
 // OpenAuditLog opens (creating, mode 0600) the audit log at path and
 // continues its chain from its last line. With sync false, lines are
-// written in batches every AuditFlushInterval; with sync true, Write
+// written in batches every AuditFlushInterval; with syncWrites, Write
 // returns only once its line is on disk, many concurrent writers sharing
 // one fsync (group commit).
-func OpenAuditLog(path string, key []byte, sync bool) (*AuditLog, error) {
+func OpenAuditLog(path string, key []byte, syncWrites bool) (*AuditLog, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening audit log: %v", err)
 	}
-	a := &AuditLog{f: f, key: key, prev: make([]byte, 32), sync: sync,
+	a := &AuditLog{f: f, key: key, prev: make([]byte, 32), sync: syncWrites,
 		kick: make(chan struct{}, 1), stopped: make(chan struct{})}
-	a.cond = newCond(&a.mu)
+	a.cond = sync.NewCond(&a.mu)
 	last, err := lastLine(f)
 	if err != nil {
 		f.Close()
@@ -129,7 +128,7 @@ func OpenAuditLog(path string, key []byte, sync bool) (*AuditLog, error) {
 		}
 		a.prev, a.seq = mac, ev.Seq
 	}
-	a.written, a.synced = a.seq, a.seq
+	a.synced = a.seq
 	go a.flusher()
 	return a, nil
 }
@@ -179,8 +178,6 @@ func splitMAC(line []byte) (mac, rest []byte, err error) {
 	}
 	return mac, line[:i], nil
 }
-
-func newCond(mu *sync.Mutex) *sync.Cond { return sync.NewCond(mu) }
 
 func lineMAC(key, prev, rest []byte) []byte {
 	h := hmac.New(sha256.New, key)
@@ -263,7 +260,6 @@ func (a *AuditLog) flusher() {
 		if err != nil && a.err == nil {
 			a.err = fmt.Errorf("audit log: %w", err)
 		}
-		a.written = upto
 		if a.sync || closed {
 			a.synced = upto
 		}
