@@ -74,13 +74,10 @@ type querier interface {
 // readState reads the state of the database file through q.
 func readState(ctx context.Context, q querier) (fileState, error) {
 	var st fileState
-	err := q.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&st.appID)
-	if err == nil {
-		err = q.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&st.version)
-	}
-	if err == nil {
-		err = q.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&st.objects)
-	}
+	// One statement, so one snapshot: read separately, the three could
+	// straddle another process's creation of the schema.
+	err := q.QueryRowContext(ctx, `SELECT (SELECT application_id FROM pragma_application_id),
+		(SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM sqlite_schema)`).Scan(&st.appID, &st.version, &st.objects)
 	var e *sqlitedriver.Error
 	if errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_NOTADB {
 		return st, fmt.Errorf("%w (not an SQLite database)", ErrNotKeystore)
