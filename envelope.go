@@ -466,7 +466,10 @@ func Decrypt(ctx context.Context, src io.Reader, kr keyring.Keyring, opts ...Opt
 	if err != nil {
 		return nil, err
 	}
-	fr, err := format.NewReader(br, o.h, o.aead, o.m.VerificationKey, c.workers)
+	// The body is read straight from src into the decryptor's buffers,
+	// after what the header's reader buffered.
+	rest, _ := br.Peek(br.Buffered())
+	fr, err := format.NewReader(rest, src, o.h, o.aead, o.m.VerificationKey, c.workers)
 	if err != nil {
 		return nil, err
 	}

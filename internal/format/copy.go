@@ -90,7 +90,7 @@ func CopyBody(dst io.Writer, src *bufio.Reader, h *Header, sums ...io.Writer) er
 
 // ReadFooter reads a signed message's footer and returns the signature. It
 // checks that nothing follows the message.
-func ReadFooter(src *bufio.Reader) ([]byte, error) {
+func ReadFooter(src io.Reader) ([]byte, error) {
 	var n [2]byte
 	if _, err := io.ReadFull(src, n[:]); err != nil {
 		return nil, readErr(err, "signature footer")
@@ -103,11 +103,18 @@ func ReadFooter(src *bufio.Reader) ([]byte, error) {
 }
 
 // CheckEnd returns an error if src holds anything more.
-func CheckEnd(src *bufio.Reader) error {
-	if _, err := src.Peek(1); err == nil {
-		return malformed("data follows the end of the message")
-	} else if err != io.EOF {
-		return fmt.Errorf("reading past the end of the message: %w", err)
+func CheckEnd(src io.Reader) error {
+	var b [1]byte
+	for range 100 {
+		n, err := src.Read(b[:])
+		switch {
+		case n > 0:
+			return malformed("data follows the end of the message")
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			return fmt.Errorf("reading past the end of the message: %w", err)
+		}
 	}
-	return nil
+	return fmt.Errorf("reading past the end of the message: %w", io.ErrNoProgress)
 }

@@ -138,7 +138,10 @@ func decryptWith(msg, dataKey []byte) ([]byte, error) {
 	if err := h.Verify(aead, commit); err != nil {
 		return nil, err
 	}
-	r, err := NewReader(br, h, aead, nil, 0)
+	rest, _ := br.Peek(br.Buffered())
+	rest = bytes.Clone(rest)
+	br.Discard(len(rest))
+	r, err := NewReader(rest, br, h, aead, nil, 0)
 	if err != nil {
 		return nil, err
 	}

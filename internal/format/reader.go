@@ -1,7 +1,6 @@
 package format
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/cipher"
 	"crypto/ecdsa"
@@ -23,22 +22,41 @@ func poolSize(workers, jobLen int) int {
 	return max(2, min(2*workers+2, inFlightBytes/(2*jobLen)))
 }
 
-// Reader decrypts a message body. Frames are read and parsed in order by
-// one goroutine (which also feeds the signature hash), opened by a pool of
-// workers a batch per job, and released in order. A frame's plaintext is
-// released only after its tag verifies; the last plaintext (the final
-// frame, or the whole of a non-framed body) only after the signature of a
-// signed message verifies and the message is known to end there. Errors
-// are sticky. A message that fits in one job is opened without any
-// goroutine.
+// defaultWorkers is the size of a pipeline's worker pool: one per CPU, or
+// for a signed suite one fewer (at least one), so that the goroutine
+// feeding the signature hash, which every byte must pass through in order,
+// always finds a CPU free.
+func defaultWorkers(signed bool) int {
+	n := runtime.GOMAXPROCS(0)
+	if signed {
+		n--
+	}
+	return max(1, n)
+}
+
+// frameSlot is the size on the wire of a regular frame of n bytes of
+// plaintext: sequence number, IV, ciphertext and tag.
+func frameSlot(n int) int { return 4 + suite.IVLength + n + suite.TagLength }
+
+// Reader decrypts a message body. One goroutine (the parser) reads the body
+// straight from the source into job buffers, a job's worth of frames per
+// read, and checks its structure; for a signed suite a second one (the
+// hasher) feeds the signature hash and verifies the signature; a pool of
+// workers opens the frames; the caller releases them in order. A frame's
+// plaintext is released only after its tag verifies; the last plaintext
+// (the final frame, or the whole of a non-framed body) only after the
+// signature of a signed message verifies and the message is known to end
+// there. Errors are sticky. A message that fits in one job is opened
+// without any goroutine.
 type Reader struct {
-	r       *bufio.Reader
-	h       *Header
-	aead    cipher.AEAD
-	pub     *ecdsa.PublicKey
-	digest  hash.Hash
-	workers int
-	jobLen  int
+	src       source
+	h         *Header
+	aead      cipher.AEAD
+	pub       *ecdsa.PublicKey
+	digest    hash.Hash
+	workers   int
+	jobLen    int // plaintext per job, at least
+	jobFrames int // regular frames per job
 
 	seq  uint32 // the last frame parsed (parser)
 	cur  *decJob
@@ -49,11 +67,35 @@ type Reader struct {
 	started bool
 	pool    chan *decJob
 	made    int
-	work    chan *decJob
-	order   chan *decJob
+	hashq   chan *decJob // parser → hasher, for signed suites
+	work    chan *decJob // parser or hasher → workers
+	order   chan *decJob // parser → caller
 	stop    chan struct{}
 	stopped bool
 	scratch [12]byte
+}
+
+// source is the body's bytes: those already read after the header, then
+// the underlying reader.
+type source struct {
+	buf []byte
+	r   io.Reader
+}
+
+func (s *source) Read(p []byte) (int, error) {
+	if len(s.buf) > 0 {
+		n := copy(p, s.buf)
+		s.buf = s.buf[n:]
+		return n, nil
+	}
+	return s.r.Read(p)
+}
+
+// unread puts b back in front of the source (b is copied).
+func (s *source) unread(b []byte) {
+	if len(b) > 0 {
+		s.buf = append(bytes.Clone(b), s.buf...)
+	}
 }
 
 // frameRef locates one frame inside a job.
@@ -66,7 +108,7 @@ type frameRef struct {
 }
 
 type decJob struct {
-	raw    []byte
+	raw    []byte // the job's bytes of the message, exactly
 	pt     []byte
 	frames []frameRef
 	// failAt is the index of the first frame not to release (len(frames)
@@ -75,26 +117,29 @@ type decJob struct {
 	err    error
 	// valid is how many bytes of pt may be released.
 	valid   int
-	last    bool // the message ends in this job, fully checked
+	last    bool   // the message ends in this job, fully checked (but for sig)
+	sig     []byte // the footer's signature, on the last job of a signed message
 	ready   chan struct{}
 	iv, aad []byte
 }
 
-// NewReader returns a Reader for the body that follows header h in r. h
-// must already have been verified with the key aead; pub is the
-// verification key of a signed suite, nil otherwise. workers ≤ 0 means one
-// per CPU.
-func NewReader(r *bufio.Reader, h *Header, aead cipher.AEAD, pub *ecdsa.PublicKey, workers int) (*Reader, error) {
+// NewReader returns a Reader for the body that follows header h in src;
+// rest holds the bytes of src already read past the header (what a
+// bufio.Reader used for the header buffered), and is not modified. h must
+// already have been verified with the key aead; pub is the verification key
+// of a signed suite, nil otherwise. workers ≤ 0 means one per CPU.
+func NewReader(rest []byte, src io.Reader, h *Header, aead cipher.AEAD, pub *ecdsa.PublicKey, workers int) (*Reader, error) {
 	if h.Suite.Signed() != (pub != nil) {
 		return nil, fmt.Errorf("format: a verification key is needed exactly for signed suites")
 	}
 	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+		workers = defaultWorkers(pub != nil)
 	}
-	rd := &Reader{r: r, h: h, aead: aead, pub: pub, workers: workers, stop: make(chan struct{})}
-	rd.jobLen = int(h.FrameLength)
-	if rd.jobLen == 0 || rd.jobLen < jobBytes {
-		rd.jobLen = jobBytes
+	rd := &Reader{src: source{buf: rest, r: src}, h: h, aead: aead, pub: pub, workers: workers, stop: make(chan struct{})}
+	rd.jobLen = max(int(h.FrameLength), jobBytes)
+	rd.jobFrames = 1
+	if h.FrameLength > 0 {
+		rd.jobFrames = (rd.jobLen + int(h.FrameLength) - 1) / int(h.FrameLength)
 	}
 	rd.pool = make(chan *decJob, poolSize(workers, rd.jobLen))
 	if pub != nil {
@@ -165,7 +210,6 @@ func (rd *Reader) advance() {
 	case j.last:
 		rd.done = true
 	}
-	clear(j.pt)
 	if rd.started {
 		select {
 		case rd.pool <- j:
@@ -184,6 +228,7 @@ func (rd *Reader) next() {
 		j := rd.newJob()
 		rd.parse(j)
 		if j.last || j.err != nil {
+			rd.hash(j)
 			rd.open(j)
 			rd.cur = j
 			return
@@ -203,7 +248,8 @@ func (rd *Reader) newJob() *decJob {
 	return &decJob{ready: make(chan struct{})}
 }
 
-// start launches the parser and the workers, with first already parsed.
+// start launches the parser, the hasher of a signed message and the
+// workers, with first already parsed.
 func (rd *Reader) start(first *decJob) {
 	rd.started = true
 	rd.made = 1
@@ -217,10 +263,22 @@ func (rd *Reader) start(first *decJob) {
 			}
 		}()
 	}
+	next := rd.work // where the parser sends jobs
+	if rd.digest != nil {
+		rd.hashq = make(chan *decJob, cap(rd.pool))
+		next = rd.hashq
+		go func() {
+			defer close(rd.work)
+			for j := range rd.hashq {
+				rd.hash(j)
+				rd.work <- j
+			}
+		}()
+	}
 	rd.order <- first
-	rd.work <- first
+	next <- first
 	go func() {
-		defer close(rd.work)
+		defer close(next)
 		defer close(rd.order)
 		for {
 			j := rd.getJob()
@@ -233,7 +291,7 @@ func (rd *Reader) start(first *decJob) {
 			case <-rd.stop:
 				return
 			}
-			rd.work <- j
+			next <- j // never blocks: at most cap(pool) jobs exist
 			if j.last || j.err != nil {
 				return
 			}
@@ -258,7 +316,7 @@ func (rd *Reader) getJob() *decJob {
 			return nil
 		}
 	}
-	j.raw, j.pt, j.frames = j.raw[:0], j.pt[:0], j.frames[:0]
+	j.raw, j.pt, j.frames, j.sig = j.raw[:0], j.pt[:0], j.frames[:0], nil
 	j.err, j.last, j.failAt, j.valid = nil, false, 0, 0
 	j.ready = make(chan struct{})
 	return j
@@ -284,32 +342,39 @@ func (rd *Reader) Close() error {
 
 // --- parsing (the parser goroutine, or the caller for the first job) ---
 
-// read appends n bytes of the message to j.raw, feeding the signature
-// digest, and returns their offset. Large reads grow the buffer only as
-// data arrives, so a header claiming huge frames cannot make us allocate
-// ahead of input.
-func (rd *Reader) read(j *decJob, n int, part partName) (int, error) {
-	off := len(j.raw)
-	end := off + n
+// fill reads from the source until j.raw holds end bytes. The end of the
+// source is an error (ErrTruncated, naming part) only before atLeast
+// bytes; the error is nil if fewer than end but at least atLeast bytes
+// arrived. The buffer grows only as data arrives, so a header claiming huge
+// frames cannot make us allocate ahead of input.
+func (rd *Reader) fill(j *decJob, end, atLeast int, part partName) error {
 	for len(j.raw) < end {
 		// Read at most as much again as the job holds (1 MiB at least)
 		// before growing: memory follows the data, not the claims.
 		next := min(end, len(j.raw)+max(len(j.raw), 1<<20))
 		if cap(j.raw) < next {
-			nb := make([]byte, len(j.raw), max(next, 2*cap(j.raw), 256<<10))
+			nb := make([]byte, len(j.raw), max(next, min(end, 2*cap(j.raw)), 256<<10))
 			copy(nb, j.raw)
 			j.raw = nb
 		}
-		b := j.raw[len(j.raw):next]
-		if _, err := io.ReadFull(rd.r, b); err != nil {
-			return 0, readErr(err, part.String())
+		n, err := io.ReadFull(&rd.src, j.raw[len(j.raw):next])
+		j.raw = j.raw[:len(j.raw)+n]
+		if err != nil {
+			if (err == io.EOF || err == io.ErrUnexpectedEOF) && len(j.raw) >= atLeast {
+				return nil
+			}
+			return readErr(err, part.String())
 		}
-		if rd.digest != nil {
-			rd.digest.Write(b)
-		}
-		j.raw = j.raw[:next]
 	}
-	return off, nil
+	return nil
+}
+
+// need makes sure j.raw holds end bytes.
+func (rd *Reader) need(j *decJob, end int, part partName) error {
+	if len(j.raw) >= end {
+		return nil
+	}
+	return rd.fill(j, end, end, part)
 }
 
 // partName names the part of the message being read, formatted only when
@@ -326,92 +391,103 @@ func (p partName) String() string {
 	return fmt.Sprintf("%s %d", p.what, p.seq)
 }
 
-func (rd *Reader) u32(j *decJob, part partName) (uint32, error) {
-	off, err := rd.read(j, 4, part)
-	if err != nil {
-		return 0, err
-	}
-	return binary.BigEndian.Uint32(j.raw[off:]), nil
-}
-
 // parse reads the frames of one job: whole frames until the job holds
-// jobLen bytes of plaintext or the final frame. A structural failure is
-// recorded in j.err with j.failAt at the frame it concerns, so that the
-// frames before it can still be released once they authenticate.
+// jobLen bytes of plaintext or the final frame. The bytes of a job's
+// regular frames are read with one fill; what was read past the end of the
+// body goes back to the source. A structural failure is recorded in j.err
+// with j.failAt at the frame it concerns, so that the frames before it can
+// still be released once they authenticate.
 func (rd *Reader) parse(j *decJob) {
 	defer func() { j.failAt = len(j.frames) }()
 	if !rd.h.Framed {
 		j.err = rd.parseNonFramed(j)
 		return
 	}
-	ptLen := 0
+	if err := rd.fill(j, rd.jobFrames*frameSlot(int(rd.h.FrameLength)), 0, partName{"frame", rd.seq + 1}); err != nil {
+		j.err = err
+		return
+	}
+	off, ptLen := 0, 0
 	for ptLen < rd.jobLen {
-		f, err := rd.parseFrame(j)
+		f, end, err := rd.parseFrame(j, off)
 		if err != nil {
 			j.err = err
 			return
 		}
+		off = end
 		f.ptOff = ptLen
 		ptLen += f.ptLen
 		j.frames = append(j.frames, f)
 		if f.label == labelFinalFrame {
-			if err := rd.finish(); err != nil {
+			rd.src.unread(j.raw[off:])
+			j.raw = j.raw[:off]
+			if err := rd.finish(j); err != nil {
 				j.err = err
 				j.frames = j.frames[:len(j.frames)-1] // withheld: the message failed its last checks
-				j.last = false
 				return
 			}
 			j.last = true
 			return
 		}
 	}
+	rd.src.unread(j.raw[off:])
+	j.raw = j.raw[:off]
 }
 
-// parseFrame reads the next frame into j.raw.
-func (rd *Reader) parseFrame(j *decJob) (frameRef, error) {
+// parseFrame checks the frame at off in j.raw, reading more of it if
+// needed, and returns it with the offset of its end.
+func (rd *Reader) parseFrame(j *decJob, off int) (frameRef, int, error) {
 	var f frameRef
 	expected := rd.seq + 1
 	part := partName{"frame", expected}
-	seq, err := rd.u32(j, part)
-	if err != nil {
-		return f, err
+	if err := rd.need(j, off+4, part); err != nil {
+		return f, 0, err
 	}
+	seq := binary.BigEndian.Uint32(j.raw[off:])
+	off += 4
 	final := seq == finalFrameMarker
 	f.label = labelFrame
 	if final {
 		part = partName{"final frame", expected}
 		f.label = labelFinalFrame
-		if seq, err = rd.u32(j, part); err != nil {
-			return f, err
+		if err := rd.need(j, off+4, part); err != nil {
+			return f, 0, err
 		}
+		seq = binary.BigEndian.Uint32(j.raw[off:])
+		off += 4
 	}
 	if seq != expected || expected == 0 {
-		return f, tampered("frame %d carries sequence number %d (frames reordered, dropped or repeated)", expected, seq)
+		return f, 0, tampered("frame %d carries sequence number %d (frames reordered, dropped or repeated)", expected, seq)
 	}
 	f.seq = seq
-	if f.ivOff, err = rd.read(j, suite.IVLength, part); err != nil {
-		return f, err
+	if err := rd.need(j, off+suite.IVLength, part); err != nil {
+		return f, 0, err
 	}
+	f.ivOff = off
+	off += suite.IVLength
 	want := frameIV(rd.scratch[:0], seq)
-	if !bytes.Equal(j.raw[f.ivOff:f.ivOff+suite.IVLength], want) {
-		return f, tampered("%s has IV %x, want %x", part, j.raw[f.ivOff:f.ivOff+suite.IVLength], want)
+	if iv := j.raw[f.ivOff:off]; !bytes.Equal(iv, want) {
+		return f, 0, tampered("%s has IV %x, want %x", part, iv, want)
 	}
 	length := rd.h.FrameLength
 	if final {
-		if length, err = rd.u32(j, part); err != nil {
-			return f, err
+		if err := rd.need(j, off+4, part); err != nil {
+			return f, 0, err
 		}
+		length = binary.BigEndian.Uint32(j.raw[off:])
+		off += 4
 		if length > rd.h.FrameLength {
-			return f, malformed("%s holds %d bytes, more than the frame length %d", part, length, rd.h.FrameLength)
+			return f, 0, malformed("%s holds %d bytes, more than the frame length %d", part, length, rd.h.FrameLength)
 		}
 	}
 	f.ptLen = int(length)
 	f.ctLen = f.ptLen + suite.TagLength
-	if f.ctOff, err = rd.read(j, f.ctLen, part); err != nil {
-		return f, err
+	if err := rd.need(j, off+f.ctLen, part); err != nil {
+		return f, 0, err
 	}
+	f.ctOff = off
 	rd.seq = seq
-	return f, nil
+	return f, off + f.ctLen, nil
 }
 
 // parseNonFramed reads a legacy non-framed body, held whole in one job as
@@ -419,28 +495,23 @@ func (rd *Reader) parseFrame(j *decJob) (frameRef, error) {
 func (rd *Reader) parseNonFramed(j *decJob) error {
 	part := partName{what: "non-framed body"}
 	var f frameRef
-	var err error
-	if f.ivOff, err = rd.read(j, suite.IVLength, part); err != nil {
+	if err := rd.need(j, suite.IVLength+8, part); err != nil {
 		return err
 	}
 	want := frameIV(rd.scratch[:0], 1)
-	if !bytes.Equal(j.raw[f.ivOff:f.ivOff+suite.IVLength], want) {
-		return tampered("the non-framed body has IV %x, want %x", j.raw[f.ivOff:f.ivOff+suite.IVLength], want)
+	if iv := j.raw[:suite.IVLength]; !bytes.Equal(iv, want) {
+		return tampered("the non-framed body has IV %x, want %x", iv, want)
 	}
-	off, err := rd.read(j, 8, part)
-	if err != nil {
-		return err
-	}
-	length := binary.BigEndian.Uint64(j.raw[off:])
+	length := binary.BigEndian.Uint64(j.raw[suite.IVLength:])
 	if length > maxNonFramedLength {
 		return malformed("non-framed body declares %d bytes, more than the %d allowed", length, uint64(maxNonFramedLength))
 	}
 	f.seq, f.label, f.ptLen = 1, labelSingleBlock, int(length)
-	f.ctLen = f.ptLen + suite.TagLength
-	if f.ctOff, err = rd.read(j, f.ctLen, part); err != nil {
+	f.ctOff, f.ctLen = suite.IVLength+8, f.ptLen+suite.TagLength
+	if err := rd.need(j, f.ctOff+f.ctLen, part); err != nil {
 		return err
 	}
-	if err := rd.finish(); err != nil {
+	if err := rd.finish(j); err != nil {
 		return err
 	}
 	j.frames = append(j.frames, f)
@@ -448,22 +519,40 @@ func (rd *Reader) parseNonFramed(j *decJob) error {
 	return nil
 }
 
-// finish verifies the signature footer of a signed message and that nothing
-// follows the message.
-func (rd *Reader) finish() error {
+// finish reads the signature footer of a signed message into j, and checks
+// that nothing follows the message. The signature is verified by hash.
+func (rd *Reader) finish(j *decJob) error {
 	if rd.pub != nil {
-		sum := rd.digest.Sum(nil)
-		rd.digest = nil // the footer is not signed
-		sig, err := ReadFooter(rd.r)
+		sig, err := ReadFooter(&rd.src)
 		if err != nil {
 			return err
 		}
-		if !ecdsa.VerifyASN1(rd.pub, sum, sig) {
-			return tampered("the message signature does not verify")
-		}
+		j.sig = sig
 		return nil
 	}
-	return CheckEnd(rd.r)
+	return CheckEnd(&rd.src)
+}
+
+// --- hashing (the hasher goroutine, or the caller) ---
+
+// hash feeds a job's bytes to the signature digest and, on the last job,
+// verifies the signature: if it fails, the final frame is withheld.
+func (rd *Reader) hash(j *decJob) {
+	if rd.digest == nil {
+		return
+	}
+	rd.digest.Write(j.raw)
+	if !j.last {
+		return
+	}
+	sum := rd.digest.Sum(nil)
+	rd.digest = nil // the footer is not signed
+	if !ecdsa.VerifyASN1(rd.pub, sum, j.sig) {
+		j.err = tampered("the message signature does not verify")
+		j.frames = j.frames[:len(j.frames)-1]
+		j.failAt = len(j.frames)
+		j.last = false
+	}
 }
 
 // --- opening (a worker, or the caller) ---

@@ -1,7 +1,6 @@
 package format
 
 import (
-	"bufio"
 	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/rand"
@@ -10,15 +9,10 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"runtime"
 	"sync"
 
 	"github.com/envelopekms/envelope/suite"
 )
-
-// outputBuffer is the size of the buffer between the frame sealer and the
-// destination, so that small frames do not cost a write each.
-const outputBuffer = 1 << 20
 
 // jobBytes is the plaintext one pipeline job carries: as many whole frames
 // as fit (at least one), so that small frames are sealed in batches.
@@ -26,13 +20,14 @@ const jobBytes = 256 << 10
 
 // Writer encrypts a stream into message body frames. Frames are sealed by
 // a pool of workers, a batch of frames per job, and written in order by one
-// goroutine that also feeds the signature hash; at most a few jobs per
-// worker are in flight, so memory stays bounded whatever the input size.
-// A message that fits in one job is sealed without any goroutine.
+// goroutine that also feeds the signature hash, a job (256 KiB or more) per
+// write, straight from the job's buffer; at most a few jobs per worker are
+// in flight, so memory stays bounded whatever the input size. A message
+// that fits in one job is sealed without any goroutine and written with one
+// call.
 type Writer struct {
 	dst      io.Writer
-	w        *bufio.Writer // made when the pipeline starts; before, out collects
-	out      []byte        // sealed bytes of a message that fits in one job
+	out      []byte // sealed bytes not yet written (until the pipeline starts)
 	h        *Header
 	aead     cipher.AEAD
 	signer   *ecdsa.PrivateKey
@@ -76,7 +71,7 @@ func NewWriter(dst io.Writer, h *Header, aead cipher.AEAD, signer *ecdsa.Private
 		return nil, errors.New("format: a signing key is needed exactly for signed suites")
 	}
 	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+		workers = defaultWorkers(signer != nil)
 	}
 	w := &Writer{
 		dst:      dst,
@@ -144,11 +139,11 @@ func (w *Writer) emit(b []byte) {
 	if w.digest != nil {
 		w.digest.Write(b)
 	}
-	if w.w == nil {
+	if !w.started {
 		w.out = append(w.out, b...)
 		return
 	}
-	if _, err := w.w.Write(b); err != nil {
+	if _, err := w.dst.Write(b); err != nil {
 		w.fail(err)
 	}
 }
@@ -241,8 +236,7 @@ func (w *Writer) start() {
 		return
 	}
 	w.started = true
-	w.w = bufio.NewWriterSize(w.dst, outputBuffer)
-	if _, err := w.w.Write(w.out); err != nil {
+	if _, err := w.dst.Write(w.out); err != nil { // the header
 		w.fail(err)
 	}
 	w.out = nil
@@ -264,7 +258,6 @@ func (w *Writer) start() {
 			if w.failure() == nil {
 				w.emit(j.out)
 			}
-			clear(j.pt)
 			select {
 			case w.pool <- j:
 			default: // cannot happen: at most cap(pool) jobs exist
@@ -332,7 +325,6 @@ func (w *Writer) Close() error {
 	} else if w.failure() == nil {
 		w.seal(j)
 		w.emit(j.out)
-		clear(j.pt)
 	}
 	if err := w.failure(); err != nil {
 		return err
@@ -343,21 +335,14 @@ func (w *Writer) Close() error {
 			w.fail(err)
 			return err
 		}
-		footer := binary.BigEndian.AppendUint16(nil, uint16(len(sig)))
-		footer = append(footer, sig...)
-		if w.w == nil {
-			w.out = append(w.out, footer...) // the footer is not signed
-		} else if _, err := w.w.Write(footer); err != nil {
-			w.fail(err)
-		}
+		w.out = binary.BigEndian.AppendUint16(w.out, uint16(len(sig))) // the footer is not signed
+		w.out = append(w.out, sig...)
 	}
-	if w.w == nil {
+	if len(w.out) > 0 {
 		if _, err := w.dst.Write(w.out); err != nil {
 			w.fail(err)
 		}
 		w.out = nil
-	} else if err := w.w.Flush(); err != nil {
-		w.fail(err)
 	}
 	return w.failure()
 }
