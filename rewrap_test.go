@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/envelopekms/envelope"
@@ -163,4 +165,91 @@ func BenchmarkRewrap(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestRewrapFile rewraps unsigned messages read from files, whose bodies
+// are copied without being read (into a file: in the kernel), and checks
+// that the results decrypt; that a file with a byte more, or cut short,
+// fails as it does from a stream; and that a message starting inside the
+// file (after other bytes already read) is found where it starts.
+func TestRewrapFile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	oldKR, newKR := namedAES(t, "old"), namedAES(t, "new")
+	write := func(name string, b []byte) *os.File {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	for _, size := range []int{0, 1, 4095, 4096, 4097, 300000} {
+		pt := make([]byte, size)
+		rand.Read(pt)
+		msg, err := envelope.EncryptBytes(ctx, pt, oldKR, envelope.WithSuite(suite.AES256GCMHKDFSHA512CommitKey), envelope.WithFrameSize(4096))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := os.Create(filepath.Join(dir, "out"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := envelope.Rewrap(ctx, out, write("in", msg), oldKR, newKR); err != nil {
+			t.Fatalf("%d bytes: Rewrap: %v", size, err)
+		}
+		out.Close()
+		re, err := os.ReadFile(out.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _, err := envelope.DecryptBytes(ctx, re, newKR); err != nil || !bytes.Equal(got, pt) {
+			t.Fatalf("%d bytes: decrypting the rewrapped file: %v", size, err)
+		}
+		if len(re)-len(msg) > 64 || !bytes.Equal(re[len(re)-size:], msg[len(msg)-size:]) {
+			t.Fatalf("%d bytes: the body was not copied unchanged", size)
+		}
+		var sink bytes.Buffer
+		if _, err := envelope.Rewrap(ctx, &sink, write("long", append(bytes.Clone(msg), 0)), oldKR, newKR); !errors.Is(err, envelope.ErrMalformed) {
+			t.Fatalf("%d bytes, a byte after the message: err = %v, want ErrMalformed", size, err)
+		}
+		if _, err := envelope.Rewrap(ctx, &sink, write("short", msg[:len(msg)-1]), oldKR, newKR); !errors.Is(err, envelope.ErrTruncated) {
+			t.Fatalf("%d bytes, cut by one byte: err = %v, want ErrTruncated", size, err)
+		}
+		if size == 300000 {
+			// A middle frame's sequence number changed: from a stream the copy
+			// checks it and fails; from a file the body is not read, and the
+			// rewrapped message fails where the original would, when decrypted.
+			b := bytes.Clone(msg)
+			const slot = 4 + 12 + 4096 + 16
+			headerLen := len(b) - (size/4096*slot + size%4096 + 40)
+			b[headerLen+9*slot+3] ^= 1 // frame 10's sequence number: not the first, last or final frame
+			if _, err := envelope.Rewrap(ctx, &sink, bytes.NewReader(b), oldKR, newKR); !errors.Is(err, envelope.ErrTampered) {
+				t.Fatalf("changed middle frame, from a stream: err = %v, want ErrTampered", err)
+			}
+			sink.Reset()
+			if _, err := envelope.Rewrap(ctx, &sink, write("middle", b), oldKR, newKR); err != nil {
+				t.Fatalf("changed middle frame, from a file: %v (the body should be copied unread)", err)
+			}
+			if _, _, err := envelope.DecryptBytes(ctx, sink.Bytes(), newKR); !errors.Is(err, envelope.ErrTampered) {
+				t.Fatalf("changed middle frame: decrypting the rewrapped message: err = %v, want ErrTampered", err)
+			}
+		}
+		f := write("offset", append([]byte("prefix"), msg...))
+		if _, err := f.Seek(6, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		sink.Reset()
+		if _, err := envelope.Rewrap(ctx, &sink, f, oldKR, newKR); err != nil {
+			t.Fatalf("%d bytes, message at offset 6: %v", size, err)
+		}
+		if got, _, err := envelope.DecryptBytes(ctx, sink.Bytes(), newKR); err != nil || !bytes.Equal(got, pt) {
+			t.Fatalf("%d bytes, message at offset 6: decrypting the result: %v", size, err)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package format
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -117,4 +118,52 @@ func CheckEnd(src io.Reader) error {
 		}
 	}
 	return fmt.Errorf("reading past the end of the message: %w", io.ErrNoProgress)
+}
+
+// BodyFits reports whether the size bytes of r from offset start can be
+// exactly the body of an unsigned message with header h: for a framed
+// body, whole regular frames then a final frame, with the first and last
+// regular frames and the final frame numbered and sized as they must be
+// there; for a non-framed body, the length it declares. It reads only those
+// frame headers, so it costs the same for any size; the frames between are
+// not looked at (their tags, which decryption checks, cover them).
+func BodyFits(r io.ReaderAt, start, size int64, h *Header) bool {
+	if h.Suite.Signed() || size < 0 {
+		return false
+	}
+	if !h.Framed {
+		var b [suite.IVLength + 8]byte
+		if _, err := r.ReadAt(b[:], start); err != nil {
+			return false
+		}
+		n := binary.BigEndian.Uint64(b[suite.IVLength:])
+		return bytes.Equal(b[:suite.IVLength], frameIV(nil, 1)) && n <= maxNonFramedLength &&
+			int64(n)+int64(len(b))+suite.TagLength == size
+	}
+	slot := int64(frameSlot(int(h.FrameLength)))
+	const finalOverhead = 4 + 4 + suite.IVLength + 4 + suite.TagLength
+	if size < finalOverhead {
+		return false
+	}
+	regular := (size - finalOverhead) / slot
+	last := size - finalOverhead - regular*slot // the final frame's content
+	if last > int64(h.FrameLength) || regular+1 > int64(MaxFrames) {
+		return false
+	}
+	frameAt := func(seq uint32, off int64) bool {
+		var b [4 + suite.IVLength]byte
+		_, err := r.ReadAt(b[:], off)
+		return err == nil && binary.BigEndian.Uint32(b[:]) == seq && bytes.Equal(b[4:], frameIV(nil, seq))
+	}
+	if regular > 0 && (!frameAt(1, start) || !frameAt(uint32(regular), start+(regular-1)*slot)) {
+		return false
+	}
+	var b [4 + 4 + suite.IVLength + 4]byte
+	if _, err := r.ReadAt(b[:], start+regular*slot); err != nil {
+		return false
+	}
+	seq := uint32(regular + 1)
+	return binary.BigEndian.Uint32(b[:]) == finalFrameMarker && binary.BigEndian.Uint32(b[4:]) == seq &&
+		bytes.Equal(b[8:8+suite.IVLength], frameIV(nil, seq)) &&
+		int64(binary.BigEndian.Uint32(b[8+suite.IVLength:])) == last
 }

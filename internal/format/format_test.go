@@ -211,3 +211,51 @@ func TestTruncationAndTampering(t *testing.T) {
 		}
 	}
 }
+
+// TestBodyFits checks the constant-cost check that a file holds exactly one
+// unsigned body: it accepts every well-formed body (framed with full and
+// empty final frames, non-framed) and refuses every cut, every extra byte,
+// and a changed final-frame header.
+func TestBodyFits(t *testing.T) {
+	s := mustSuite(t, suite.AES256GCMHKDFSHA512CommitKey)
+	for _, size := range []int{0, 1, 99, 100, 101, 300, 1000} {
+		for _, form := range []struct {
+			name              string
+			framed, fullFinal bool
+		}{{"non-framed", false, false}, {"full-final-frame", true, true}, {"empty-final-frame", true, false}} {
+			pt := make([]byte, size)
+			rand.Read(pt)
+			h, _, msg := buildMessage(t, s, pt, 100, form.framed, form.fullFinal)
+			start := int64(len(h.Bytes()))
+			r := bytes.NewReader(msg)
+			body := int64(len(msg)) - start
+			if !BodyFits(r, start, body, h) {
+				t.Fatalf("%s, %d bytes: a well-formed body does not fit", form.name, size)
+			}
+			for cut := int64(1); cut <= body; cut++ {
+				if BodyFits(bytes.NewReader(msg[:len(msg)-int(cut)]), start, body-cut, h) {
+					t.Fatalf("%s, %d bytes: fits with its last %d bytes cut", form.name, size, cut)
+				}
+			}
+			long := append(bytes.Clone(msg), 0)
+			if BodyFits(bytes.NewReader(long), start, body+1, h) {
+				t.Fatalf("%s, %d bytes: fits with a byte more", form.name, size)
+			}
+			if form.framed {
+				// Every byte of the final frame's header.
+				slot := int64(frameSlot(100))
+				finalAt := int(start + (body-40)/slot*slot)
+				if binary.BigEndian.Uint32(msg[finalAt:]) != finalFrameMarker {
+					t.Fatalf("%s, %d bytes: no final frame at %d", form.name, size, finalAt)
+				}
+				for i := finalAt; i < finalAt+24; i++ {
+					b := bytes.Clone(msg)
+					b[i] ^= 1
+					if BodyFits(bytes.NewReader(b), start, body, h) {
+						t.Fatalf("%s, %d bytes: fits with byte %d of the final frame's header changed", form.name, size, i-finalAt)
+					}
+				}
+			}
+		}
+	}
+}
