@@ -353,7 +353,7 @@ func (rd *Reader) fill(j *decJob, end, atLeast int, part partName) error {
 		// before growing: memory follows the data, not the claims.
 		next := min(end, len(j.raw)+max(len(j.raw), 1<<20))
 		if cap(j.raw) < next {
-			nb := make([]byte, len(j.raw), max(next, min(end, 2*cap(j.raw)), 256<<10))
+			nb := make([]byte, len(j.raw), max(next, min(end, 2*cap(j.raw))))
 			copy(nb, j.raw)
 			j.raw = nb
 		}
@@ -403,7 +403,13 @@ func (rd *Reader) parse(j *decJob) {
 		j.err = rd.parseNonFramed(j)
 		return
 	}
-	if err := rd.fill(j, rd.jobFrames*frameSlot(int(rd.h.FrameLength)), 0, partName{"frame", rd.seq + 1}); err != nil {
+	bulk := rd.jobFrames * frameSlot(int(rd.h.FrameLength))
+	if l, ok := rd.src.r.(interface{ Len() int }); ok {
+		// A source that knows its size (bytes.Reader, say): a small message
+		// gets a buffer of its size, not a job's.
+		bulk = min(bulk, len(rd.src.buf)+l.Len())
+	}
+	if err := rd.fill(j, bulk, 0, partName{"frame", rd.seq + 1}); err != nil {
 		j.err = err
 		return
 	}
