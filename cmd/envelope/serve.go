@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -58,6 +58,13 @@ with "envelope audit verify". By default lines are written in batches every
 yet synced by the operating system can be lost in a power failure (AWS's own
 CloudTrail also delivers asynchronously). With --audit-sync each answer waits
 until its line is on disk; concurrent requests share one fsync.
+
+HTTP: HTTP/1.1 (and 1.0) with keep-alive, pipelining and "Expect:
+100-continue"; over TLS, ALPN offers only http/1.1. Requests are parsed
+strictly: a body only by Content-Length, at most 1 MiB (Transfer-Encoding is
+refused), headers at most 64 KiB in 100 lines. Timeouts: 10 s to read a
+request's headers, 30 s for the whole request and for the answer, 2 minutes
+idle between requests.
 
 Also served: GET /healthz, GET /metrics (Prometheus). Logs go to stderr
 (log/slog). SIGTERM or SIGINT shut the server down gracefully. Unless GOGC
@@ -179,38 +186,35 @@ func (c *cli) serve(args []string) error {
 	}
 	defer audit.Close()
 	srv, err := awsapi.New(awsapi.Config{Backend: ks, Region: ks.Region(), Root: root, Principals: principals,
-		InsecureDev: insecure, Audit: audit, Logger: log})
+		InsecureDev: insecure, Audit: audit, Logger: log,
+		Timeouts: awsapi.Timeouts{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: 30 * time.Second, Idle: 2 * time.Minute}})
 	if err != nil {
 		return err
+	}
+	var tlsConfig *tls.Config
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return fmt.Errorf("loading the TLS certificate: %v", err)
+		}
+		// Go's defaults (TLS 1.2 and up, its cipher suites), as net/http
+		// would use; HTTP/1.1 only, which is all the KMS API needs.
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %v", addr, err)
 	}
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
-	}
-	go sweep(ctx, ks, log)
 	scheme := "http"
-	if certFile != "" {
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
 		scheme = "https"
 	}
+	go sweep(ctx, ks, log)
 	log.Info("serving the AWS KMS API", "url", scheme+"://"+ln.Addr().String(), "region", ks.Region(), "account", ks.AccountID(),
 		"keystore", dir, "audit", auditFile, "principals", len(principals)+1, "insecureDev", insecure)
 	errc := make(chan error, 1)
-	go func() {
-		if certFile != "" {
-			errc <- hs.ServeTLS(ln, certFile, keyFile)
-		} else {
-			errc <- hs.Serve(ln)
-		}
-	}()
+	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("server: %v", err)
@@ -219,7 +223,7 @@ func (c *cli) serve(args []string) error {
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
+	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %v", err)
 	}
 	log.Info("stopped")

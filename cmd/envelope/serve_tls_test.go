@@ -85,6 +85,16 @@ func TestServeTLS(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// ALPN settles on HTTP/1.1 even for a client that prefers HTTP/2.
+	h2 := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	resp, err := h2.Get(url + "/healthz")
+	if err != nil {
+		t.Fatalf("GET /healthz offering h2: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Proto != "HTTP/1.1" || resp.TLS.NegotiatedProtocol != "http/1.1" {
+		t.Errorf("GET /healthz offering h2 = %d %s (ALPN %q), want 200 HTTP/1.1 (http/1.1)", resp.StatusCode, resp.Proto, resp.TLS.NegotiatedProtocol)
+	}
 	// Plain HTTP is refused on the TLS port.
 	if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
 		if resp.StatusCode == http.StatusOK {

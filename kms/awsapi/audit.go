@@ -10,8 +10,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -47,8 +49,10 @@ type AuditLog struct {
 	prev []byte
 	seq  int64
 	sync bool
+	mac  hash.Hash // HMAC-SHA256 with key, reset for each line
 
 	pending []byte // lines not yet written
+	spare   []byte // the flusher's last batch, for reuse
 	kick    chan struct{}
 	stopped chan struct{}
 	cond    *sync.Cond
@@ -107,7 +111,7 @@ func OpenAuditLog(path string, key []byte, syncWrites bool) (*AuditLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening audit log: %v", err)
 	}
-	a := &AuditLog{f: f, key: key, prev: make([]byte, 32), sync: syncWrites,
+	a := &AuditLog{f: f, key: key, prev: make([]byte, 32), sync: syncWrites, mac: hmac.New(sha256.New, key),
 		kick: make(chan struct{}, 1), stopped: make(chan struct{})}
 	a.cond = sync.NewCond(&a.mu)
 	last, err := lastLine(f)
@@ -190,40 +194,92 @@ func lineMAC(key, prev, rest []byte) []byte {
 // mode the line reaches the operating system within AuditFlushInterval; in
 // sync mode Write returns once it is on disk.
 func (a *AuditLog) Write(ev *AuditEvent) error {
+	tail := appendAuditTail(nil, ev.Time, ev.RequestID, ev.Principal, ev.SourceAddress, ev.Operation, ev.KeyARN, ev.EncryptionContextKeys, ev.Result)
+	seq, err := a.writeTail(tail)
+	if err == nil || seq != 0 {
+		ev.Seq = seq
+	}
+	return err
+}
+
+// appendAuditTail appends the JSON of an audit event from its second
+// member ("time") to its last ("result"), without the closing brace:
+// exactly what encoding/json makes of an AuditEvent after "seq". at is a
+// string (AuditEvent.Time) or a time.Time, formatted as RFC 3339 in UTC
+// with nanoseconds.
+func appendAuditTail[T string | time.Time](dst []byte, at T, requestID, principal, source, operation, keyARN string, ecKeys []string, result string) []byte {
+	dst = append(dst, `,"time":`...)
+	switch t := any(at).(type) {
+	case string:
+		dst = appendJSONString(dst, t)
+	case time.Time:
+		dst = append(dst, '"')
+		dst = t.UTC().AppendFormat(dst, time.RFC3339Nano)
+		dst = append(dst, '"')
+	}
+	dst = append(dst, `,"requestId":`...)
+	dst = appendJSONString(dst, requestID)
+	dst = append(dst, `,"principal":`...)
+	dst = appendJSONString(dst, principal)
+	dst = append(dst, `,"sourceAddress":`...)
+	dst = appendJSONString(dst, source)
+	dst = append(dst, `,"operation":`...)
+	dst = appendJSONString(dst, operation)
+	if keyARN != "" {
+		dst = append(dst, `,"keyArn":`...)
+		dst = appendJSONString(dst, keyARN)
+	}
+	if len(ecKeys) > 0 {
+		dst = append(dst, `,"encryptionContextKeys":[`...)
+		for i, k := range ecKeys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, k)
+		}
+		dst = append(dst, ']')
+	}
+	dst = append(dst, `,"result":`...)
+	return appendJSONString(dst, result)
+}
+
+// writeTail appends a line made of the next sequence number and tail (from
+// appendAuditTail), chained by its mac, and returns the sequence number.
+// The encoding happens before, outside the lock: only the numbering and the
+// chain are serial.
+func (a *AuditLog) writeTail(tail []byte) (int64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
-		return errors.New("audit log closed")
+		return 0, errors.New("audit log closed")
 	}
 	if a.err != nil {
-		return a.err
+		return 0, a.err
 	}
 	a.seq++
-	ev.Seq = a.seq
-	b, err := json.Marshal(ev)
-	if err != nil {
-		a.seq--
-		return err
-	}
-	rest := b[:len(b)-1] // without the closing brace
-	mac := lineMAC(a.key, a.prev, rest)
-	a.pending = append(a.pending, rest...)
+	seq := a.seq
+	start := len(a.pending)
+	a.pending = append(a.pending, `{"seq":`...)
+	a.pending = strconv.AppendInt(a.pending, seq, 10)
+	a.pending = append(a.pending, tail...)
+	a.mac.Reset()
+	a.mac.Write(a.prev)
+	a.mac.Write(a.pending[start:])
+	a.prev = a.mac.Sum(a.prev[:0])
 	a.pending = append(a.pending, macField...)
-	a.pending = hex.AppendEncode(a.pending, mac)
+	a.pending = hex.AppendEncode(a.pending, a.prev)
 	a.pending = append(a.pending, "\"}\n"...)
-	a.prev = mac
 	if !a.sync {
 		if len(a.pending) > 256<<10 {
 			a.wake()
 		}
-		return nil
+		return seq, nil
 	}
-	seq := a.seq
 	a.wake()
 	for a.synced < seq && a.err == nil {
 		a.cond.Wait()
 	}
-	return a.err
+	return seq, a.err
 }
 
 func (a *AuditLog) wake() {
@@ -247,7 +303,7 @@ func (a *AuditLog) flusher() {
 		}
 		a.mu.Lock()
 		batch, upto, closed := a.pending, a.seq, a.closed
-		a.pending = nil
+		a.pending, a.spare = a.spare[:0], nil
 		a.mu.Unlock()
 		var err error
 		if len(batch) > 0 {
@@ -262,6 +318,9 @@ func (a *AuditLog) flusher() {
 		}
 		if a.sync || closed {
 			a.synced = upto
+		}
+		if cap(batch) <= 1<<20 {
+			a.spare = batch // the next batch's buffer
 		}
 		a.cond.Broadcast()
 		done := a.closed && len(a.pending) == 0

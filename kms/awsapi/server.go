@@ -7,6 +7,14 @@
 //
 // It is a thin adapter: every operation is the kms package's, through an
 // explicit dispatch table.
+//
+// # Serving
+//
+// [Server.Serve] serves a listener with a lean HTTP/1.1 server made for
+// this API (what envelope serve runs: a fraction of net/http's cost per
+// request); [Server.Handler] is the same API as a net/http handler, to
+// mount in a server of one's own. Both hand every KMS request to the same
+// code, so they answer alike.
 package awsapi
 
 import (
@@ -71,6 +79,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for signature dates; default time.Now.
 	Now func() time.Time
+	// Timeouts bound the connections of [Server.Serve]; zero fields take
+	// the defaults.
+	Timeouts Timeouts
 }
 
 // Server is the AWS-KMS-API HTTP handler.
@@ -82,8 +93,31 @@ type Server struct {
 	reg        *prometheus.Registry
 	requests   *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
-	keys       sync.Map // signing keys by access key and scope
+	keys       sync.Map // *sigKey by access key and scope
 	nkeys      atomic.Int64
+	opMetrics  []opMetric // by operation index
+	mux        http.Handler
+	muxOnce    sync.Once
+	http       httpServer // the state of Serve and Shutdown
+}
+
+// opMetric holds an operation's metrics, resolved from their vectors on
+// first use (a label lookup per request costs more than the rest of the
+// bookkeeping).
+type opMetric struct {
+	once    sync.Once
+	success prometheus.Counter
+	latency prometheus.Observer
+}
+
+// metrics returns op's metrics.
+func (s *Server) metrics(op *operation) *opMetric {
+	m := &s.opMetrics[op.index]
+	m.once.Do(func() {
+		m.success = s.requests.WithLabelValues(op.name, "Success")
+		m.latency = s.latency.WithLabelValues(op.name)
+	})
+	return m
 }
 
 // New returns a Server.
@@ -122,6 +156,7 @@ func New(cfg Config) (*Server, error) {
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"operation"})
 	s.reg.MustRegister(s.requests, s.latency)
+	s.opMetrics = make([]opMetric, len(operations)+1)
 	if cs, ok := cfg.Backend.(interface{ CacheStats() (uint64, uint64) }); ok {
 		s.reg.MustRegister(
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -139,38 +174,40 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Registry() *prometheus.Registry { return s.reg }
 
 // Handler returns the HTTP handler: the KMS API on POST /, /healthz and
-// /metrics.
+// /metrics. [Server.Serve] serves the same routes with a leaner HTTP/1.1
+// server; both run every KMS request through the same code.
 func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ok\n")
+	s.muxOnce.Do(func() {
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			io.WriteString(w, "ok\n")
+		})
+		mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/", s.serveKMS)
+		s.mux = mux
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/", s.serveKMS)
-	return mux
+	return s.mux
 }
 
-// requestID returns a random request id in AWS's UUID form.
-func requestID() string {
-	var b [16]byte
+// newRequestID returns a random request id in AWS's UUID form. (x holds
+// the bytes: a local array would escape to the heap through rand.Read.)
+func (x *exchange) newRequestID() string {
+	b := &x.idBytes
 	rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
-
-// writeError answers with an AWS JSON error.
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.Header().Set("x-amzn-ErrorType", code)
-	w.WriteHeader(status)
-	b, _ := json.Marshal(struct {
-		Type    string `json:"__type"`
-		Message string `json:"message"`
-	}{code, msg})
-	w.Write(b)
+	var id [36]byte
+	hex.Encode(id[0:8], b[0:4])
+	id[8] = '-'
+	hex.Encode(id[9:13], b[4:6])
+	id[13] = '-'
+	hex.Encode(id[14:18], b[6:8])
+	id[18] = '-'
+	hex.Encode(id[19:23], b[8:10])
+	id[23] = '-'
+	hex.Encode(id[24:36], b[10:16])
+	return string(id[:])
 }
 
 // statusOf maps an error name to its HTTP status.
@@ -182,30 +219,173 @@ func statusOf(code string) int {
 	return http.StatusBadRequest
 }
 
-func sourceAddress(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+// sourceAddress is the host part of a remote address.
+func sourceAddress(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		return remoteAddr
 	}
 	return host
 }
 
+// errBodyTooLarge is a request body over MaxBodyBytes.
+var errBodyTooLarge = errors.New("request body too large")
+
+// kmsRequest is one KMS API request as a front end hands it over: the
+// net/http [Server.Handler] and the lean HTTP/1.1 server ([Server.Serve])
+// both make one, and [Server.handle] does the rest.
+type kmsRequest struct {
+	ctx           context.Context
+	method        string
+	path          string // unescaped path, for routing
+	rawPath       string // escaped path as sent, for SigV4
+	rawQuery      string
+	host          string
+	contentLength int64
+	header        headerList
+	source        string // the client's address, without the port
+	body          []byte // not retained after handle returns
+	bodyErr       error  // errBodyTooLarge, or why the body could not be read
+}
+
+// kmsResponse is the answer to a request: its status, the headers that vary
+// (Content-Type is always application/x-amz-json-1.1) and its JSON body.
+type kmsResponse struct {
+	status    int
+	requestID string // x-amzn-RequestId
+	errorType string // x-amzn-ErrorType, on errors
+	body      []byte
+}
+
+// exchange holds a request, its response and scratch space, reused from
+// request to request (per connection, or from a pool).
+type exchange struct {
+	req     kmsRequest
+	resp    kmsResponse
+	scratch []byte // SigV4 canonical request and string to sign
+	audit   []byte // the audit line being built
+	idBytes [16]byte
+}
+
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+
+// headerField is one header line of a request.
+type headerField struct{ name, value string }
+
+// headerList is a request's header lines in the order received; lookups
+// ignore the case of names.
+type headerList []headerField
+
+// get returns the first value of the named header, or "".
+func (h headerList) get(name string) string {
+	for i := range h {
+		if asciiEqualFold(h[i].name, name) {
+			return h[i].value
+		}
+	}
+	return ""
+}
+
+// asciiEqualFold reports whether a and b are equal ignoring ASCII case.
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// serveKMS is the net/http front end of [Server.handle].
 func (s *Server) serveKMS(w http.ResponseWriter, r *http.Request) {
+	x := exchanges.Get().(*exchange)
+	defer func() {
+		x.req = kmsRequest{header: x.req.header[:0]}
+		x.resp = kmsResponse{body: x.resp.body[:0]}
+		exchanges.Put(x)
+	}()
+	req := &x.req
+	req.ctx = r.Context()
+	req.method = r.Method
+	req.path = r.URL.Path
+	req.rawPath = r.URL.EscapedPath()
+	req.rawQuery = r.URL.RawQuery
+	req.host = r.Host
+	req.contentLength = r.ContentLength
+	for name, values := range r.Header {
+		for _, v := range values {
+			req.header = append(req.header, headerField{name, v})
+		}
+	}
+	req.source = sourceAddress(r.RemoteAddr)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			err = errBodyTooLarge
+		}
+		req.bodyErr = err
+	}
+	req.body = body
+	s.handle(x)
+	resp := &x.resp
+	h := w.Header()
+	h.Set("x-amzn-RequestId", resp.requestID)
+	h.Set("Content-Type", "application/x-amz-json-1.1")
+	if resp.errorType != "" {
+		h.Set("x-amzn-ErrorType", resp.errorType)
+	}
+	w.WriteHeader(resp.status)
+	w.Write(resp.body)
+}
+
+// handle runs one KMS API request, whatever brought it, into x.resp: it
+// checks the route and the operation, the body, the signature and the
+// permissions, calls the KMS, and records the request in the metrics, the
+// audit log and the log.
+func (s *Server) handle(x *exchange) {
+	r, w := &x.req, &x.resp
 	start := time.Now()
-	id := requestID()
-	w.Header().Set("x-amzn-RequestId", id)
-	opName := "Unknown"
+	id := x.newRequestID()
+	w.requestID = id
+	w.status = http.StatusOK
+	w.errorType = ""
+	w.body = w.body[:0]
+	op := unknownOperation
 	principal := "-"
 	var info auditInfo
 	result := "Success"
+	fail := func(code, msg string) {
+		result = code
+		w.status = statusOf(code)
+		w.errorType = code
+		w.body = appendError(w.body[:0], code, msg)
+	}
 	defer func() {
-		s.requests.WithLabelValues(opName, result).Inc()
-		s.latency.WithLabelValues(opName).Observe(time.Since(start).Seconds())
+		elapsed := time.Since(start)
+		m := s.metrics(&op)
+		if result == "Success" {
+			m.success.Inc()
+		} else {
+			s.requests.WithLabelValues(op.name, result).Inc()
+		}
+		m.latency.Observe(elapsed.Seconds())
 		if s.cfg.Audit != nil {
-			ev := &AuditEvent{Time: start.UTC().Format(time.RFC3339Nano), RequestID: id, Principal: principal,
-				SourceAddress: sourceAddress(r), Operation: opName, KeyARN: info.keyARN,
-				EncryptionContextKeys: info.ecKeys, Result: result}
-			if err := s.cfg.Audit.Write(ev); err != nil {
+			x.audit = appendAuditTail(x.audit[:0], start, id, principal, r.source, op.name, info.keyARN, info.ecKeys, result)
+			if _, err := s.cfg.Audit.writeTail(x.audit); err != nil {
 				s.log.Error("audit write failed", "err", err, "requestId", id)
 			}
 		}
@@ -213,37 +393,33 @@ func (s *Server) serveKMS(w http.ResponseWriter, r *http.Request) {
 		if result != "Success" {
 			level = slog.LevelInfo
 		}
-		s.log.Log(r.Context(), level, "request", "requestId", id, "operation", opName, "principal", principal,
-			"source", sourceAddress(r), "result", result, "duration", time.Since(start))
+		if s.log.Enabled(r.ctx, level) {
+			s.log.Log(r.ctx, level, "request", "requestId", id, "operation", op.name, "principal", principal,
+				"source", r.source, "result", result, "duration", elapsed)
+		}
 	}()
-	fail := func(code, msg string) {
-		result = code
-		writeError(w, statusOf(code), code, msg)
-	}
 
-	if r.Method != http.MethodPost || r.URL.Path != "/" {
+	if r.method != http.MethodPost || r.path != "/" {
 		fail("UnknownOperationException", "the KMS API is POST / with an X-Amz-Target header")
 		return
 	}
-	target := r.Header.Get("X-Amz-Target")
+	target := r.header.get("X-Amz-Target")
 	name, ok := strings.CutPrefix(target, "TrentService.")
-	op, known := operations[name]
+	o, known := operations[name]
 	if !ok || !known {
 		fail("UnknownOperationException", fmt.Sprintf("unknown operation %q", target))
 		return
 	}
-	opName = op.name
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+	op = o
+	if r.bodyErr != nil {
+		if r.bodyErr == errBodyTooLarge {
 			fail(kms.CodeValidation, fmt.Sprintf("the request body is larger than %d bytes", MaxBodyBytes))
 		} else {
 			fail("SerializationException", "could not read the request body")
 		}
 		return
 	}
-	p, err := s.authenticate(r, body)
+	p, err := s.authenticate(x)
 	if err != nil {
 		var ae *authError
 		if errors.As(err, &ae) {
@@ -254,11 +430,17 @@ func (s *Server) serveKMS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	principal = p.Name
-	out, info2, err := op.call(r.Context(), s.cfg.Backend, body, func(action string, ref resourceRef) error {
-		return s.authorize(r.Context(), p, action, ref)
-	})
-	info = info2
-	info.keyARN = s.auditARN(r.Context(), info.keyARN, body)
+	ctx := r.ctx
+	body := r.body
+	var authz authorizer
+	if !p.Root {
+		authz = func(action string, ref resourceRef) error {
+			return s.authorize(ctx, p, action, ref)
+		}
+	}
+	out, err := op.call(ctx, s.cfg.Backend, body, authz, w.body[:0])
+	info = out.audit
+	info.keyARN = s.auditARN(ctx, info.keyARN, body)
 	if err != nil {
 		var ae *authError
 		var ke *kms.Error
@@ -270,18 +452,21 @@ func (s *Server) serveKMS(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, context.Canceled):
 			fail(kms.CodeInternal, "the request was cancelled")
 		default:
-			s.log.Error("internal error", "requestId", id, "operation", opName, "err", err)
+			s.log.Error("internal error", "requestId", id, "operation", op.name, "err", err)
 			fail(kms.CodeInternal, "internal error; request id "+id)
 		}
 		return
 	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		fail(kms.CodeInternal, "could not encode the answer")
-		return
-	}
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.Write(b)
+	w.body = out.body
+}
+
+// appendError appends an AWS JSON error body.
+func appendError(dst []byte, code, msg string) []byte {
+	dst = append(dst, `{"__type":`...)
+	dst = appendJSONString(dst, code)
+	dst = append(dst, `,"message":`...)
+	dst = appendJSONString(dst, msg)
+	return append(dst, '}')
 }
 
 // auditARN turns the key a request named (an alias, a bare id, or nothing
@@ -307,8 +492,9 @@ func (s *Server) auditARN(ctx context.Context, ref string, body []byte) string {
 }
 
 // authenticate verifies the request's signature and returns its principal.
-func (s *Server) authenticate(r *http.Request, body []byte) (*Principal, error) {
-	if s.cfg.InsecureDev && r.Header.Get("Authorization") == "" {
+func (s *Server) authenticate(x *exchange) (*Principal, error) {
+	r := &x.req
+	if s.cfg.InsecureDev && r.header.get("Authorization") == "" {
 		return s.root, nil
 	}
 	sr, err := parseAuthorization(r)
@@ -319,8 +505,10 @@ func (s *Server) authenticate(r *http.Request, body []byte) (*Principal, error) 
 	if !ok {
 		return nil, &authError{CodeUnrecognizedClient, "The security token included in the request is invalid."}
 	}
-	key := func() []byte { return s.signingKey(p, sr) }
-	if err := sr.verify(r, body, key, s.cfg.Region, s.cfg.Now()); err != nil {
+	if err := sr.checkScope(s.cfg.Region, s.cfg.Now()); err != nil {
+		return nil, err
+	}
+	if x.scratch, err = sr.checkSignature(r, s.signingKey(p, &sr), x.scratch); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -328,17 +516,17 @@ func (s *Server) authenticate(r *http.Request, body []byte) (*Principal, error) 
 
 // signingKey returns the SigV4 signing key of a principal for a scope,
 // derived once per day and cached (four HMACs saved per request).
-func (s *Server) signingKey(p *Principal, sr *sigv4Request) []byte {
-	id := p.AccessKeyID + "/" + sr.date + "/" + sr.region + "/" + sr.service
+func (s *Server) signingKey(p *Principal, sr *sigv4Request) *sigKey {
+	id := sr.credential // access key id/date/region/service/aws4_request
 	if k, ok := s.keys.Load(id); ok {
-		return k.([]byte)
+		return k.(*sigKey)
 	}
-	k := signingKey(p.SecretAccessKey, sr.date, sr.region, sr.service)
+	k := newSigKey(signingKey(p.SecretAccessKey, sr.date, sr.region, sr.service))
 	if s.nkeys.Add(1) > 10000 { // a new day, or many principals: start over
 		s.keys.Clear()
 		s.nkeys.Store(0)
 	}
-	s.keys.Store(id, k)
+	s.keys.Store(strings.Clone(id), k) // id is part of a request's headers
 	return k
 }
 

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -39,12 +40,14 @@ const (
 var rootCreds = aws.Credentials{AccessKeyID: testRootID, SecretAccessKey: testRootSecret}
 
 // testEnv is a Server over a real keystore in a temporary directory, served
-// on loopback by httptest, auditing to a log in the same directory.
+// on loopback, auditing to a log in the same directory. It is served by the
+// lean server (Server.Serve), or by net/http (Server.Handler through
+// httptest) in the net-http subtests of bothFrontEnds.
 type testEnv struct {
 	t         *testing.T
 	ks        *keystore.Keystore
 	srv       *Server
-	hs        *httptest.Server
+	hs        *testServer
 	audit     *AuditLog
 	auditPath string
 	auditKey  []byte
@@ -76,12 +79,61 @@ func newTestEnv(t *testing.T, opts ...func(*Config)) *testEnv {
 	if err != nil {
 		t.Fatalf("New err = %v", err)
 	}
-	hs := httptest.NewServer(srv.Handler())
+	hs := startTestServer(t, srv)
 	t.Cleanup(func() {
-		hs.Close()
+		hs.close()
 		audit.Close()
 	})
 	return &testEnv{t: t, ks: ks, srv: srv, hs: hs, audit: audit, auditPath: auditPath, auditKey: key}
+}
+
+// frontEndNetHTTP names the subtests of bothFrontEnds served by net/http.
+const frontEndNetHTTP = "net-http"
+
+// bothFrontEnds runs test twice: served by the lean server ("lean") and by
+// net/http through Server.Handler ("net-http"). Both must give the same
+// answers, as they share one request path.
+func bothFrontEnds(t *testing.T, test func(t *testing.T)) {
+	t.Run("lean", test)
+	t.Run(frontEndNetHTTP, test)
+}
+
+// testServer is a Server listening on loopback, and a client for it.
+type testServer struct {
+	URL    string
+	client *http.Client
+	close  func()
+}
+
+// Client returns an HTTP client for the server.
+func (ts *testServer) Client() *http.Client { return ts.client }
+
+// startTestServer serves srv on loopback: by net/http if t runs within a
+// net-http subtest of bothFrontEnds, else by the lean server.
+func startTestServer(t *testing.T, srv *Server) *testServer {
+	t.Helper()
+	if strings.Contains(t.Name()+"/", "/"+frontEndNetHTTP+"/") {
+		hs := httptest.NewServer(srv.Handler())
+		return &testServer{URL: hs.URL, client: hs.Client(), close: hs.Close}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	tr := &http.Transport{}
+	return &testServer{URL: "http://" + ln.Addr().String(), client: &http.Client{Transport: tr}, close: func() {
+		tr.CloseIdleConnections()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown err = %v", err)
+		}
+		if err := <-done; err != ErrServerClosed {
+			t.Errorf("Serve err = %v, want ErrServerClosed", err)
+		}
+	}}
 }
 
 // signOpts says how to sign a request; zero fields take the defaults (root
@@ -271,7 +323,9 @@ func regression(t *testing.T, format string, args ...any) {
 	t.Fatalf("REGRESSION: "+format, args...)
 }
 
-func TestRequestIDOnEveryResponse(t *testing.T) {
+func TestRequestIDOnEveryResponse(t *testing.T) { bothFrontEnds(t, testRequestIDOnEveryResponse) }
+
+func testRequestIDOnEveryResponse(t *testing.T) {
 	e := newTestEnv(t)
 	seen := map[string]bool{}
 	for _, tc := range []struct {
@@ -299,7 +353,9 @@ func TestRequestIDOnEveryResponse(t *testing.T) {
 	}
 }
 
-func TestSuccessResponse(t *testing.T) {
+func TestSuccessResponse(t *testing.T) { bothFrontEnds(t, testSuccessResponse) }
+
+func testSuccessResponse(t *testing.T) {
 	e := newTestEnv(t)
 	resp := e.call("GenerateRandom", `{"NumberOfBytes":32}`, signOpts{})
 	if resp.status != http.StatusOK {
@@ -317,7 +373,9 @@ func TestSuccessResponse(t *testing.T) {
 	}
 }
 
-func TestErrorShapes(t *testing.T) {
+func TestErrorShapes(t *testing.T) { bothFrontEnds(t, testErrorShapes) }
+
+func testErrorShapes(t *testing.T) {
 	e := newTestEnv(t)
 	for _, tc := range []struct {
 		name, op, body, code string
@@ -340,7 +398,9 @@ func TestErrorShapes(t *testing.T) {
 	}
 }
 
-func TestUnknownOperation(t *testing.T) {
+func TestUnknownOperation(t *testing.T) { bothFrontEnds(t, testUnknownOperation) }
+
+func testUnknownOperation(t *testing.T) {
 	e := newTestEnv(t)
 	for _, tc := range []struct{ name, target string }{
 		{"unknown name", "TrentService.Frobnicate"},
@@ -362,7 +422,9 @@ func TestUnknownOperation(t *testing.T) {
 	}
 }
 
-func TestNotTheAPI(t *testing.T) {
+func TestNotTheAPI(t *testing.T) { bothFrontEnds(t, testNotTheAPI) }
+
+func testNotTheAPI(t *testing.T) {
 	e := newTestEnv(t)
 	for _, tc := range []struct{ method, path string }{
 		{http.MethodGet, "/"},
@@ -379,7 +441,9 @@ func TestNotTheAPI(t *testing.T) {
 	}
 }
 
-func TestBodyLimit(t *testing.T) {
+func TestBodyLimit(t *testing.T) { bothFrontEnds(t, testBodyLimit) }
+
+func testBodyLimit(t *testing.T) {
 	e := newTestEnv(t)
 	// A body just over the limit is refused before authentication.
 	big := append([]byte(`{"Description":"`), bytes.Repeat([]byte("a"), MaxBodyBytes)...)
@@ -403,7 +467,9 @@ func TestBodyLimit(t *testing.T) {
 	}
 }
 
-func TestMalformedJSON(t *testing.T) {
+func TestMalformedJSON(t *testing.T) { bothFrontEnds(t, testMalformedJSON) }
+
+func testMalformedJSON(t *testing.T) {
 	e := newTestEnv(t)
 	for _, tc := range []struct{ name, body string }{
 		{"syntax", `{"NumberOfBytes":`},
@@ -429,7 +495,9 @@ func TestMalformedJSON(t *testing.T) {
 	wantError(t, e.call("GenerateRandom", `{"NumberOfBytes":`, signOpts{unsigned: true}), "MissingAuthenticationToken")
 }
 
-func TestHealthz(t *testing.T) {
+func TestHealthz(t *testing.T) { bothFrontEnds(t, testHealthz) }
+
+func testHealthz(t *testing.T) {
 	e := newTestEnv(t)
 	resp, err := e.hs.Client().Get(e.hs.URL + "/healthz")
 	if err != nil {
@@ -442,7 +510,9 @@ func TestHealthz(t *testing.T) {
 	}
 }
 
-func TestMetrics(t *testing.T) {
+func TestMetrics(t *testing.T) { bothFrontEnds(t, testMetrics) }
+
+func testMetrics(t *testing.T) {
 	e := newTestEnv(t)
 	for range 3 {
 		e.call("ListKeys", "{}", signOpts{})
@@ -489,7 +559,9 @@ func (failingBackend) ListKeys(context.Context, *kms.ListKeysInput) (*kms.ListKe
 	return nil, errors.New("disk on fire at /var/lib/secret-path")
 }
 
-func TestInternalError(t *testing.T) {
+func TestInternalError(t *testing.T) { bothFrontEnds(t, testInternalError) }
+
+func testInternalError(t *testing.T) {
 	e := newTestEnv(t, func(c *Config) { c.Backend = failingBackend{c.Backend} })
 	resp := e.call("ListKeys", "{}", signOpts{})
 	wantError(t, resp, "KMSInternalException")
@@ -504,7 +576,9 @@ func TestInternalError(t *testing.T) {
 	}
 }
 
-func TestInsecureDev(t *testing.T) {
+func TestInsecureDev(t *testing.T) { bothFrontEnds(t, testInsecureDev) }
+
+func testInsecureDev(t *testing.T) {
 	e := newTestEnv(t, func(c *Config) { c.InsecureDev = true })
 	resp := e.call("ListKeys", "{}", signOpts{unsigned: true})
 	if resp.status != http.StatusOK {
@@ -521,7 +595,9 @@ func TestInsecureDev(t *testing.T) {
 
 // TestSDKInProcess runs the official SDK client against the handler: its
 // serializer, signer and error deserializer meet ours.
-func TestSDKInProcess(t *testing.T) {
+func TestSDKInProcess(t *testing.T) { bothFrontEnds(t, testSDKInProcess) }
+
+func testSDKInProcess(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := context.Background()
 	c := e.sdk(rootCreds)
@@ -569,7 +645,9 @@ func TestSDKInProcess(t *testing.T) {
 
 // TestAuditEventsFromServer checks what the server records for a request:
 // who, what, which key, the context keys (not values) and the outcome.
-func TestAuditEventsFromServer(t *testing.T) {
+func TestAuditEventsFromServer(t *testing.T) { bothFrontEnds(t, testAuditEventsFromServer) }
+
+func testAuditEventsFromServer(t *testing.T) {
 	e := newTestEnv(t, func(c *Config) {
 		c.Principals = []*Principal{{Name: "app", AccessKeyID: "AKIDAPP0000000000001", SecretAccessKey: "appsecret",
 			Allow: []Grant{{Actions: []string{"kms:Encrypt"}, Keys: []string{"alias/app"}}}}}
@@ -644,7 +722,9 @@ func readAuditEvents(t *testing.T, path string) []AuditEvent {
 // TestAuditKeyARN: the audit log's keyArn names the key a request acted on
 // as its ARN, however the caller named the key, so that an auditor can find
 // every event of a key.
-func TestAuditKeyARN(t *testing.T) {
+func TestAuditKeyARN(t *testing.T) { bothFrontEnds(t, testAuditKeyARN) }
+
+func testAuditKeyARN(t *testing.T) {
 	e := newTestEnv(t, func(c *Config) {
 		c.Principals = []*Principal{{Name: "app", AccessKeyID: "AKIDAPP0000000000001", SecretAccessKey: "appsecret"}}
 	})
@@ -686,7 +766,9 @@ func TestAuditKeyARN(t *testing.T) {
 // TestJSONMemberNames: AWS JSON member names are case-sensitive; Go's
 // encoding/json matches them case-insensitively and lets the last of
 // several spellings win.
-func TestJSONMemberNames(t *testing.T) {
+func TestJSONMemberNames(t *testing.T) { bothFrontEnds(t, testJSONMemberNames) }
+
+func testJSONMemberNames(t *testing.T) {
 	e := newTestEnv(t)
 	id := e.createKey("")
 	resp := e.call("DescribeKey", `{"keyid":"`+id+`"}`, signOpts{})

@@ -4,13 +4,14 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"net/http"
+	"hash"
 	"net/url"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Authentication failures, with the names AWS answers them with.
@@ -36,31 +37,33 @@ type authError struct {
 
 func (e *authError) Error() string { return e.code + ": " + e.msg }
 
-// sigv4Request is what a request's Authorization header says.
+// sigv4Request is what a request's Authorization header says. Its
+// strings are parts of the request's headers.
 type sigv4Request struct {
+	credential    string // ACCESS_KEY_ID/DATE/REGION/SERVICE/aws4_request
 	accessKeyID   string
 	date          string // yyyymmdd of the scope
 	region        string
 	service       string
-	signedHeaders []string
-	signature     []byte
+	signedHeaders string // as sent: lower-case names, sorted, joined by ';'
+	signature     [sha256.Size]byte
 	amzDate       time.Time
 	amzDateRaw    string
 }
 
 // parseAuthorization reads the SigV4 fields of a request.
-func parseAuthorization(r *http.Request) (*sigv4Request, error) {
-	auth := r.Header.Get("Authorization")
+func parseAuthorization(r *kmsRequest) (sigv4Request, error) {
+	var sr sigv4Request
+	auth := r.header.get("Authorization")
 	if auth == "" {
-		return nil, &authError{CodeMissingAuthenticationToken, "Request is missing Authentication Token"}
+		return sr, &authError{CodeMissingAuthenticationToken, "Request is missing Authentication Token"}
 	}
 	alg, rest, _ := strings.Cut(auth, " ")
 	if alg != sigv4Algorithm {
-		return nil, &authError{CodeIncompleteSignature, "Authorization header must use " + sigv4Algorithm}
+		return sr, &authError{CodeIncompleteSignature, "Authorization header must use " + sigv4Algorithm}
 	}
-	sr := &sigv4Request{}
 	var credential, signed, sig string
-	for _, part := range strings.Split(rest, ",") {
+	for part := range strings.SplitSeq(rest, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
 			continue
@@ -75,54 +78,130 @@ func parseAuthorization(r *http.Request) (*sigv4Request, error) {
 		}
 	}
 	if credential == "" || signed == "" || sig == "" {
-		return nil, &authError{CodeIncompleteSignature, "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters"}
+		return sr, &authError{CodeIncompleteSignature, "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters"}
 	}
-	scope := strings.Split(credential, "/")
-	if len(scope) != 5 || scope[0] == "" {
-		return nil, &authError{CodeIncompleteSignature, "Credential must be ACCESS_KEY_ID/DATE/REGION/SERVICE/aws4_request"}
+	var scope [5]string
+	if strings.Count(credential, "/") != 4 {
+		return sr, &authError{CodeIncompleteSignature, "Credential must be ACCESS_KEY_ID/DATE/REGION/SERVICE/aws4_request"}
 	}
+	rest = credential
+	for i := range scope {
+		scope[i], rest, _ = strings.Cut(rest, "/")
+	}
+	if scope[0] == "" {
+		return sr, &authError{CodeIncompleteSignature, "Credential must be ACCESS_KEY_ID/DATE/REGION/SERVICE/aws4_request"}
+	}
+	sr.credential = credential
 	sr.accessKeyID, sr.date, sr.region, sr.service = scope[0], scope[1], scope[2], scope[3]
 	if scope[4] != "aws4_request" {
-		return nil, &authError{CodeIncompleteSignature, "Credential scope must end with aws4_request"}
+		return sr, &authError{CodeIncompleteSignature, "Credential scope must end with aws4_request"}
 	}
-	sr.signedHeaders = strings.Split(signed, ";")
-	if !sort.StringsAreSorted(sr.signedHeaders) {
-		return nil, &authError{CodeIncompleteSignature, "SignedHeaders must be sorted"}
+	prev := ""
+	for i, h := range splitHeaders(signed) {
+		if i > 0 && h < prev {
+			return sr, &authError{CodeIncompleteSignature, "SignedHeaders must be sorted"}
+		}
+		prev = h
 	}
-	hasHost := false
-	for _, h := range sr.signedHeaders {
-		if h != strings.ToLower(h) || h == "" {
-			return nil, &authError{CodeIncompleteSignature, "SignedHeaders must be lower-case header names"}
+	hasHost, hasTarget := false, false
+	for _, h := range splitHeaders(signed) {
+		if h == "" || !isLower(h) {
+			return sr, &authError{CodeIncompleteSignature, "SignedHeaders must be lower-case header names"}
 		}
 		hasHost = hasHost || h == "host"
+		hasTarget = hasTarget || h == "x-amz-target"
 	}
 	if !hasHost {
-		return nil, &authError{CodeIncompleteSignature, "SignedHeaders must include host"}
+		return sr, &authError{CodeIncompleteSignature, "SignedHeaders must include host"}
 	}
-	if r.Header.Get("X-Amz-Target") != "" && !slices.Contains(sr.signedHeaders, "x-amz-target") {
+	if !hasTarget && r.header.get("X-Amz-Target") != "" {
 		// Otherwise a signed request could be replayed as another operation.
-		return nil, &authError{CodeIncompleteSignature, "SignedHeaders must include x-amz-target"}
+		return sr, &authError{CodeIncompleteSignature, "SignedHeaders must include x-amz-target"}
 	}
-	b, err := hex.DecodeString(sig)
-	if err != nil || len(b) != sha256.Size {
-		return nil, &authError{CodeIncompleteSignature, "Signature must be 64 hex digits"}
+	sr.signedHeaders = signed
+	if len(sig) != 2*sha256.Size {
+		return sr, &authError{CodeIncompleteSignature, "Signature must be 64 hex digits"}
 	}
-	sr.signature = b
-	sr.amzDateRaw = r.Header.Get("X-Amz-Date")
+	for i := range sr.signature {
+		hi, ok1 := fromHex(sig[2*i])
+		lo, ok2 := fromHex(sig[2*i+1])
+		if !ok1 || !ok2 {
+			return sr, &authError{CodeIncompleteSignature, "Signature must be 64 hex digits"}
+		}
+		sr.signature[i] = hi<<4 | lo
+	}
+	sr.amzDateRaw = r.header.get("X-Amz-Date")
 	if sr.amzDateRaw == "" {
-		return nil, &authError{CodeIncompleteSignature, "Authorization requires an X-Amz-Date header"}
+		return sr, &authError{CodeIncompleteSignature, "Authorization requires an X-Amz-Date header"}
 	}
 	t, err := time.Parse("20060102T150405Z", sr.amzDateRaw)
 	if err != nil {
-		return nil, &authError{CodeIncompleteSignature, "X-Amz-Date must be in the form 20060102T150405Z"}
+		return sr, &authError{CodeIncompleteSignature, "X-Amz-Date must be in the form 20060102T150405Z"}
 	}
 	sr.amzDate = t
 	return sr, nil
 }
 
-// verify checks the scope, the clock and the signature of a request whose
-// body is body, for the secret of its access key.
-func (sr *sigv4Request) verify(r *http.Request, body []byte, key func() []byte, region string, now time.Time) error {
+// splitHeaders yields the names of a SignedHeaders value.
+func splitHeaders(signed string) func(yield func(int, string) bool) {
+	return func(yield func(int, string) bool) {
+		i := 0
+		for {
+			h, rest, more := strings.Cut(signed, ";")
+			if !yield(i, h) || !more {
+				return
+			}
+			signed = rest
+			i++
+		}
+	}
+}
+
+// fromHex decodes a hex digit of either case, as encoding/hex does.
+func fromHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// isLower reports whether s == strings.ToLower(s), without allocating for
+// ASCII.
+func isLower(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return s == strings.ToLower(s)
+		}
+		if 'A' <= c && c <= 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// sigKey is a cached SigV4 signing key with HMACs keyed by it, ready for
+// reuse.
+type sigKey struct {
+	key  []byte
+	macs sync.Pool // hash.Hash: HMAC-SHA256 keyed with key
+}
+
+func newSigKey(key []byte) *sigKey {
+	k := &sigKey{key: key}
+	k.macs.New = func() any { return hmac.New(sha256.New, key) }
+	return k
+}
+
+// checkScope checks the scope and the clock of a request: before its
+// signing key is derived (and cached), so that only the server's own
+// scopes are.
+func (sr *sigv4Request) checkScope(region string, now time.Time) error {
 	if sr.date != sr.amzDateRaw[:8] {
 		return &authError{CodeInvalidSignature, "Credential should be scoped to the date of X-Amz-Date, " + sr.amzDateRaw[:8]}
 	}
@@ -135,11 +214,23 @@ func (sr *sigv4Request) verify(r *http.Request, body []byte, key func() []byte, 
 	if d := now.Sub(sr.amzDate); d > maxClockSkew || d < -maxClockSkew {
 		return &authError{CodeRequestExpired, "Signature expired: " + sr.amzDateRaw + " is more than 15 minutes from the server's time " + now.UTC().Format("20060102T150405Z")}
 	}
-	want := signature(key(), sr.stringToSign(r, body))
-	if !hmac.Equal(want, sr.signature) {
-		return &authError{CodeInvalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."}
-	}
 	return nil
+}
+
+// checkSignature checks the signature of a request whose scope passed
+// checkScope, with its signing key. It builds the canonical request in
+// scratch and returns it for reuse.
+func (sr *sigv4Request) checkSignature(r *kmsRequest, key *sigKey, scratch []byte) ([]byte, error) {
+	scratch, sts := sr.appendStringToSign(scratch[:0], r)
+	mac := key.macs.Get().(hash.Hash)
+	mac.Reset()
+	mac.Write(sts)
+	want := mac.Sum(scratch[len(scratch):]) // in scratch's spare room: a local array would escape
+	key.macs.Put(mac)
+	if !hmac.Equal(want, sr.signature[:]) {
+		return scratch, &authError{CodeInvalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."}
+	}
+	return scratch, nil
 }
 
 func hmacSHA256(key []byte, data string) []byte {
@@ -156,41 +247,43 @@ func signingKey(secret, date, region, service string) []byte {
 	return hmacSHA256(k, "aws4_request")
 }
 
-func signature(key []byte, stringToSign string) []byte { return hmacSHA256(key, stringToSign) }
-
-// stringToSign rebuilds the canonical request and the string to sign.
-func (sr *sigv4Request) stringToSign(r *http.Request, body []byte) string {
-	var b strings.Builder
-	b.Grow(512)
-	b.WriteString(r.Method)
-	b.WriteByte('\n')
-	b.WriteString(canonicalURI(r.URL))
-	b.WriteByte('\n')
-	if r.URL.RawQuery != "" {
-		b.WriteString(canonicalQuery(r.URL.Query()))
+// appendStringToSign appends the canonical request of r to dst, then the
+// string to sign, which it also returns.
+func (sr *sigv4Request) appendStringToSign(dst []byte, r *kmsRequest) (buf, sts []byte) {
+	start := len(dst)
+	creq := append(dst, r.method...)
+	creq = append(creq, '\n')
+	if r.rawPath == "" {
+		creq = append(creq, '/')
+	} else {
+		creq = append(creq, r.rawPath...)
 	}
-	b.WriteByte('\n')
-	for _, h := range sr.signedHeaders {
-		b.WriteString(h)
-		b.WriteByte(':')
-		b.WriteString(headerValue(r, h))
-		b.WriteByte('\n')
+	creq = append(creq, '\n')
+	if r.rawQuery != "" {
+		q, _ := url.ParseQuery(r.rawQuery)
+		creq = append(creq, canonicalQuery(q)...)
 	}
-	b.WriteByte('\n')
-	b.WriteString(strings.Join(sr.signedHeaders, ";"))
-	b.WriteByte('\n')
-	sum := sha256.Sum256(body)
-	b.WriteString(hex.EncodeToString(sum[:]))
-	creq := sha256.Sum256([]byte(b.String()))
-	return sigv4Algorithm + "\n" + sr.amzDateRaw + "\n" + sr.date + "/" + sr.region + "/" + sr.service + "/aws4_request\n" + hex.EncodeToString(creq[:])
-}
-
-func canonicalURI(u *url.URL) string {
-	p := u.EscapedPath()
-	if p == "" {
-		return "/"
+	creq = append(creq, '\n')
+	for _, h := range splitHeaders(sr.signedHeaders) {
+		creq = append(creq, h...)
+		creq = append(creq, ':')
+		creq = appendHeaderValue(creq, r, h)
+		creq = append(creq, '\n')
 	}
-	return p
+	creq = append(creq, '\n')
+	creq = append(creq, sr.signedHeaders...)
+	creq = append(creq, '\n')
+	sum := sha256.Sum256(r.body)
+	creq = hex.AppendEncode(creq, sum[:])
+	sum = sha256.Sum256(creq[start:])
+	buf = append(creq, sigv4Algorithm+"\n"...)
+	stsStart := len(creq)
+	buf = append(buf, sr.amzDateRaw...)
+	buf = append(buf, '\n')
+	buf = append(buf, sr.credential[len(sr.accessKeyID)+1:]...) // date/region/service/aws4_request
+	buf = append(buf, '\n')
+	buf = hex.AppendEncode(buf, sum[:])
+	return buf, buf[stsStart:]
 }
 
 // canonicalQuery sorts the parameters by encoded name, then encoded value.
@@ -235,37 +328,44 @@ func awsEscape(s string) string {
 	return b.String()
 }
 
-// headerValue returns a signed header's canonical value: values trimmed,
-// runs of spaces folded, several values joined by commas. Go keeps Host and
-// Content-Length outside the header map.
-func headerValue(r *http.Request, name string) string {
+// appendHeaderValue appends a signed header's canonical value: values
+// trimmed, runs of spaces folded, several values joined by commas. Host
+// and Content-Length are the request's (net/http keeps them outside the
+// header map).
+func appendHeaderValue(dst []byte, r *kmsRequest, name string) []byte {
 	switch name {
 	case "host":
-		return r.Host
+		return append(dst, r.host...)
 	case "content-length":
-		return strconv.FormatInt(r.ContentLength, 10)
+		return strconv.AppendInt(dst, r.contentLength, 10)
 	}
-	vs := slices.Clone(r.Header.Values(name))
-	for i, v := range vs {
-		vs[i] = foldSpaces(strings.Trim(v, " "))
+	first := true
+	for _, f := range r.header {
+		if !asciiEqualFold(f.name, name) {
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = appendFoldedSpaces(dst, strings.Trim(f.value, " "))
 	}
-	return strings.Join(vs, ",")
+	return dst
 }
 
-// foldSpaces turns runs of spaces into one, as SigV4 canonicalization does
-// (other whitespace is kept).
-func foldSpaces(s string) string {
+// appendFoldedSpaces appends s with runs of spaces turned into one, as
+// SigV4 canonicalization does (other whitespace is kept).
+func appendFoldedSpaces(dst []byte, s string) []byte {
 	if !strings.Contains(s, "  ") {
-		return s
+		return append(dst, s...)
 	}
-	var b strings.Builder
 	prev := false
 	for i := 0; i < len(s); i++ {
 		if s[i] == ' ' && prev {
 			continue
 		}
 		prev = s[i] == ' '
-		b.WriteByte(s[i])
+		dst = append(dst, s[i])
 	}
-	return b.String()
+	return dst
 }

@@ -13,7 +13,9 @@ import (
 
 // TestSigV4AcceptsSDKSignatures sends requests signed by aws-sdk-go-v2's
 // own signer, with the canonicalization cases a client may produce.
-func TestSigV4AcceptsSDKSignatures(t *testing.T) {
+func TestSigV4AcceptsSDKSignatures(t *testing.T) { bothFrontEnds(t, testSigV4AcceptsSDKSignatures) }
+
+func testSigV4AcceptsSDKSignatures(t *testing.T) {
 	e := newTestEnv(t)
 	for _, tc := range []struct {
 		name string
@@ -64,7 +66,9 @@ func TestSigV4AcceptsSDKSignatures(t *testing.T) {
 // TestSigV4QueryOrder signs a query whose parameter names share a prefix.
 // SigV4 sorts parameters by name, then value: "a=1&a1=2". Sorting the
 // joined "name=value" strings gives "a1=2&a=1" instead ('1' < '=').
-func TestSigV4QueryOrder(t *testing.T) {
+func TestSigV4QueryOrder(t *testing.T) { bothFrontEnds(t, testSigV4QueryOrder) }
+
+func testSigV4QueryOrder(t *testing.T) {
 	e := newTestEnv(t)
 	resp := e.call("ListKeys", "{}", signOpts{query: "a1=2&a=1&a-b=3"})
 	if resp.status != http.StatusOK {
@@ -90,7 +94,9 @@ func authValue(r *http.Request, field string) string {
 	return m[1]
 }
 
-func TestSigV4Failures(t *testing.T) {
+func TestSigV4Failures(t *testing.T) { bothFrontEnds(t, testSigV4Failures) }
+
+func testSigV4Failures(t *testing.T) {
 	e := newTestEnv(t)
 	other := aws.Credentials{AccessKeyID: testRootID, SecretAccessKey: "not-the-secret"}
 	unknown := aws.Credentials{AccessKeyID: "AKIDUNKNOWN000000000", SecretAccessKey: testRootSecret}
@@ -205,7 +211,9 @@ func rebody(t *testing.T, r *http.Request, body []byte) *http.Request {
 
 // TestSigV4ServerClock moves the server's clock (Config.Now) rather than
 // the signer's.
-func TestSigV4ServerClock(t *testing.T) {
+func TestSigV4ServerClock(t *testing.T) { bothFrontEnds(t, testSigV4ServerClock) }
+
+func testSigV4ServerClock(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		skew time.Duration
@@ -233,7 +241,9 @@ func TestSigV4ServerClock(t *testing.T) {
 
 // TestSigV4Principals checks that each principal's own secret signs, and no
 // other's.
-func TestSigV4Principals(t *testing.T) {
+func TestSigV4Principals(t *testing.T) { bothFrontEnds(t, testSigV4Principals) }
+
+func testSigV4Principals(t *testing.T) {
 	app := &Principal{Name: "app", AccessKeyID: "AKIDAPP0000000000001", SecretAccessKey: "app-secret",
 		Allow: []Grant{{Actions: []string{"kms:ListKeys"}, Keys: []string{"*"}}}}
 	e := newTestEnv(t, func(c *Config) { c.Principals = []*Principal{app} })
@@ -280,7 +290,9 @@ func TestNewRefusesBadConfig(t *testing.T) {
 // signature that does not cover it could be replayed, within the 15
 // minutes, as another operation with the same body. AWS's SDKs always sign
 // it; a server can require it at no cost to them.
-func TestSigV4TargetMustBeSigned(t *testing.T) {
+func TestSigV4TargetMustBeSigned(t *testing.T) { bothFrontEnds(t, testSigV4TargetMustBeSigned) }
+
+func testSigV4TargetMustBeSigned(t *testing.T) {
 	e := newTestEnv(t)
 	id := e.createKey("")
 	// A body made for DescribeKey, signed without X-Amz-Target...
