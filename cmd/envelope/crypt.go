@@ -1,23 +1,54 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/envelopekms/envelope"
 	"github.com/envelopekms/envelope/keyring"
 	"github.com/envelopekms/envelope/kms"
+	"github.com/envelopekms/envelope/materials"
 	"github.com/envelopekms/envelope/suite"
 	"github.com/spf13/pflag"
 )
 
 const encryptHelp = `Usage: envelope encrypt [-k KEY]... [-c name=value]... [flags] [-o OUT] [FILE]
+       envelope encrypt [-k KEY]... [-c name=value]... [flags] [--suffix S] [--output-dir DIR] FILE...
 
 Encrypt FILE (or standard input) under a fresh data key, wrapped by each KEY.
+
+Several files: with more than one FILE, or with --suffix or --output-dir,
+each FILE is encrypted to a message of its own, FILE.esdk beside it (--suffix
+sets the ending, --output-dir the directory). An existing output is
+replaced; an input never is. A FILE that fails is reported by name and the
+others go on; the exit status is then 1. Outputs are written to temporary
+files, made durable together at the end (one syncfs per file system on
+Linux, an fsync per file elsewhere), and only then renamed into place and
+their directories synced: no partial output ever exists, and a run
+interrupted before its final renames leaves no output at all.
+
+Data-key cache: --cache-max-age turns on the caching materials manager of
+the AWS Encryption SDK, so that the messages of one command share a data
+key and the KMS (or raw key) wraps one data key for many messages. A cached
+key serves until it is --cache-max-age old, has encrypted
+--cache-max-messages messages, or the next message would take it past
+--cache-max-bytes; then a new one is made. Against a remote KMS (--kms) this
+is many times faster for small files; the price is that one exposed data
+key exposes every message it encrypted. Suites without key derivation
+(0x0014, 0x0046, 0x0078) are never cached. Each input's length is declared
+to the cache (read ahead up to 1 MiB, else a file's size); a longer input
+of unknown length (a pipe) shares a cached key only without
+--cache-max-bytes, and otherwise gets a data key of its own.
 
 Flags:
 %s
@@ -29,13 +60,29 @@ Examples:
   tar c dir | envelope encrypt -k rsa:file=pub.pem,namespace=ops,name=rsa1 > dir.tar.esdk
   envelope encrypt -k aes:file=app.key,namespace=myapp,name=app-2026 \
       --suite 0x0478 --frame-size 1M big.img -o big.img.esdk
+  envelope encrypt --kms https://kms.example:8500 -k alias/logs \
+      --cache-max-age 5m --cache-max-messages 10000 logs/*.json
 `
 
 const decryptHelp = `Usage: envelope decrypt [-k KEY]... [-c name=value]... [flags] [-o OUT] [FILE]
+       envelope decrypt [-k KEY]... [-c name=value]... [flags] [--suffix S] [--output-dir DIR] FILE...
 
 Decrypt a message from FILE (or standard input). Plaintext is written only as
 it authenticates; with -o the file appears only once the whole message,
 signature included, has verified.
+
+Several files: with more than one FILE, or with --suffix or --output-dir,
+each message FILE.esdk is decrypted to FILE (--suffix sets the ending that
+is removed); with --output-dir into DIR, where a FILE without the ending
+keeps its name. A FILE without the ending, and no --output-dir, is refused
+before anything is done. As with encrypt, a FILE that fails is reported by
+name while the others go on, and the outputs appear together at the end,
+once they are all on disk.
+
+Data-key cache: with --cache-max-age, a data key unwrapped for one message
+is reused for up to that long by the later messages that carry the same
+wrapped data key (as messages encrypted with a data-key cache do), so the
+KMS is called once for all of them.
 
 Flags:
 %s
@@ -44,34 +91,46 @@ Examples:
   envelope decrypt -k aes:file=app.key,namespace=myapp,name=app-2026 \
       -c purpose=backup -o backup.tar backup.tar.esdk
   envelope decrypt -k rsa:file=priv.pem,namespace=ops,name=rsa1 < dir.tar.esdk | tar x
+  envelope decrypt --kms https://kms.example:8500 --cache-max-age 5m \
+      --output-dir restored logs/*.json.esdk
 `
 
 // commonFlags are the flags encrypt and decrypt share.
 type commonFlags struct {
-	keys     []string
-	context  []string
-	policy   string
-	maxEDKs  int
-	output   string
-	progress bool
+	keys      []string
+	context   []string
+	policy    string
+	maxEDKs   int
+	output    string
+	suffix    string
+	outputDir string
+	progress  bool
+	cache     cacheFlags
 }
 
 // kmsFlagHelp documents --kms, shared by every command that uses KMS keys.
 const kmsFlagHelp = "use the AWS-KMS-API endpoint at `URL` (an envelope server) or \"aws\" (AWS KMS, default AWS config and credentials) instead of the embedded keystore; default $ENVELOPE_KMS"
 
+// defaultSuffix ends the names of messages written for several FILEs.
+const defaultSuffix = ".esdk"
+
 func (f *commonFlags) register(fs *pflag.FlagSet, decrypt bool) {
 	keyHelp := "wrapping `KEY` (repeatable; forms below)"
 	ctxHelp := "encryption context pair `name=value` (repeatable), bound to the message"
+	suffixHelp := "several files: write each FILE to FILE followed by `S`"
 	if decrypt {
 		keyHelp = "`KEY` to unwrap the data key with (repeatable; tried in order)"
 		ctxHelp = "require the message's encryption context to hold `name=value` (repeatable)"
+		suffixHelp = "several files: each FILE ends in `S`, which its output's name drops"
 	}
 	fs.StringArrayVarP(&f.keys, "key", "k", nil, keyHelp)
 	fs.StringArrayVarP(&f.context, "context", "c", nil, ctxHelp)
 	fs.StringVar(&f.policy, "commitment-policy", suite.RequireEncryptRequireDecrypt.String(),
 		"`POLICY`: require-encrypt-require-decrypt, require-encrypt-allow-decrypt or forbid-encrypt-allow-decrypt")
 	fs.IntVar(&f.maxEDKs, "max-encrypted-data-keys", 0, "refuse messages with more than `N` wrapped data keys (0: no limit)")
-	fs.StringVarP(&f.output, "output", "o", "", "write to `PATH` instead of standard output (atomically)")
+	fs.StringVarP(&f.output, "output", "o", "", "write to `PATH` instead of standard output (atomically; one FILE only)")
+	fs.StringVar(&f.suffix, "suffix", defaultSuffix, suffixHelp)
+	fs.StringVar(&f.outputDir, "output-dir", "", "several files: write the outputs into `DIR` instead of beside each FILE")
 	fs.BoolVar(&f.progress, "progress", true, "show a progress bar on a terminal for large inputs (--progress=false to hide)")
 }
 
@@ -94,6 +153,26 @@ func (f *commonFlags) options() ([]envelope.Option, error) {
 	}, nil
 }
 
+// files returns the FILE arguments and whether they are to be handled as
+// several files (each to its own output) rather than as one input.
+func (f *commonFlags) files(fs *pflag.FlagSet) ([]string, bool, error) {
+	args := fs.Args()
+	several := len(args) > 1 || fs.Changed("suffix") || fs.Changed("output-dir")
+	switch {
+	case !several:
+		return args, false, nil
+	case f.output != "" && len(args) > 1:
+		return nil, false, &exitError{code: 2, err: &hintError{
+			fmt.Errorf("too many arguments %q: give at most one input FILE", args),
+			fmt.Sprintf("to %s several files, each to its own output, drop -o (see --suffix and --output-dir in \"envelope %s --help\")", fs.Name(), fs.Name())}}
+	case f.output != "":
+		return nil, false, usageErrorf("-o names the output of one FILE; it does not go with --suffix or --output-dir")
+	case len(args) == 0:
+		return nil, false, usageErrorf("--suffix and --output-dir are for FILE arguments (standard input has no name to derive an output's from); use -o")
+	}
+	return args, true, nil
+}
+
 func parseContext(pairs []string) (map[string]string, error) {
 	ec := map[string]string{}
 	for _, p := range pairs {
@@ -107,6 +186,84 @@ func parseContext(pairs []string) (map[string]string, error) {
 		ec[k] = v
 	}
 	return ec, nil
+}
+
+// cacheFlags configure the data-key cache (materials.Caching).
+type cacheFlags struct {
+	maxAge, maxMessages, maxBytes, capacity string
+}
+
+func (f *cacheFlags) register(fs *pflag.FlagSet, decrypt bool) {
+	if decrypt {
+		fs.StringVar(&f.maxAge, "cache-max-age", "", "turn on the data-key cache: reuse an unwrapped data key for up to `DURATION` (such as 30s or 5m)")
+	} else {
+		fs.StringVar(&f.maxAge, "cache-max-age", "", "turn on the data-key cache: messages share a data key for up to `DURATION` (such as 30s or 5m)")
+		fs.StringVar(&f.maxMessages, "cache-max-messages", "", "with the cache: a data key encrypts at most `N` messages (1 to 4294967296, the default)")
+		fs.StringVar(&f.maxBytes, "cache-max-bytes", "", "with the cache: a data key encrypts at most `N` bytes of plaintext in all (K, M, G, T suffixes; default and most 2^63-1)")
+	}
+	fs.StringVar(&f.capacity, "cache-capacity", "", "with the cache: keep at most `N` data keys (default 1000)")
+}
+
+// options returns the caching options the flags ask for, nil when the
+// cache is off. bounded reports --cache-max-bytes.
+func (f *cacheFlags) options() (opts *materials.CachingOptions, bounded bool, err error) {
+	if f.maxAge == "" {
+		for _, x := range []struct{ name, value string }{
+			{"--cache-max-messages", f.maxMessages}, {"--cache-max-bytes", f.maxBytes}, {"--cache-capacity", f.capacity},
+		} {
+			if x.value != "" {
+				return nil, false, usageErrorf("%s needs --cache-max-age, which turns the data-key cache on", x.name)
+			}
+		}
+		return nil, false, nil
+	}
+	age, err := time.ParseDuration(f.maxAge)
+	if err != nil || age <= 0 {
+		return nil, false, usageErrorf("--cache-max-age %q: want a positive duration such as 30s, 5m or 1h", f.maxAge)
+	}
+	opts = &materials.CachingOptions{MaxAge: age}
+	if f.maxMessages != "" {
+		n, err := strconv.ParseUint(f.maxMessages, 10, 64)
+		if err != nil || n == 0 || n > materials.CachingMaxMessages {
+			return nil, false, usageErrorf("--cache-max-messages %q: want a whole number from 1 to %d (2^32)", f.maxMessages, materials.CachingMaxMessages)
+		}
+		opts.MaxMessagesEncrypted = n
+	}
+	if f.maxBytes != "" {
+		n, err := parseByteCount(f.maxBytes)
+		if err != nil {
+			return nil, false, usageErrorf("--cache-max-bytes %q: want a size from 1 to %d bytes (2^63-1), such as 64M or 10G", f.maxBytes, materials.CachingMaxBytes)
+		}
+		opts.MaxBytesEncrypted = n
+	}
+	capacity := materials.DefaultCacheCapacity
+	if f.capacity != "" {
+		n, err := strconv.ParseInt(f.capacity, 10, 32)
+		if err != nil || n < 1 {
+			return nil, false, usageErrorf("--cache-capacity %q: want a whole number from 1 to %d", f.capacity, math.MaxInt32)
+		}
+		capacity = int(n)
+	}
+	opts.Cache = materials.NewCache(capacity)
+	return opts, f.maxBytes != "", nil
+}
+
+// parseByteCount parses a positive byte count that fits an int64, with an
+// optional binary suffix: K, M, G or T (or KiB, KB, ...).
+func parseByteCount(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
+	shift := 0
+	if k := len(t); k > 0 {
+		if i := strings.IndexByte("KMGT", t[k-1]); i >= 0 {
+			shift, t = 10*(i+1), t[:k-1]
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 1 || n > math.MaxInt64>>shift {
+		return 0, fmt.Errorf("%q: want a byte count from 1 to 2^63-1", s)
+	}
+	return n << shift, nil
 }
 
 // newFlagSet returns a flag set that prints nothing itself: errors are
@@ -140,10 +297,15 @@ func (c *cli) encrypt(args []string) error {
 	fs.StringVar(&c.kmsFlag, "kms", "", kmsFlagHelp)
 	fs.StringVar(&suiteName, "suite", "", "algorithm suite `ID`, hex (0x0478) or name; default 0x0578, or 0x0378 under forbid-encrypt-allow-decrypt")
 	fs.StringVar(&frameSize, "frame-size", strconv.Itoa(envelope.DefaultFrameSize), "plaintext bytes per frame, `N` (suffixes K and M for KiB and MiB)")
+	f.cache.register(fs, false)
 	if ok, err := c.parse(fs, args, encryptHelp, keyFormsHelp); !ok {
 		return err
 	}
 	opts, err := f.options()
+	if err != nil {
+		return err
+	}
+	cacheOpts, bounded, err := f.cache.options()
 	if err != nil {
 		return err
 	}
@@ -152,6 +314,11 @@ func (c *cli) encrypt(args []string) error {
 		if err != nil {
 			return usageErrorf("--suite: %v", err)
 		}
+		if cacheOpts != nil && s.KDF == 0 {
+			return &exitError{code: 2, err: &hintError{
+				fmt.Errorf("--cache-max-age: suite %s has no key derivation, so its data keys are never cached", s),
+				"drop --cache-max-age, or use a suite with key derivation such as 0x0478 or 0x0578"}}
+		}
 		opts = append(opts, envelope.WithSuite(s.ID))
 	}
 	n, err := parseSize(frameSize)
@@ -159,6 +326,16 @@ func (c *cli) encrypt(args []string) error {
 		return usageErrorf("--frame-size: %v", err)
 	}
 	opts = append(opts, envelope.WithFrameSize(n))
+	files, several, err := f.files(fs)
+	if err != nil {
+		return err
+	}
+	var jobs []fileJob
+	if several {
+		if jobs, err = planJobs(files, f.suffix, f.outputDir, false); err != nil {
+			return err
+		}
+	}
 	ctx := context.Background()
 	kr, rsa, err := c.keyrings(ctx, f.keys, false)
 	if err != nil {
@@ -173,7 +350,19 @@ func (c *cli) encrypt(args []string) error {
 		}
 		opts = append(opts, envelope.WithSuite(id))
 	}
-	in, err := c.openInput(fs.Args())
+	e := &encrypter{opts: opts, kr: kr, progress: f.progress, bounded: bounded}
+	if cacheOpts != nil {
+		e.own = materials.NewDefault(kr)
+		if e.cache, err = materials.NewCaching(e.own, *cacheOpts); err != nil {
+			return err
+		}
+	}
+	if several {
+		return c.eachFile(jobs, "encrypting", 0o644, func(in *input, dst io.Writer) error {
+			return e.seal(ctx, c, dst, in)
+		})
+	}
+	in, err := c.openInput(files)
 	if err != nil {
 		return err
 	}
@@ -183,20 +372,109 @@ func (c *cli) encrypt(args []string) error {
 		return err
 	}
 	defer out.abort()
-	w, err := envelope.Encrypt(ctx, out.w, kr, opts...)
+	if err := e.seal(ctx, c, out.w, in); err != nil {
+		var be *bodyError
+		if errors.As(err, &be) {
+			return fmt.Errorf("encrypting %s: %w", in.name, be.err)
+		}
+		return err
+	}
+	return out.commit()
+}
+
+// encrypter encrypts inputs, one message each, with the options of one
+// encrypt command.
+type encrypter struct {
+	opts     []envelope.Option
+	kr       keyring.Keyring
+	progress bool
+	// With the data-key cache: the caching manager, the manager under it
+	// (for inputs that must have a data key of their own), whether
+	// --cache-max-bytes bounds what a data key encrypts, and the buffer
+	// inputs are read ahead into.
+	cache   *materials.Caching
+	own     materials.Manager
+	bounded bool
+	buf     []byte
+}
+
+// readAhead is how much of an input encrypt reads before choosing its data
+// key when the cache is on, to learn the length of inputs that do not say.
+const readAhead = 1 << 20
+
+// bodyError is an error of encrypt in reading the input or writing the
+// message, as opposed to setting the message up.
+type bodyError struct{ err error }
+
+func (e *bodyError) Error() string { return e.err.Error() }
+func (e *bodyError) Unwrap() error { return e.err }
+
+// seal writes one message holding in to dst. Errors are unnamed, and
+// those after the message began are *bodyError.
+func (e *encrypter) seal(ctx context.Context, c *cli, dst io.Writer, in *input) error {
+	src, done := c.withProgress(in, e.progress)
+	defer done()
+	kr, opts := e.kr, slices.Clip(e.opts)
+	declared := int64(-1)
+	if e.cache != nil {
+		var err error
+		if src, declared, err = e.lookahead(src, in); err != nil {
+			return &bodyError{err}
+		}
+		kr = nil
+		switch {
+		case declared >= 0:
+			// The cache counts exactly this many bytes against the key.
+			opts = append(opts, envelope.WithPlaintextLength(declared), envelope.WithMaterialsManager(e.cache))
+		case e.bounded:
+			// A cached key could run out of bytes in the middle of this
+			// stream: it gets a data key of its own.
+			opts = append(opts, envelope.WithMaterialsManager(e.own))
+		default:
+			// Without a byte limit, a stream leases the cached key
+			// (materials.Leaser) for as much as it turns out to hold.
+			opts = append(opts, envelope.WithMaterialsManager(e.cache))
+		}
+	}
+	w, err := envelope.Encrypt(ctx, dst, kr, opts...)
 	if err != nil {
 		return encryptHint(err)
 	}
-	src, done := c.withProgress(in, f.progress)
 	_, err = io.Copy(w, src)
 	done()
+	if err == nil {
+		err = w.Close()
+	} else {
+		w.Close()
+	}
+	if errors.Is(err, envelope.ErrPlaintextLimit) && declared >= 0 {
+		return &bodyError{fmt.Errorf("the input grew while it was read: it had %d bytes when encryption began", declared)}
+	}
 	if err != nil {
-		return fmt.Errorf("encrypting %s: %w", in.name, err)
+		return &bodyError{err}
 	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("encrypting %s: %w", in.name, err)
+	return nil
+}
+
+// lookahead reads up to readAhead bytes of src, and returns a reader of
+// the whole input and its length: known if the input ended within them or
+// is a regular file at least that long, else -1.
+func (e *encrypter) lookahead(src io.Reader, in *input) (io.Reader, int64, error) {
+	if e.buf == nil {
+		e.buf = make([]byte, readAhead)
 	}
-	return out.commit()
+	n, err := io.ReadFull(src, e.buf)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return bytes.NewReader(e.buf[:n]), int64(n), nil
+	case err != nil:
+		return nil, 0, err
+	}
+	r := io.MultiReader(bytes.NewReader(e.buf), src)
+	if in.f != nil && in.size >= int64(n) {
+		return r, in.size, nil
+	}
+	return r, -1, nil
 }
 
 func (c *cli) decrypt(args []string) error {
@@ -206,6 +484,7 @@ func (c *cli) decrypt(args []string) error {
 	f.register(fs, true)
 	fs.StringVar(&c.kmsFlag, "kms", "", kmsFlagHelp)
 	fs.BoolVar(&unsignedOnly, "unsigned-only", false, "refuse signed messages (for consumers that act on plaintext as it streams)")
+	f.cache.register(fs, true)
 	if ok, err := c.parse(fs, args, decryptHelp, keyFormsHelp); !ok {
 		return err
 	}
@@ -216,12 +495,53 @@ func (c *cli) decrypt(args []string) error {
 	if unsignedOnly {
 		opts = append(opts, envelope.WithUnsignedOnly())
 	}
+	cacheOpts, _, err := f.cache.options()
+	if err != nil {
+		return err
+	}
+	files, several, err := f.files(fs)
+	if err != nil {
+		return err
+	}
+	var jobs []fileJob
+	if several {
+		if jobs, err = planJobs(files, f.suffix, f.outputDir, true); err != nil {
+			return err
+		}
+	}
 	ctx := context.Background()
 	kr, _, err := c.keyrings(ctx, f.keys, true)
 	if err != nil {
 		return err
 	}
-	in, err := c.openInput(fs.Args())
+	if cacheOpts != nil {
+		m, err := materials.NewCaching(materials.NewDefault(kr), *cacheOpts)
+		if err != nil {
+			return err
+		}
+		kr, opts = nil, append(opts, envelope.WithMaterialsManager(m))
+	}
+	open := func(in *input, dst io.Writer) error {
+		src, done := c.withProgress(in, f.progress)
+		defer done()
+		r, err := envelope.Decrypt(ctx, src, kr, opts...)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		_, err = io.Copy(dst, r)
+		return err
+	}
+	if several {
+		return c.eachFile(jobs, "decrypting", 0o600, func(in *input, dst io.Writer) error {
+			err := open(in, dst)
+			if h := decryptAdvice(err); h != "" {
+				return &hintError{err, h}
+			}
+			return err
+		})
+	}
+	in, err := c.openInput(files)
 	if err != nil {
 		return err
 	}
@@ -231,17 +551,145 @@ func (c *cli) decrypt(args []string) error {
 		return err
 	}
 	defer out.abort()
-	src, done := c.withProgress(in, f.progress)
-	defer done()
-	r, err := envelope.Decrypt(ctx, src, kr, opts...)
-	if err != nil {
+	if err := open(in, out.w); err != nil {
 		return decryptHint(err, in.name)
 	}
-	if _, err := io.Copy(out.w, r); err != nil {
-		return decryptHint(err, in.name)
-	}
-	done()
 	return out.commit()
+}
+
+// fileJob is one FILE of a command given several, and its output.
+type fileJob struct {
+	in, out string
+}
+
+// planJobs names the output of each FILE: FILE+suffix (encrypt) or FILE
+// without suffix (decrypt), beside FILE or in outDir. It refuses, before
+// anything is written, names it cannot derive, two FILEs with one output,
+// and outputs that would replace an input.
+func planJobs(files []string, suffix, outDir string, decrypt bool) ([]fileJob, error) {
+	if suffix == "" || strings.ContainsAny(suffix, `/`+string(filepath.Separator)) {
+		return nil, usageErrorf("--suffix %q: want a file name ending such as .esdk (not empty, no directory)", suffix)
+	}
+	if outDir != "" {
+		st, err := os.Stat(outDir)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("--output-dir: %w", unwrapPathError(err, outDir))
+		case !st.IsDir():
+			return nil, fmt.Errorf("--output-dir: %q is not a directory", outDir)
+		}
+	}
+	type inputFile struct {
+		name string
+		st   os.FileInfo
+	}
+	jobs := make([]fileJob, len(files))
+	inputs := make(map[string]string, len(files)) // absolute path → FILE
+	bySize := map[int64][]inputFile{}             // existing inputs, by size
+	for i, name := range files {
+		if name == "-" {
+			return nil, usageErrorf("standard input (\"-\") cannot be one of several FILEs: its output would have no name; use -o with it alone")
+		}
+		if p, err := filepath.Abs(name); err == nil {
+			inputs[p] = name
+		}
+		if st, err := os.Stat(name); err == nil {
+			bySize[st.Size()] = append(bySize[st.Size()], inputFile{name, st})
+		}
+		dir, base := filepath.Split(name)
+		switch {
+		case !decrypt:
+			base += suffix
+		case strings.HasSuffix(base, suffix) && len(base) > len(suffix):
+			base = strings.TrimSuffix(base, suffix)
+		case outDir == "":
+			return nil, &exitError{code: 2, err: &hintError{
+				fmt.Errorf("%q does not end in %q, so its output has no name", name, suffix),
+				"give --output-dir DIR to decrypt it into another directory under the same name, or --suffix"}}
+		}
+		if outDir != "" {
+			dir = outDir
+		}
+		jobs[i] = fileJob{in: name, out: filepath.Join(dir, base)}
+	}
+	outputs := make(map[string]string, len(jobs)) // absolute path → FILE
+	for _, j := range jobs {
+		p, err := filepath.Abs(j.out)
+		if err != nil {
+			return nil, err
+		}
+		if other, dup := outputs[p]; dup {
+			return nil, usageErrorf("%q and %q would both be written to %q", other, j.in, j.out)
+		}
+		outputs[p] = j.in
+		if in, ok := inputs[p]; ok {
+			return nil, usageErrorf("the output of %q would replace the input %q", j.in, in)
+		}
+		// The same file under another name (links, symbolic links).
+		if st, err := os.Stat(j.out); err == nil {
+			for _, in := range bySize[st.Size()] {
+				if os.SameFile(in.st, st) {
+					return nil, usageErrorf("the output of %q, %q, is the input %q under another name", j.in, j.out, in.name)
+				}
+			}
+		}
+	}
+	return jobs, nil
+}
+
+// eachFile runs do on each job's input and output, reporting each failure
+// by its FILE's name as it happens and going on with the others. The
+// outputs are committed together at the end (batch).
+func (c *cli) eachFile(jobs []fileJob, verb string, mode os.FileMode, do func(in *input, dst io.Writer) error) error {
+	var b batch
+	defer b.abort()
+	for _, j := range jobs {
+		if err := c.oneFile(&b, j, mode, do); err != nil {
+			c.report(fmt.Errorf("%s %q: %w", verb, j.in, err))
+		}
+	}
+	written, errs := b.commit()
+	for _, err := range errs {
+		c.report(err)
+	}
+	if failed := len(jobs) - written; failed > 0 {
+		switch {
+		case len(jobs) == 1:
+			return errSilent // its error is reported above
+		case written == 0:
+			return fmt.Errorf("no output written: all %d files failed", len(jobs))
+		}
+		return fmt.Errorf("%d of %d files failed; the others' outputs were written", failed, len(jobs))
+	}
+	if len(errs) > 0 {
+		return errSilent
+	}
+	return nil
+}
+
+func (c *cli) oneFile(b *batch, j fileJob, mode os.FileMode, do func(in *input, dst io.Writer) error) error {
+	in, err := openFile(j.in)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return err
+	}
+	defer in.Close()
+	out, err := b.create(c, j.out, mode)
+	if err != nil {
+		return err
+	}
+	if err := do(in, out.w); err != nil {
+		out.abort()
+		var be *bodyError
+		if errors.As(err, &be) {
+			return be.err
+		}
+		return err
+	}
+	return b.add(out)
 }
 
 // hintError adds advice on how to fix an error.
@@ -272,33 +720,44 @@ func encryptHint(err error) error {
 	return err
 }
 
+// decryptHint adds advice to a decrypt error and, when the message itself
+// is at fault, the input's name.
 func decryptHint(err error, name string) error {
+	if h := decryptAdvice(err); h != "" {
+		return &hintError{err, h}
+	}
+	if errors.Is(err, envelope.ErrTampered) || errors.Is(err, envelope.ErrTruncated) || errors.Is(err, envelope.ErrMalformed) {
+		return fmt.Errorf("decrypting %s: %w", name, err)
+	}
+	return err
+}
+
+// decryptAdvice returns advice on how to fix a decrypt error, or "".
+func decryptAdvice(err error) string {
 	var pe *envelope.PolicyError
 	var ue *keyring.UnwrapError
 	var ke *kms.Error
 	if errors.As(err, &ke) {
 		switch ke.Code {
 		case kms.CodeDisabled:
-			return &hintError{err, fmt.Sprintf("enable the key with \"envelope keys enable %s\"", firstARN(ke.Message))}
+			return fmt.Sprintf("enable the key with \"envelope keys enable %s\"", firstARN(ke.Message))
 		case kms.CodeInvalidState:
-			return &hintError{err, fmt.Sprintf("if the key is pending deletion, restore it with \"envelope keys cancel-deletion %s\"", firstARN(ke.Message))}
+			return fmt.Sprintf("if the key is pending deletion, restore it with \"envelope keys cancel-deletion %s\"", firstARN(ke.Message))
 		}
 	}
 	switch {
 	case errors.As(err, &pe):
-		return &hintError{err, "to read messages written without key commitment, add --commitment-policy require-encrypt-allow-decrypt"}
+		return "to read messages written without key commitment, add --commitment-policy require-encrypt-allow-decrypt"
 	case errors.As(err, &ue) || errors.Is(err, envelope.ErrNoDataKey):
-		return &hintError{err, "pass one of the wrapping keys above with -k; \"envelope inspect\" lists them"}
+		return "pass one of the wrapping keys above with -k; \"envelope inspect\" lists them"
 	case errors.Is(err, envelope.ErrContextMismatch):
-		return &hintError{err, "\"envelope inspect\" shows the message's encryption context"}
+		return "\"envelope inspect\" shows the message's encryption context"
 	case errors.Is(err, envelope.ErrSignedMessage):
-		return &hintError{err, "drop --unsigned-only to accept signed messages (their last frame is released only after the signature verifies)"}
+		return "drop --unsigned-only to accept signed messages (their last frame is released only after the signature verifies)"
 	case errors.Is(err, envelope.ErrTooManyEncryptedDataKeys):
-		return &hintError{err, "raise --max-encrypted-data-keys if the message is trusted"}
-	case errors.Is(err, envelope.ErrTampered), errors.Is(err, envelope.ErrTruncated), errors.Is(err, envelope.ErrMalformed):
-		return fmt.Errorf("decrypting %s: %w", name, err)
+		return "raise --max-encrypted-data-keys if the message is trusted"
 	}
-	return err
+	return ""
 }
 
 // firstARN returns the first ARN in a KMS error message, or "KEY".

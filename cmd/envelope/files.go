@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 )
 
@@ -43,9 +44,25 @@ func (c *cli) openInput(args []string) (*input, error) {
 		}
 		return in, nil
 	}
-	f, err := os.Open(args[0])
-	if err != nil {
+	in, err := openFile(args[0])
+	switch {
+	case errors.Is(err, errIsDirectory):
+		return nil, fmt.Errorf("input %q is a directory", args[0])
+	case err != nil:
 		return nil, fmt.Errorf("opening input: %w", unwrapPathError(err, args[0]))
+	}
+	return in, nil
+}
+
+// errIsDirectory is openFile's error for a directory.
+var errIsDirectory = errors.New("is a directory")
+
+// openFile opens a named input. Its errors are an *os.PathError or
+// errIsDirectory.
+func openFile(path string) (*input, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
 	}
 	st, err := f.Stat()
 	if err != nil {
@@ -54,13 +71,13 @@ func (c *cli) openInput(args []string) (*input, error) {
 	}
 	if st.IsDir() {
 		f.Close()
-		return nil, fmt.Errorf("input %q is a directory", args[0])
+		return nil, errIsDirectory
 	}
 	size := int64(-1)
 	if st.Mode().IsRegular() {
 		size = st.Size()
 	}
-	return &input{r: f, name: fmt.Sprintf("%q", args[0]), size: size, f: f}, nil
+	return &input{r: f, name: fmt.Sprintf("%q", path), size: size, f: f}, nil
 }
 
 func (in *input) Close() {
@@ -70,14 +87,16 @@ func (in *input) Close() {
 }
 
 // output is where a command writes. A named file is written to a temporary
-// file beside it and renamed into place by commit, so that on any failure
-// no output file exists (and an existing file is left untouched). Its mode
-// is the one given (0644 for messages, 0600 for plaintext) less the umask.
+// file beside it and renamed into place by commit (or by a batch), so that
+// on any failure no output file exists (and an existing file is left
+// untouched). Its mode is the one given (0644 for messages, 0600 for
+// plaintext) less the umask.
 type output struct {
-	w    io.Writer
-	f    *os.File
-	path string
-	tmp  string
+	w      io.Writer
+	f      *os.File
+	path   string
+	tmp    string
+	closed bool // f is closed: the temporary waits for its batch
 }
 
 func (c *cli) createOutput(path string, mode os.FileMode) (*output, error) {
@@ -99,7 +118,7 @@ func (c *cli) createOutput(path string, mode os.FileMode) (*output, error) {
 	return &output{w: f, f: f, path: path, tmp: f.Name()}, nil
 }
 
-// commit makes the output final.
+// commit makes the output final: fsync, close, rename.
 func (o *output) commit() error {
 	if o.f == nil {
 		return nil
@@ -108,6 +127,7 @@ func (o *output) commit() error {
 	if cerr := o.f.Close(); err == nil {
 		err = cerr
 	}
+	o.closed = true
 	if err == nil {
 		err = os.Rename(o.tmp, o.path)
 	}
@@ -120,14 +140,132 @@ func (o *output) commit() error {
 	return nil
 }
 
-// abort discards the output. It is safe after commit.
+// finish closes the temporary file of a complete output without syncing
+// it: a batch makes it durable and renames it with the others.
+func (o *output) finish() error {
+	err := o.f.Close()
+	o.closed = true
+	if err != nil {
+		o.abort()
+		return fmt.Errorf("writing output %q: %w", o.path, errors.Unwrap(err))
+	}
+	return nil
+}
+
+// abort discards the output. It is safe after commit and more than once.
 func (o *output) abort() {
 	if o.f == nil {
 		return
 	}
-	o.f.Close()
+	if !o.closed {
+		o.f.Close()
+	}
 	os.Remove(o.tmp)
 	temporaries.Delete(o.tmp)
+	o.f = nil
+}
+
+// batch holds the complete outputs of a command given several FILEs until
+// the end, when they are made durable together and renamed into place:
+// one sync pass (see syncer) instead of an fsync per file, and no output
+// appears before every one of them is on disk.
+type batch struct {
+	outs []*output
+	sync syncer
+}
+
+// create creates an output that the batch will commit.
+func (b *batch) create(c *cli, path string, mode os.FileMode) (*output, error) {
+	o, err := c.createOutput(path, mode)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.sync.watch(o.tmp); err != nil {
+		o.abort()
+		return nil, fmt.Errorf("creating output: %w", unwrapPathError(err, path))
+	}
+	return o, nil
+}
+
+// add takes a complete output, finished or not.
+func (b *batch) add(o *output) error {
+	if !o.closed {
+		if err := o.finish(); err != nil {
+			return err
+		}
+	}
+	b.outs = append(b.outs, o)
+	return nil
+}
+
+// abort discards every output not yet committed.
+func (b *batch) abort() {
+	for _, o := range b.outs {
+		o.abort()
+	}
+	b.outs = nil
+	b.sync.close()
+}
+
+// commit makes the outputs durable, renames each into place and syncs the
+// directories that received them, so that the renames are durable too. It
+// returns how many outputs it wrote and the errors, each naming the output
+// or directory it is about. If the sync pass fails, no output is written.
+func (b *batch) commit() (int, []error) {
+	defer b.sync.close()
+	if len(b.outs) == 0 {
+		return 0, nil
+	}
+	tmps := make([]string, len(b.outs))
+	for i, o := range b.outs {
+		tmps[i] = o.tmp
+	}
+	if err := b.sync.sync(tmps); err != nil {
+		n := len(b.outs)
+		b.abort()
+		return 0, []error{fmt.Errorf("making the %d outputs durable: %v; none was written", n, err)}
+	}
+	var errs []error
+	var dirs []string
+	seen := map[string]bool{}
+	written := 0
+	for _, o := range b.outs {
+		if err := os.Rename(o.tmp, o.path); err != nil {
+			o.abort()
+			errs = append(errs, fmt.Errorf("writing output %q: %w", o.path, errors.Unwrap(err)))
+			continue
+		}
+		temporaries.Delete(o.tmp)
+		o.f = nil
+		written++
+		if d := filepath.Dir(o.path); !seen[d] {
+			seen[d] = true
+			dirs = append(dirs, d)
+		}
+	}
+	b.outs = nil
+	for _, d := range dirs {
+		if err := syncDir(d); err != nil {
+			errs = append(errs, fmt.Errorf("syncing directory %q after renaming outputs into it: %v", d, err))
+		}
+	}
+	return written, errs
+}
+
+// syncDir makes the entries of directory dir (renames into it) durable.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil // a directory cannot be opened for fsync there
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // createTemp creates a new file dir/prefix+random with mode perm (less the

@@ -1,12 +1,22 @@
 // Command benchtool holds the small measuring and reporting tools that
 // bench/run drives:
 //
-//	benchtool exec -log FILE -id ID[,ID...] -rep N -bytes B [-in F] [-out F] -- CMD ARGS... ['|' CMD ARGS...]...
+//	benchtool exec -log FILE -id ID[,ID...] -rep N -bytes B [-msgs N] [-in F] [-out F] -- CMD ARGS... ['|' CMD ARGS...]...
 //	    run a command (or a pipeline of commands joined by a '|' argument)
 //	    with stdin from -in and stdout to -out (both default /dev/null), and
 //	    append to the log one "run" line per -id: wall time, user and system
 //	    CPU and peak RSS (getrusage of the waited child, as GNU time -v). With
 //	    one id for several stages, CPU is summed and RSS is the stages' max.
+//	    -msgs records how many messages the command wrote (for msgs/s).
+//	benchtool cache -url URL [-key KEY] [-suite ID] [-size 1K] [-max-age D] [-max-messages N] [-c N] [-d 5s] [-warmup 1s] [-server-pid PID] [-json FILE]
+//	    encrypt messages of -size bytes back to back for -d through the
+//	    library (envelope.EncryptBytes, the KMS keyring over the AWS-KMS-API
+//	    endpoint URL, credentials from AWS_ACCESS_KEY_ID and
+//	    AWS_SECRET_ACCESS_KEY), with the caching materials manager when
+//	    -max-age is positive; print messages per second, KMS calls
+//	    (GenerateDataKey) per message, latency and CPU per message, and
+//	    write them as JSON with -json. The first and last messages are
+//	    decrypted with the KMS keyring to check them.
 //	benchtool gen -size N[K|M|G] [-seed S]
 //	    write N pseudo-random bytes (ChaCha8) to stdout
 //	benchtool sha384 [FILE]
@@ -19,6 +29,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	crand "crypto/rand"
 	"crypto/sha512"
 	"encoding/binary"
@@ -50,6 +61,8 @@ func main() {
 		err = sha384Cmd(args)
 	case "report":
 		err = reportCmd(args)
+	case "cache":
+		err = cacheCmd(context.Background(), args)
 	case "size":
 		var n int64
 		if len(args) != 1 {
@@ -68,7 +81,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: benchtool exec|gen|sha384|report|size ... (see the package documentation)")
+	fmt.Fprintln(os.Stderr, "usage: benchtool exec|gen|sha384|report|size|cache ... (see the package documentation)")
 	os.Exit(2)
 }
 
@@ -178,6 +191,7 @@ func execCmd(args []string) error {
 	ids := fs.String("id", "", "command `ID`s (comma-separated: one per stage, or one for all)")
 	rep := fs.Int("rep", 1, "repetition number")
 	nbytes := fs.String("bytes", "0", "bytes processed (for MB/s)")
+	msgs := fs.Int64("msgs", 0, "messages written (for msgs/s); 0: not counted")
 	in := fs.String("in", "/dev/null", "stdin of the first stage")
 	out := fs.String("out", "/dev/null", "stdout of the last stage")
 	fs.Parse(args)
@@ -218,7 +232,11 @@ func execCmd(args []string) error {
 	}
 	defer f.Close()
 	line := func(id string, u stageUsage) string {
-		return fmt.Sprintf("run\t%s\t%d\t%d\t%.6f\t%.6f\t%.6f\t%d\n", id, *rep, n, wall.Seconds(), u.user.Seconds(), u.sys.Seconds(), u.rssKB)
+		l := fmt.Sprintf("run\t%s\t%d\t%d\t%.6f\t%.6f\t%.6f\t%d", id, *rep, n, wall.Seconds(), u.user.Seconds(), u.sys.Seconds(), u.rssKB)
+		if *msgs > 0 {
+			l += fmt.Sprintf("\t%d", *msgs)
+		}
+		return l + "\n"
 	}
 	var text string
 	if len(idList) == 1 {
@@ -244,6 +262,9 @@ func execCmd(args []string) error {
 	progress := fmt.Sprintf("  %-22s rep %d: %8.3f s", *ids, *rep, wall.Seconds())
 	if n > 0 {
 		progress += fmt.Sprintf(" %7.0f MB/s", float64(n)/wall.Seconds()/1e6)
+	}
+	if *msgs > 0 {
+		progress += fmt.Sprintf(" %7.0f msgs/s", float64(*msgs)/wall.Seconds())
 	}
 	fmt.Fprintf(os.Stderr, "%s, peak RSS %.1f MiB\n", progress, float64(rss)/1024)
 	return nil

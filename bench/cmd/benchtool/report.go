@@ -16,21 +16,23 @@ import (
 //
 //	meta   KEY VALUE                      shown in the header of the report
 //	label  ID TEXT                        what command ID is
-//	run    ID REP BYTES WALL_S USER_S SYS_S RSS_KB
-//	lg     ID REP JSONFILE                a loadgen result
+//	run    ID REP BYTES WALL_S USER_S SYS_S RSS_KB [MSGS]
+//	lg     ID REP JSONFILE                a JSON result: loadgen's, or benchtool cache's
 //	cmp    SECTION METRIC ID_A ID_B TEXT  a row of the ratio table: A/B
 //	note   TEXT
 //	skip   SECTION TEXT                   a section or row that did not run
 //
-// METRIC is mbps (median MB/s, 10^6 bytes/s of BYTES), wall (median wall
-// seconds), cpu (median user+sys seconds), rss (peak RSS over repetitions),
-// or lg:FIELD (median of a loadgen JSON field, e.g. lg:pairs_per_s).
+// METRIC is mbps (median MB/s, 10^6 bytes/s of BYTES), msgps (median
+// messages per second, MSGS/WALL_S), wall (median wall seconds), cpu
+// (median user+sys seconds), rss (peak RSS over repetitions), or lg:FIELD
+// (median of a field of the JSON results, e.g. lg:pairs_per_s).
 
 type run struct {
 	rep             int
 	bytes           int64
 	wall, user, sys float64
 	rssKB           int64
+	msgs            int64 // 0: not counted
 }
 
 type cmpRow struct {
@@ -69,17 +71,20 @@ func readLog(r io.Reader) (*logData, error) {
 			}
 			d.labels[f[1]] = f[2]
 		case "run":
-			if len(f) != 8 {
+			if len(f) != 8 && len(f) != 9 {
 				return nil, bad()
 			}
 			var x run
-			var errs [6]error
+			var errs [7]error
 			x.rep, errs[0] = strconv.Atoi(f[2])
 			x.bytes, errs[1] = strconv.ParseInt(f[3], 10, 64)
 			x.wall, errs[2] = strconv.ParseFloat(f[4], 64)
 			x.user, errs[3] = strconv.ParseFloat(f[5], 64)
 			x.sys, errs[4] = strconv.ParseFloat(f[6], 64)
 			x.rssKB, errs[5] = strconv.ParseInt(f[7], 10, 64)
+			if len(f) == 9 {
+				x.msgs, errs[6] = strconv.ParseInt(f[8], 10, 64)
+			}
 			for _, e := range errs {
 				if e != nil {
 					return nil, bad()
@@ -158,6 +163,10 @@ func (d *logData) value(metric, id string) (float64, bool) {
 		switch metric {
 		case "mbps":
 			v = append(v, float64(r.bytes)/r.wall/1e6)
+		case "msgps":
+			if r.msgs > 0 {
+				v = append(v, float64(r.msgs)/r.wall)
+			}
 		case "wall":
 			v = append(v, r.wall)
 		case "cpu":
@@ -165,6 +174,9 @@ func (d *logData) value(metric, id string) (float64, bool) {
 		case "rss":
 			v = append(v, float64(r.rssKB))
 		}
+	}
+	if len(v) == 0 {
+		return 0, false
 	}
 	if metric == "rss" {
 		return slices.Max(v), true
@@ -194,6 +206,20 @@ func (d *logData) peakRSS(id string) (int64, bool) {
 	return 0, false
 }
 
+// lgWith returns the ids of JSON results that have field.
+func (d *logData) lgWith(field string) []string {
+	var ids []string
+	for _, id := range d.lgOrder {
+		for _, m := range d.lgs[id] {
+			if _, ok := m[field]; ok {
+				ids = append(ids, id)
+				break
+			}
+		}
+	}
+	return ids
+}
+
 func formatValue(metric string, v float64) string {
 	switch {
 	case metric == "mbps":
@@ -208,10 +234,14 @@ func formatValue(metric string, v float64) string {
 		return fmt.Sprintf("%.0f pairs/s", v)
 	case metric == "lg:ops_per_s":
 		return fmt.Sprintf("%.0f ops/s", v)
+	case metric == "msgps" || metric == "lg:msgs_per_s":
+		return fmt.Sprintf("%.0f msgs/s", v)
 	case strings.HasSuffix(metric, "cpu_ms_per_pair"):
 		return fmt.Sprintf("%.3f ms CPU/pair", v)
 	case strings.HasSuffix(metric, "_ms"):
 		return fmt.Sprintf("%.2f ms", v)
+	case strings.HasSuffix(metric, "_us"):
+		return fmt.Sprintf("%.0f µs", v)
 	}
 	return strconv.FormatFloat(v, 'g', 4, 64)
 }
@@ -294,13 +324,13 @@ func (d *logData) write(w io.Writer, title string) {
 				median(wall), median(user), median(sys), mib(rss))
 		}
 	}
-	if len(d.lgOrder) > 0 {
+	if ids := d.lgWith("pairs_per_s"); len(ids) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "## Server runs (GenerateDataKey + Decrypt pairs; medians over repetitions)")
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "| server | clients | n | pairs/s | p50 ms | p90 ms | p99 ms | p99.9 ms | server CPU ms/pair | client CPU ms/pair | server peak RSS | errors |")
 		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
-		for _, id := range d.lgOrder {
+		for _, id := range ids {
 			v := func(f string) float64 { x, _ := d.value("lg:"+f, id); return x }
 			var errs float64
 			for _, m := range d.lgs[id] {
@@ -311,6 +341,20 @@ func (d *logData) write(w io.Writer, title string) {
 			fmt.Fprintf(w, "| %s | %.0f | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.3f | %.3f | %s | %.0f |\n", esc(d.label(id)),
 				v("clients"), len(d.lgs[id]), v("pairs_per_s"), v("pair_p50_ms"), v("pair_p90_ms"), v("pair_p99_ms"), v("pair_p999_ms"),
 				v("server_cpu_ms_per_pair"), v("client_cpu_ms_per_pair"), mib(rss), errs)
+		}
+	}
+	if ids := d.lgWith("msgs_per_s"); len(ids) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "## Cache runs (messages encrypted through the library against the server; medians over repetitions)")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| run | n | msgs/s | KMS calls/msg | p50 µs | p99 µs | client CPU ms/msg | server CPU ms/msg | server peak RSS |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+		for _, id := range ids {
+			v := func(f string) float64 { x, _ := d.value("lg:"+f, id); return x }
+			rss, _ := d.peakRSS(id)
+			fmt.Fprintf(w, "| %s | %d | %.0f | %.4f | %.0f | %.0f | %.3f | %.3f | %s |\n", esc(d.label(id)), len(d.lgs[id]),
+				v("msgs_per_s"), v("kms_calls_per_msg"), v("msg_p50_us"), v("msg_p99_us"), v("client_cpu_ms_per_msg"),
+				v("server_cpu_ms_per_msg"), mib(rss))
 		}
 	}
 	if len(d.notes) > 0 {
