@@ -192,8 +192,10 @@ func WithPlaintextLength(n int64) Option {
 }
 
 // WithWorkers sets how many goroutines seal or open frames in parallel; the
-// default (n ≤ 0) is one per CPU (GOMAXPROCS). Frames are written and
-// released in order whatever the number; 1 keeps all the work on one core.
+// default (n ≤ 0) is one per CPU (GOMAXPROCS), or one fewer (at least one)
+// for signed suites, whose signature hash runs on a goroutine of its own
+// and is the slowest stage. Frames are written and released in order
+// whatever the number; 1 keeps the ciphers on one core.
 // Messages that fit in one batch of frames (256 KiB) use no extra goroutine.
 func WithWorkers(n int) Option {
 	return func(c *config) { c.workers = n }

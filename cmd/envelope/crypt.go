@@ -105,11 +105,16 @@ type commonFlags struct {
 	suffix    string
 	outputDir string
 	progress  bool
+	workers   int
 	cache     cacheFlags
 }
 
 // kmsFlagHelp documents --kms, shared by every command that uses KMS keys.
 const kmsFlagHelp = "use the AWS-KMS-API endpoint at `URL` (an envelope server) or \"aws\" (AWS KMS, default AWS config and credentials) instead of the embedded keystore; default $ENVELOPE_KMS"
+
+// maxWorkers bounds --workers: more goroutines than this only cost memory
+// (each holds a few 256 KiB batches in flight).
+const maxWorkers = 256
 
 // defaultSuffix ends the names of messages written for several FILEs.
 const defaultSuffix = ".esdk"
@@ -132,6 +137,7 @@ func (f *commonFlags) register(fs *pflag.FlagSet, decrypt bool) {
 	fs.StringVar(&f.suffix, "suffix", defaultSuffix, suffixHelp)
 	fs.StringVar(&f.outputDir, "output-dir", "", "several files: write the outputs into `DIR` instead of beside each FILE")
 	fs.BoolVar(&f.progress, "progress", true, "show a progress bar on a terminal for large inputs (--progress=false to hide)")
+	fs.IntVar(&f.workers, "workers", 0, "seal or open frames on `N` goroutines in parallel (0: one per CPU, one fewer for signed suites, whose signature hash gets a CPU of its own)")
 }
 
 func (f *commonFlags) options() ([]envelope.Option, error) {
@@ -146,10 +152,14 @@ func (f *commonFlags) options() ([]envelope.Option, error) {
 	if f.maxEDKs < 0 {
 		return nil, usageErrorf("--max-encrypted-data-keys %d: want 0 (no limit) or more", f.maxEDKs)
 	}
+	if f.workers < 0 || f.workers > maxWorkers {
+		return nil, usageErrorf("--workers %d: want 0 (one per CPU) to %d", f.workers, maxWorkers)
+	}
 	return []envelope.Option{
 		envelope.WithCommitmentPolicy(policy),
 		envelope.WithContext(ec),
 		envelope.WithMaxEncryptedDataKeys(f.maxEDKs),
+		envelope.WithWorkers(f.workers),
 	}, nil
 }
 

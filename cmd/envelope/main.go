@@ -3,6 +3,7 @@
 //
 //	envelope encrypt [-k KEY]... [-c name=value]... [--suite ID] [--frame-size N] [-o OUT] [FILE]
 //	envelope decrypt [-k KEY]... [-c name=value]... [-o OUT] [FILE]
+//	envelope encrypt|decrypt [flags] [--suffix S] [--output-dir DIR] [--cache-max-age D] FILE...
 //	envelope inspect [FILE]
 //	envelope keygen aes|rsa [-o PATH]
 //
@@ -23,6 +24,7 @@ your master keys, inside the message (AWS Encryption SDK message format).
 Usage:
   envelope encrypt  [-k KEY]... [-c name=value]... [--suite ID] [--frame-size N] [-o OUT] [FILE]
   envelope decrypt  [-k KEY]... [-c name=value]... [-o OUT] [FILE]
+  envelope encrypt|decrypt [flags] [--suffix S] [--output-dir DIR] FILE...
   envelope inspect  [FILE]
   envelope rewrap   -k NEWKEY... [-o OUT] FILE
   envelope keys     create|list|describe|enable|disable|rotate|rotation|
@@ -81,7 +83,7 @@ func run(args []string) int {
 	go func() {
 		s := <-sigs
 		removeTemporaries()
-		fmt.Fprintf(os.Stderr, "envelope: interrupted (%v); no output was written\n", s)
+		fmt.Fprintf(os.Stderr, "envelope: interrupted (%v); unfinished outputs were removed\n", s)
 		os.Exit(130)
 	}()
 	return c.main(args)
