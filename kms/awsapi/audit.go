@@ -309,8 +309,8 @@ func (a *AuditLog) flusher() {
 		if len(batch) > 0 {
 			_, err = a.f.Write(batch)
 		}
-		if err == nil && (a.sync || closed) && len(batch) > 0 {
-			err = a.f.Sync()
+		if err == nil && (a.sync && len(batch) > 0 || closed) {
+			err = a.f.Sync() // on closing, always: an earlier batch may not be synced yet
 		}
 		a.mu.Lock()
 		if err != nil && a.err == nil {
@@ -323,7 +323,7 @@ func (a *AuditLog) flusher() {
 			a.spare = batch // the next batch's buffer
 		}
 		a.cond.Broadcast()
-		done := a.closed && len(a.pending) == 0
+		done := closed && len(a.pending) == 0 // closed seen before this batch: it was synced
 		a.mu.Unlock()
 		if done {
 			return

@@ -181,7 +181,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			// Close every connection and cancel its request, then give the
+			// handlers a moment to return, so that what the caller closes
+			// next (the audit log, the store) is no longer in use.
 			hs.closeIdle(true)
+			for range 100 {
+				if hs.closeIdle(false) {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
 			return ctx.Err()
 		case <-timer.C:
 			poll = min(2*poll, 100*time.Millisecond)
@@ -214,6 +223,7 @@ func (hs *httpServer) closeIdle(force bool) bool {
 	defer hs.mu.Unlock()
 	for c := range hs.conns {
 		if c.state.CompareAndSwap(stateIdle, stateClosed) || force {
+			c.cancel()   // a request in flight is abandoned
 			c.nc.Close() // its goroutine then ends and forgets it
 		}
 	}
@@ -247,6 +257,10 @@ type conn struct {
 	rdl     time.Time // the read deadline set
 	wdl     time.Time // the write deadline set
 	scanned int       // how far the header scan has looked, from r
+	// ctx is the requests' context, cancelled when the connection closes
+	// (or Shutdown gives up waiting), as net/http's request contexts are.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 var connPool = sync.Pool{New: func() any { return new(conn) }}
@@ -255,6 +269,7 @@ var connPool = sync.Pool{New: func() any { return new(conn) }}
 func (s *Server) newConn(nc net.Conn) *conn {
 	c := connPool.Get().(*conn)
 	c.s, c.nc, c.t = s, nc, s.cfg.Timeouts.withDefaults()
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.state.Store(stateIdle)
 	if c.buf == nil {
 		c.buf = make([]byte, 0, connBufferSize)
@@ -263,6 +278,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
 	if hs.shutdown.Load() {
+		c.cancel()
 		c.release()
 		return nil
 	}
@@ -275,7 +291,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 
 // release returns the connection's buffers to the pool.
 func (c *conn) release() {
-	c.s, c.nc, c.tls, c.source = nil, nil, nil, ""
+	c.s, c.nc, c.tls, c.source, c.ctx, c.cancel = nil, nil, nil, "", nil, nil
 	c.buf, c.r = c.buf[:0], 0
 	c.rdl, c.wdl = time.Time{}, time.Time{}
 	clear(c.x.req.header[:cap(c.x.req.header)]) // forget the last requests' strings
@@ -289,6 +305,7 @@ func (c *conn) release() {
 }
 
 func (c *conn) close() {
+	c.cancel()
 	c.nc.Close()
 	hs := &c.s.http
 	hs.mu.Lock()
@@ -357,9 +374,11 @@ func (c *conn) next() bool {
 		return true
 	}
 	c.buf, c.r = c.buf[:0], 0
-	if cap(c.buf) > maxKeptBuffer {
-		c.buf = make([]byte, 0, connBufferSize)
+	if cap(c.buf) > connBufferSize {
+		c.buf = make([]byte, 0, connBufferSize) // an idle connection holds little
 	}
+	clear(c.x.req.header) // nor the strings of its last request's headers
+	c.x.req.header = c.x.req.header[:0]
 	c.state.Store(stateIdle)
 	if c.s.http.shutdown.Load() {
 		return false
@@ -485,7 +504,7 @@ func (c *conn) serveRequest() bool {
 	out := c.out[:0]
 	if kmsRoute {
 		req := &c.x.req
-		req.ctx = context.Background()
+		req.ctx = c.ctx
 		req.method, req.path, req.rawPath, req.rawQuery = h.method, h.path, h.path, h.query
 		req.host, req.contentLength = h.host, h.contentLength
 		req.source = c.source

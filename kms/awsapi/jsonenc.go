@@ -53,7 +53,6 @@ type flatDecoder struct {
 	b     []byte
 	i     int
 	first bool
-	src   string // b as a string: the decoded strings are parts of it (one copy of the body, not one per string)
 }
 
 func (d *flatDecoder) ws() {
@@ -83,12 +82,11 @@ func (d *flatDecoder) begin(b []byte) bool {
 	return d.consume('{')
 }
 
-// str returns d.b[i:j] as a string.
+// str returns d.b[i:j] as a string of its own: a slice of one copy of the
+// whole body would keep the body alive for as long as any of its strings
+// (a key id held by the key cache, say).
 func (d *flatDecoder) str(i, j int) string {
-	if d.src == "" {
-		d.src = string(d.b)
-	}
-	return d.src[i:j]
+	return string(d.b[i:j])
 }
 
 // member reads the next member's name and its colon; done reports the end

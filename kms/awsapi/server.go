@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -375,6 +376,11 @@ func (s *Server) handle(x *exchange) {
 		w.body = appendError(w.body[:0], code, msg)
 	}
 	defer func() {
+		if v := recover(); v != nil {
+			// A bug below: answer, count and audit it as the failure it is.
+			s.log.Error("panic serving a request", "requestId", id, "operation", op.name, "panic", v, "stack", string(debug.Stack()))
+			fail(kms.CodeInternal, "internal error; request id "+id)
+		}
 		elapsed := time.Since(start)
 		m := s.metrics(&op)
 		if result == "Success" {
