@@ -175,7 +175,7 @@ func BenchmarkRewrap(b *testing.B) {
 func TestRewrapFile(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	oldKR, newKR := namedAES(t, "old"), namedAES(t, "new")
+	oldKR, newKR, longerKR := namedAES(t, "old"), namedAES(t, "new"), namedAES(t, "newer")
 	write := func(name string, b []byte) *os.File {
 		t.Helper()
 		p := filepath.Join(dir, name)
@@ -196,23 +196,28 @@ func TestRewrapFile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := os.Create(filepath.Join(dir, "out"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := envelope.Rewrap(ctx, out, write("in", msg), oldKR, newKR); err != nil {
-			t.Fatalf("%d bytes: Rewrap: %v", size, err)
-		}
-		out.Close()
-		re, err := os.ReadFile(out.Name())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got, _, err := envelope.DecryptBytes(ctx, re, newKR); err != nil || !bytes.Equal(got, pt) {
-			t.Fatalf("%d bytes: decrypting the rewrapped file: %v", size, err)
-		}
-		if len(re)-len(msg) > 64 || !bytes.Equal(re[len(re)-size:], msg[len(msg)-size:]) {
-			t.Fatalf("%d bytes: the body was not copied unchanged", size)
+		// To a key whose wrapped data key has the same length (the body
+		// lands at the same offset within a page: copy_file_range) and to
+		// one with a longer name (it does not: copied through a buffer).
+		for _, to := range []keyring.Keyring{newKR, longerKR} {
+			out, err := os.Create(filepath.Join(dir, "out"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := envelope.Rewrap(ctx, out, write("in", msg), oldKR, to); err != nil {
+				t.Fatalf("%d bytes: Rewrap: %v", size, err)
+			}
+			out.Close()
+			re, err := os.ReadFile(out.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _, err := envelope.DecryptBytes(ctx, re, to); err != nil || !bytes.Equal(got, pt) {
+				t.Fatalf("%d bytes: decrypting the rewrapped file: %v", size, err)
+			}
+			if len(re)-len(msg) > 64 || !bytes.Equal(re[len(re)-size:], msg[len(msg)-size:]) {
+				t.Fatalf("%d bytes: the body was not copied unchanged", size)
+			}
 		}
 		var sink bytes.Buffer
 		if _, err := envelope.Rewrap(ctx, &sink, write("long", append(bytes.Clone(msg), 0)), oldKR, newKR); !errors.Is(err, envelope.ErrMalformed) {
