@@ -429,6 +429,9 @@ func encryptWith(dst io.Writer, c *config, m *keyring.EncryptionMaterials, limit
 	if err != nil {
 		return nil, err
 	}
+	if c.length >= 0 {
+		fw.Grow(c.length)
+	}
 	return &Writer{w: fw, h: publicHeader(h), limit: limit}, nil
 }
 
@@ -552,6 +555,7 @@ func checkRequiredContext(have, want map[string]string) error {
 // EncryptBytes encrypts plaintext into one message held in memory.
 func EncryptBytes(ctx context.Context, plaintext []byte, kr keyring.Keyring, opts ...Option) ([]byte, error) {
 	var buf bytes.Buffer
+	buf.Grow(len(plaintext) + len(plaintext)/DefaultFrameSize*32 + 1024) // most messages: one allocation
 	opts = append(opts[:len(opts):len(opts)], WithPlaintextLength(int64(len(plaintext))))
 	w, err := Encrypt(ctx, &buf, kr, opts...)
 	if err != nil {

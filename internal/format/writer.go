@@ -266,14 +266,44 @@ func (w *Writer) start() {
 	}()
 }
 
+// Grow prepares a message whose plaintext is known to be n bytes: if it
+// fits in one job, the buffers for its plaintext and its sealed bytes are
+// made once, at their final size.
+func (w *Writer) Grow(n int64) {
+	if w.started || n < 0 || n > int64(w.jobLen) {
+		return
+	}
+	if cap(w.cur.pt) < int(n) {
+		w.cur.pt = append(make([]byte, 0, n), w.cur.pt...)
+	}
+	need := len(w.out) + sealedLen(int(n), w.frameLen) + maxFooterLen
+	if cap(w.out) < need {
+		w.out = append(make([]byte, 0, need), w.out...)
+	}
+}
+
+// maxFooterLen bounds a signature footer: its length, and a DER ECDSA
+// P-384 signature.
+const maxFooterLen = 2 + 104
+
+// sealedLen is the size of n bytes of plaintext sealed in frames of
+// frameLen, the final frame included.
+func sealedLen(n, frameLen int) int {
+	return n + (n/frameLen+1)*(FrameOverhead()+8)
+}
+
 // seal seals every frame of a job into j.out.
 func (w *Writer) seal(j *encJob) {
-	pt, seq := j.pt, j.firstSeq
-	need := len(pt) + (len(pt)/w.frameLen+1)*(FrameOverhead()+8)
+	need := sealedLen(len(j.pt), w.frameLen)
 	if cap(j.out) < need {
 		j.out = make([]byte, 0, need)
 	}
-	out := j.out[:0]
+	j.out = w.sealFrames(j.out[:0], j)
+}
+
+// sealFrames appends the sealed frames of a job to out.
+func (w *Writer) sealFrames(out []byte, j *encJob) []byte {
+	pt, seq := j.pt, j.firstSeq
 	for len(pt) >= w.frameLen {
 		out = sealFrame(out, w.aead, w.h.MessageID, seq, false, pt[:w.frameLen], &j.iv, &j.aad)
 		pt, seq = pt[w.frameLen:], seq+1
@@ -281,7 +311,7 @@ func (w *Writer) seal(j *encJob) {
 	if j.final {
 		out = sealFrame(out, w.aead, w.h.MessageID, seq, true, pt, &j.iv, &j.aad)
 	}
-	j.out = out
+	return out
 }
 
 // sealFrame appends one sealed frame to out.
@@ -323,8 +353,13 @@ func (w *Writer) Close() error {
 		close(w.order)
 		<-w.done
 	} else if w.failure() == nil {
-		w.seal(j)
-		w.emit(j.out)
+		// The whole message is in w.out: seal the body straight after the
+		// header.
+		start := len(w.out)
+		w.out = w.sealFrames(w.out, j)
+		if w.digest != nil {
+			w.digest.Write(w.out[start:])
+		}
 	}
 	if err := w.failure(); err != nil {
 		return err
