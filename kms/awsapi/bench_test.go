@@ -267,7 +267,8 @@ func TestTopLevelKeys(t *testing.T) {
 	}{
 		{`{}`, nil},
 		{`{"KeyId":"a","EncryptionContext":{"k":"v","x":{"y":1}},"NumberOfBytes":32}`, []string{"KeyId", "EncryptionContext", "NumberOfBytes"}},
-		{`{"a\"b":"c,\"d\":1","Tags":[{"TagKey":"k"}],"z":[1,{"q":2}]}`, []string{`a\"b`, "Tags", "z"}},
+		{`{"a\"b":"c,\"d\":1","Tags":[{"TagKey":"k"}],"z":[1,{"q":2}]}`, []string{`a"b`, "Tags", "z"}},
+		{`{"\u004beyId":"x","\u006beyId":"y"}`, []string{"KeyId", "keyId"}},
 		{` { "keyid" : "x" } `, []string{"keyid"}},
 	} {
 		got := topLevelKeys([]byte(tc.in))

@@ -1,6 +1,7 @@
 package awsapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -177,8 +178,8 @@ func checkMemberNames(body []byte, in any) error {
 }
 
 // topLevelKeys returns the member names of a JSON object without decoding
-// its values (the body is already known to be valid JSON). Names with
-// escapes are returned raw, which can only make them differ from a field.
+// its values (the body is already known to be valid JSON), unescaped as
+// encoding/json reads them.
 func topLevelKeys(b []byte) []string {
 	var keys []string
 	depth := 0
@@ -203,7 +204,15 @@ func topLevelKeys(b []byte) []string {
 				j++
 			}
 			if expectKey && depth == 1 && j <= len(b) {
-				keys = append(keys, string(b[i+1:min(j, len(b))]))
+				raw := b[i+1 : min(j, len(b))]
+				name := string(raw)
+				if bytes.IndexByte(raw, '\\') >= 0 {
+					// "\u006beyId" is the member keyId to encoding/json.
+					if json.Unmarshal(b[i:min(j+1, len(b))], &name) != nil {
+						name = string(raw)
+					}
+				}
+				keys = append(keys, name)
 			}
 			expectKey = false
 			i = j

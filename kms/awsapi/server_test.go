@@ -777,3 +777,20 @@ func testJSONMemberNames(t *testing.T) {
 	}
 	wantError(t, resp, "ValidationException")
 }
+
+// TestJSONMemberNamesEscaped: a member name spelled with escapes is the
+// name it decodes to, so "\u006beyId" is keyId, a miscased KeyId, and is
+// refused like it; an escaped but exact KeyId is KeyId.
+func TestJSONMemberNamesEscaped(t *testing.T) {
+	e := newTestEnv(t)
+	id := e.createKey("")
+	resp := e.call("DescribeKey", `{"KeyId":"`+id+`","\u006beyId":"alias/other"}`, signOpts{})
+	wantError(t, resp, "ValidationException")
+	if !strings.Contains(string(resp.body), "case-sensitive") {
+		t.Errorf("escaped miscased member: %s, want the case-sensitivity refusal", resp.body)
+	}
+	resp = e.call("DescribeKey", `{"\u004beyId":"`+id+`"}`, signOpts{})
+	if resp.status != http.StatusOK {
+		t.Errorf("escaped exact member name: %d %s, want 200", resp.status, resp.body)
+	}
+}
