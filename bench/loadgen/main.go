@@ -35,12 +35,11 @@ import (
 	"net/url"
 	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/envelopekms/envelope/bench/internal/proc"
 )
 
 // Config is one load run.
@@ -240,15 +239,15 @@ func Run(c Config) (*Result, error) {
 		}()
 	}
 	time.Sleep(c.Warmup)
-	cpu0, _ := procCPU(c.ServerPID)
-	self0 := selfCPU()
+	cpu0, _ := proc.CPU(c.ServerPID)
+	self0 := proc.SelfCPU()
 	t0 := time.Now()
 	sh.phase.Store(phaseMeasure)
 	time.Sleep(c.Duration)
 	sh.phase.Store(phaseStop)
 	window := time.Since(t0)
-	cpu1, cpuErr := procCPU(c.ServerPID)
-	self1 := selfCPU()
+	cpu1, cpuErr := proc.CPU(c.ServerPID)
+	self1 := proc.SelfCPU()
 	wg.Wait()
 
 	r := &Result{Target: c.URL, Clients: c.Clients, WindowS: window.Seconds(), Pairs: sh.pairs.Load(), Errors: sh.errors.Load(), FirstError: sh.firstErr}
@@ -279,7 +278,7 @@ func Run(c Config) (*Result, error) {
 		if r.Pairs > 0 {
 			r.ServerCPUMsPP = r.ServerCPUS * 1e3 / float64(r.Pairs)
 		}
-		r.ServerRSSKB, _ = procHWM(c.ServerPID)
+		r.ServerRSSKB, _ = proc.PeakRSS(c.ServerPID)
 	}
 	return r, nil
 }
@@ -460,54 +459,4 @@ func jsonString(b []byte, name string) ([]byte, bool) {
 		return []byte(s), true
 	}
 	return v, true
-}
-
-// procCPU returns the utime+stime of process pid (all its threads) from
-// /proc/PID/stat.
-func procCPU(pid int) (time.Duration, error) {
-	if pid <= 0 {
-		return 0, nil
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) is in parentheses and may hold spaces.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	// USER_HZ is 100 on every Linux architecture Go supports (the kernel
-	// converts to it for userspace).
-	return time.Duration(ut+st) * (time.Second / 100), nil
-}
-
-// procHWM returns VmHWM (peak RSS) of pid in KiB.
-func procHWM(pid int) (int64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		}
-	}
-	return 0, errors.New("no VmHWM")
-}
-
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

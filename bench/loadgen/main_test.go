@@ -22,6 +22,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/envelopekms/envelope/bench/internal/proc"
 )
 
 const (
@@ -215,7 +217,7 @@ func TestProcCPU(t *testing.T) {
 	end := time.Now().Add(30 * time.Millisecond)
 	for time.Now().Before(end) {
 	}
-	d, err := procCPU(os.Getpid())
+	d, err := proc.CPU(os.Getpid())
 	if err != nil || d <= 0 {
 		t.Fatalf("procCPU: %v %v", d, err)
 	}

@@ -10,17 +10,15 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sdkkms "github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/envelopekms/envelope"
+	"github.com/envelopekms/envelope/bench/internal/proc"
 	"github.com/envelopekms/envelope/keyring/awskms"
 	"github.com/envelopekms/envelope/kms"
 	"github.com/envelopekms/envelope/kms/awsclient"
@@ -213,8 +211,8 @@ func runCache(ctx context.Context, api kms.API, c cacheConfig) (*cacheResult, er
 		}
 	}
 	sleep(c.Warmup)
-	cpu0, _ := procCPU(c.ServerPID)
-	self0 := selfCPU()
+	cpu0, _ := proc.CPU(c.ServerPID)
+	self0 := proc.SelfCPU()
 	calls0 := counter.generated.Load()
 	t0 := time.Now()
 	phase.CompareAndSwap(warmup, measure)
@@ -222,8 +220,8 @@ func runCache(ctx context.Context, api kms.API, c cacheConfig) (*cacheResult, er
 	phase.Store(stop)
 	window := time.Since(t0)
 	calls := counter.generated.Load() - calls0
-	self1 := selfCPU()
-	cpu1, cpuErr := procCPU(c.ServerPID)
+	self1 := proc.SelfCPU()
+	cpu1, cpuErr := proc.CPU(c.ServerPID)
 	wg.Wait()
 	if firstErr != nil {
 		return nil, firstErr
@@ -264,7 +262,7 @@ func runCache(ctx context.Context, api kms.API, c cacheConfig) (*cacheResult, er
 		if r.Messages > 0 {
 			r.ServerCPUMsPM = (cpu1 - cpu0).Seconds() * 1e3 / float64(r.Messages)
 		}
-		r.ServerRSSKB, _ = procHWM(c.ServerPID)
+		r.ServerRSSKB, _ = proc.PeakRSS(c.ServerPID)
 	}
 	return r, nil
 }
@@ -321,54 +319,4 @@ func cacheCmd(ctx context.Context, args []string) error {
 		return os.WriteFile(*jsonOut, append(b, '\n'), 0o644)
 	}
 	return nil
-}
-
-// procCPU returns the utime+stime of process pid (all its threads) from
-// /proc/PID/stat; 0 for pid ≤ 0.
-func procCPU(pid int) (time.Duration, error) {
-	if pid <= 0 {
-		return 0, nil
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) is in parentheses and may hold spaces.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	// USER_HZ is 100 on every Linux architecture Go supports.
-	return time.Duration(ut+st) * (time.Second / 100), nil
-}
-
-// procHWM returns VmHWM (peak RSS) of pid in KiB.
-func procHWM(pid int) (int64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		}
-	}
-	return 0, errors.New("no VmHWM")
-}
-
-// selfCPU returns the CPU time (user+system) this process has used.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
