@@ -55,7 +55,7 @@ type benchEnv struct {
 	gdk, dec signedRequest
 }
 
-func newBenchEnv(b *testing.B) *benchEnv {
+func newBenchEnv(b *testing.B, syncAudit bool) *benchEnv {
 	ctx := context.Background()
 	dir := b.TempDir()
 	ks, err := keystore.Open(ctx, dir, keystore.Options{})
@@ -64,7 +64,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	}
 	b.Cleanup(func() { ks.Close() })
 	key, _ := LoadOrCreateAuditKey(filepath.Join(dir, "audit.key"))
-	audit, err := OpenAuditLog(filepath.Join(dir, "audit.log"), key, false)
+	audit, err := OpenAuditLog(filepath.Join(dir, "audit.log"), key, syncAudit)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func reportCPU(b *testing.B, run func()) {
 // mode on, as the server runs: through net/http's Handler (with httptest's
 // request and recorder), and through the core request path alone.
 func BenchmarkHandler(b *testing.B) {
-	env := newBenchEnv(b)
+	env := newBenchEnv(b, false)
 	h := env.srv.Handler()
 	b.Run("op=GenerateDataKey+Decrypt", func(b *testing.B) {
 		b.ReportAllocs()
@@ -136,6 +136,38 @@ func BenchmarkHandler(b *testing.B) {
 			}
 		})
 	})
+}
+
+// BenchmarkAuditModes compares the two audit modes under concurrent load
+// (32 goroutines each running GenerateDataKey+Decrypt pairs through the
+// core request path): batched (the default; lines are written every
+// AuditFlushInterval) and sync (--audit-sync; each answer waits until its
+// line is on disk, fsyncs shared by the requests waiting together).
+func BenchmarkAuditModes(b *testing.B) {
+	for _, mode := range []struct {
+		name string
+		sync bool
+	}{{"batched", false}, {"sync", true}} {
+		b.Run("audit="+mode.name, func(b *testing.B) {
+			env := newBenchEnv(b, mode.sync)
+			b.SetParallelism(16) // 32 goroutines on 2 CPUs
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				var x exchange
+				reqs := []kmsRequest{env.gdk.kmsRequest(), env.dec.kmsRequest()}
+				for pb.Next() {
+					for i := range reqs {
+						x.req = reqs[i]
+						env.srv.handle(&x)
+						if x.resp.status != http.StatusOK {
+							b.Errorf("status %d: %s", x.resp.status, x.resp.body)
+							return
+						}
+					}
+				}
+			})
+		})
+	}
 }
 
 // kmsRequest returns the request as the lean server hands it to handle.
@@ -200,7 +232,7 @@ func readAnswer(br *bufio.Reader) (int, error) {
 // pre-signed and allocates nothing, so allocs/op are the server's;
 // cpu-ns/op counts both sides.
 func BenchmarkServe(b *testing.B) {
-	env := newBenchEnv(b)
+	env := newBenchEnv(b, false)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
