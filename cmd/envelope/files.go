@@ -8,8 +8,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
+
+	"github.com/envelopekms/envelope/internal/durable"
 )
 
 // temporaries are output files being written, removed if the process is
@@ -245,27 +246,11 @@ func (b *batch) commit() (int, []error) {
 	}
 	b.outs = nil
 	for _, d := range dirs {
-		if err := syncDir(d); err != nil {
+		if err := durable.SyncDir(d); err != nil {
 			errs = append(errs, fmt.Errorf("syncing directory %q after renaming outputs into it: %v", d, err))
 		}
 	}
 	return written, errs
-}
-
-// syncDir makes the entries of directory dir (renames into it) durable.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil // a directory cannot be opened for fsync there
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // createTemp creates a new file dir/prefix+random with mode perm (less the

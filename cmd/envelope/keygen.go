@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/envelopekms/envelope/internal/durable"
 )
 
 const keygenHelp = `Usage: envelope keygen aes [--bits 128|192|256] [-o PATH]
@@ -105,25 +107,13 @@ func (c *cli) keygen(args []string) error {
 // writeNewFile creates path with mode perm and writes data, refusing to
 // replace an existing file (a lost key is lost data).
 func writeNewFile(path string, data []byte, perm os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if errors.Is(err, os.ErrExist) {
+	err := durable.WriteNew(path, data, perm) // mode exactly perm, whatever the umask
+	switch {
+	case errors.Is(err, os.ErrExist):
 		return fmt.Errorf("%q already exists; refusing to overwrite a key file (remove it first if you mean to)", path)
-	}
-	if err != nil {
+	case durable.CreateFailed(err):
 		return fmt.Errorf("creating key file: %w", unwrapPathError(err, path))
-	}
-	err = f.Chmod(perm) // exact, whatever the umask
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
+	case err != nil:
 		return fmt.Errorf("writing key file %q: %v", path, err)
 	}
 	return nil

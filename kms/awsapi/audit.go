@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/envelopekms/envelope/internal/durable"
 )
 
 // AuditEvent is one line of the audit log: who did what to which key, and
@@ -83,19 +85,9 @@ func LoadOrCreateAuditKey(file string) ([]byte, error) {
 	}
 	key = make([]byte, 32)
 	rand.Read(key)
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if err := durable.WriteNew(file, key, 0o600); durable.CreateFailed(err) {
 		return nil, fmt.Errorf("creating audit key: %v", err)
-	}
-	_, err = f.Write(key)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(file)
+	} else if err != nil {
 		return nil, fmt.Errorf("writing audit key: %v", err)
 	}
 	return key, nil

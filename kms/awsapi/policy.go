@@ -8,6 +8,8 @@ import (
 	"os"
 	"path"
 	"strings"
+
+	"github.com/envelopekms/envelope/internal/durable"
 )
 
 // Principal is a caller the server knows: an access key, its secret, and
@@ -165,19 +167,9 @@ func LoadOrCreateRootCredentials(file string) (c RootCredentials, created bool, 
 	}
 	c = NewRootCredentials()
 	data, _ = json.MarshalIndent(c, "", "  ")
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if err := durable.WriteNew(file, append(data, '\n'), 0o600); durable.CreateFailed(err) {
 		return c, false, fmt.Errorf("creating root credentials: %v", err)
-	}
-	_, err = f.Write(append(data, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(file)
+	} else if err != nil {
 		return c, false, fmt.Errorf("writing root credentials: %v", err)
 	}
 	return c, true, nil

@@ -25,6 +25,7 @@ import (
 
 	"golang.org/x/crypto/argon2"
 
+	"github.com/envelopekms/envelope/internal/durable"
 	"github.com/envelopekms/envelope/kms"
 	"github.com/envelopekms/envelope/kms/store/sqlite"
 )
@@ -289,19 +290,9 @@ func fileRootKey(path string, fresh bool) (kms.RootKey, error) {
 func writeRootKey(path string, key []byte) error {
 	tmp := path + ".tmp"
 	os.Remove(tmp)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	err := durable.WriteNew(tmp, key, 0o600)
+	if durable.CreateFailed(err) {
 		return fmt.Errorf("creating root key %s: %v", path, err)
-	}
-	err = f.Chmod(0o600)
-	if err == nil {
-		_, err = f.Write(key)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
 	}
 	if err == nil {
 		err = os.Rename(tmp, path)
@@ -310,9 +301,6 @@ func writeRootKey(path string, key []byte) error {
 		os.Remove(tmp)
 		return fmt.Errorf("writing root key %s: %v", path, err)
 	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
+	durable.SyncDir(filepath.Dir(path)) // best effort: the key is written
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/envelopekms/envelope/internal/durable"
 )
 
 const (
@@ -93,15 +95,7 @@ func createFile(path string) error {
 
 // syncDir makes the entries of directory dir durable.
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		return fmt.Errorf("sync directory %q: %v", dir, err)
 	}
 	return nil
