@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -20,7 +19,6 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/envelopekms/envelope/kms"
-	"github.com/envelopekms/envelope/kms/keystore"
 )
 
 // signedRequest is a request signed once and replayed (the server has no
@@ -57,22 +55,8 @@ type benchEnv struct {
 
 func newBenchEnv(b *testing.B, syncAudit bool) *benchEnv {
 	ctx := context.Background()
-	dir := b.TempDir()
-	ks, err := keystore.Open(ctx, dir, keystore.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ks.Close() })
-	key, _ := LoadOrCreateAuditKey(filepath.Join(dir, "audit.key"))
-	audit, err := OpenAuditLog(filepath.Join(dir, "audit.log"), key, syncAudit)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { audit.Close() })
-	srv, err := New(Config{Backend: ks, Region: ks.Region(), Root: RootCredentials{AccessKeyID: testRootID, SecretAccessKey: testRootSecret}, Audit: audit})
-	if err != nil {
-		b.Fatal(err)
-	}
+	p := newServerParts(b, syncAudit)
+	ks, srv := p.ks, p.srv
 	ck, err := ks.CreateKey(ctx, &kms.CreateKeyInput{})
 	if err != nil {
 		b.Fatal(err)

@@ -6,12 +6,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/envelopekms/envelope/kms"
-	"github.com/envelopekms/envelope/kms/keystore"
 )
 
 // FuzzHandler sends arbitrary bodies to every operation (unsigned, through
@@ -20,22 +18,8 @@ import (
 // error with a name and a message.
 func FuzzHandler(f *testing.F) {
 	ctx := context.Background()
-	dir := f.TempDir()
-	ks, err := keystore.Open(ctx, dir, keystore.Options{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer ks.Close()
-	key, _ := LoadOrCreateAuditKey(filepath.Join(dir, "audit.key"))
-	audit, err := OpenAuditLog(filepath.Join(dir, "audit.log"), key, false)
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer audit.Close()
-	srv, err := New(Config{Backend: ks, Region: ks.Region(), Root: RootCredentials{AccessKeyID: testRootID, SecretAccessKey: testRootSecret}, Audit: audit, InsecureDev: true})
-	if err != nil {
-		f.Fatal(err)
-	}
+	p := newServerParts(f, false, func(c *Config) { c.InsecureDev = true })
+	ks, srv := p.ks, p.srv
 	ck, err := ks.CreateKey(ctx, &kms.CreateKeyInput{})
 	if err != nil {
 		f.Fatal(err)

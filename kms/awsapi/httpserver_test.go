@@ -18,13 +18,10 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/envelopekms/envelope/kms/keystore"
 )
 
 // The lean HTTP/1.1 server (Server.Serve) at the level of bytes on a
@@ -485,16 +482,7 @@ func TestLeanIdleTimeout(t *testing.T) {
 // request in flight finish and answer (with Connection: close), then
 // returns; Serve returns ErrServerClosed.
 func TestLeanShutdown(t *testing.T) {
-	dir := t.TempDir()
-	ks, err := keystore.Open(context.Background(), dir, keystore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ks.Close()
-	srv, err := New(Config{Backend: ks, Region: ks.Region(), Root: RootCredentials{AccessKeyID: testRootID, SecretAccessKey: testRootSecret}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := newServerParts(t, false, func(c *Config) { c.Audit = nil }).srv
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -705,24 +693,8 @@ func (h *panicCatcher) WithGroup(string) slog.Handler      { return h }
 // panic, and what it writes back must be a sequence of well-formed HTTP/1.1
 // answers, each with a status, a Date and a Content-Length that matches.
 func FuzzHTTPServer(f *testing.F) {
-	dir := f.TempDir()
-	ks, err := keystore.Open(context.Background(), dir, keystore.Options{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer ks.Close()
-	key, _ := LoadOrCreateAuditKey(filepath.Join(dir, "audit.key"))
-	audit, err := OpenAuditLog(filepath.Join(dir, "audit.log"), key, false)
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer audit.Close()
 	catcher := &panicCatcher{}
-	srv, err := New(Config{Backend: ks, Region: ks.Region(), Root: RootCredentials{AccessKeyID: testRootID, SecretAccessKey: testRootSecret},
-		Audit: audit, InsecureDev: true, Logger: slog.New(catcher)})
-	if err != nil {
-		f.Fatal(err)
-	}
+	srv := newServerParts(f, false, func(c *Config) { c.InsecureDev, c.Logger = true, slog.New(catcher) }).srv
 	kmsReq := func(op, body string, extra string) string {
 		return fmt.Sprintf("POST / HTTP/1.1\r\nHost: 127.0.0.1:8500\r\nX-Amz-Target: TrentService.%s\r\nContent-Type: application/x-amz-json-1.1\r\n%sContent-Length: %d\r\n\r\n%s", op, extra, len(body), body)
 	}

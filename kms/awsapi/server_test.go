@@ -53,38 +53,56 @@ type testEnv struct {
 	auditKey  []byte
 }
 
-// newTestEnv starts a server; opts adjust its Config before New.
-func newTestEnv(t *testing.T, opts ...func(*Config)) *testEnv {
-	t.Helper()
-	dir := t.TempDir()
+// serverParts is a Server over a keystore of its own, auditing to a log
+// beside it: what tests, benchmarks and fuzzers start from.
+type serverParts struct {
+	ks        *keystore.Keystore
+	srv       *Server
+	audit     *AuditLog
+	auditPath string
+	auditKey  []byte
+}
+
+// newServerParts makes a Server with the root credentials testRootID and
+// testRootSecret over a keystore in a new directory, with an audit log
+// there (each line synced if syncAudit); opts adjust the Config before New.
+// They are closed when tb's test ends.
+func newServerParts(tb testing.TB, syncAudit bool, opts ...func(*Config)) serverParts {
+	tb.Helper()
+	dir := tb.TempDir()
 	ks, err := keystore.Open(context.Background(), dir, keystore.Options{})
 	if err != nil {
-		t.Fatalf("keystore.Open(%q) err = %v", dir, err)
+		tb.Fatalf("keystore.Open(%q) err = %v", dir, err)
 	}
-	t.Cleanup(func() { ks.Close() })
+	tb.Cleanup(func() { ks.Close() })
 	key, err := LoadOrCreateAuditKey(filepath.Join(dir, "audit.key"))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	auditPath := filepath.Join(dir, "audit.log")
-	audit, err := OpenAuditLog(auditPath, key, true)
+	audit, err := OpenAuditLog(auditPath, key, syncAudit)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { audit.Close() })
 	cfg := Config{Backend: ks, Region: ks.Region(), Root: RootCredentials{AccessKeyID: testRootID, SecretAccessKey: testRootSecret}, Audit: audit}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	srv, err := New(cfg)
 	if err != nil {
-		t.Fatalf("New err = %v", err)
+		tb.Fatalf("New err = %v", err)
 	}
-	hs := startTestServer(t, srv)
-	t.Cleanup(func() {
-		hs.close()
-		audit.Close()
-	})
-	return &testEnv{t: t, ks: ks, srv: srv, hs: hs, audit: audit, auditPath: auditPath, auditKey: key}
+	return serverParts{ks: ks, srv: srv, audit: audit, auditPath: auditPath, auditKey: key}
+}
+
+// newTestEnv starts a server; opts adjust its Config before New.
+func newTestEnv(t *testing.T, opts ...func(*Config)) *testEnv {
+	t.Helper()
+	p := newServerParts(t, true, opts...)
+	hs := startTestServer(t, p.srv)
+	t.Cleanup(hs.close)
+	return &testEnv{t: t, ks: p.ks, srv: p.srv, hs: hs, audit: p.audit, auditPath: p.auditPath, auditKey: p.auditKey}
 }
 
 // frontEndNetHTTP names the subtests of bothFrontEnds served by net/http.
