@@ -65,8 +65,7 @@ type Reader struct {
 	err  error
 
 	started bool
-	pool    chan *decJob
-	made    int
+	pool    *jobPool[decJob]
 	hashq   chan *decJob // parser → hasher, for signed suites
 	work    chan *decJob // parser or hasher → workers
 	order   chan *decJob // parser → caller
@@ -141,7 +140,7 @@ func NewReader(rest []byte, src io.Reader, h *Header, aead cipher.AEAD, pub *ecd
 	if h.FrameLength > 0 {
 		rd.jobFrames = (rd.jobLen + int(h.FrameLength) - 1) / int(h.FrameLength)
 	}
-	rd.pool = make(chan *decJob, poolSize(workers, rd.jobLen))
+	rd.pool = newJobPool[decJob](poolSize(workers, rd.jobLen), 1) // the first job is made by next
 	if pub != nil {
 		rd.digest = h.Suite.SignatureHash.New()
 		rd.digest.Write(h.Bytes())
@@ -211,10 +210,7 @@ func (rd *Reader) advance() {
 		rd.done = true
 	}
 	if rd.started {
-		select {
-		case rd.pool <- j:
-		default:
-		}
+		rd.pool.put(j)
 	}
 	if rd.err != nil || rd.done {
 		rd.shutdown()
@@ -252,9 +248,8 @@ func (rd *Reader) newJob() *decJob {
 // workers, with first already parsed.
 func (rd *Reader) start(first *decJob) {
 	rd.started = true
-	rd.made = 1
-	rd.work = make(chan *decJob, cap(rd.pool))
-	rd.order = make(chan *decJob, cap(rd.pool))
+	rd.work = make(chan *decJob, rd.pool.size())
+	rd.order = make(chan *decJob, rd.pool.size())
 	for range rd.workers {
 		go func() {
 			for j := range rd.work {
@@ -265,7 +260,7 @@ func (rd *Reader) start(first *decJob) {
 	}
 	next := rd.work // where the parser sends jobs
 	if rd.digest != nil {
-		rd.hashq = make(chan *decJob, cap(rd.pool))
+		rd.hashq = make(chan *decJob, rd.pool.size())
 		next = rd.hashq
 		go func() {
 			defer close(rd.work)
@@ -301,20 +296,9 @@ func (rd *Reader) start(first *decJob) {
 
 // getJob returns an empty job, or nil once the reader is stopped.
 func (rd *Reader) getJob() *decJob {
-	var j *decJob
-	if rd.made < cap(rd.pool) {
-		select {
-		case j = <-rd.pool:
-		default:
-			rd.made++
-			j = rd.newJob()
-		}
-	} else {
-		select {
-		case j = <-rd.pool:
-		case <-rd.stop:
-			return nil
-		}
+	j := rd.pool.get(rd.stop)
+	if j == nil {
+		return nil
 	}
 	j.raw, j.pt, j.frames, j.sig = j.raw[:0], j.pt[:0], j.frames[:0], nil
 	j.err, j.last, j.failAt, j.valid = nil, false, 0, 0

@@ -42,8 +42,7 @@ type Writer struct {
 
 	// The pipeline, started when the first job is full.
 	started bool
-	pool    chan *encJob
-	made    int
+	pool    *jobPool[encJob]
 	work    chan *encJob
 	order   chan *encJob
 	done    chan struct{}
@@ -88,9 +87,8 @@ func NewWriter(dst io.Writer, h *Header, aead cipher.AEAD, signer *ecdsa.Private
 	if signer != nil {
 		w.digest = h.Suite.SignatureHash.New()
 	}
-	w.pool = make(chan *encJob, poolSize(workers, w.jobLen))
+	w.pool = newJobPool[encJob](poolSize(workers, w.jobLen), 1) // and w.cur is the first job
 	w.cur = w.newJob()
-	w.made = 1
 	w.emit(h.Bytes())
 	return w, w.failure()
 }
@@ -102,17 +100,7 @@ func (w *Writer) newJob() *encJob {
 // getJob returns an empty job, waiting for one to come back from the
 // pipeline when the in-flight limit is reached.
 func (w *Writer) getJob() *encJob {
-	var j *encJob
-	if w.made < cap(w.pool) {
-		select {
-		case j = <-w.pool:
-		default:
-			w.made++
-			j = w.newJob()
-		}
-	} else {
-		j = <-w.pool
-	}
+	j := w.pool.get(nil)
 	j.pt, j.out, j.final = j.pt[:0], j.out[:0], false
 	j.ready = make(chan struct{})
 	return j
@@ -240,8 +228,8 @@ func (w *Writer) start() {
 		w.fail(err)
 	}
 	w.out = nil
-	w.work = make(chan *encJob, cap(w.pool))
-	w.order = make(chan *encJob, cap(w.pool))
+	w.work = make(chan *encJob, w.pool.size())
+	w.order = make(chan *encJob, w.pool.size())
 	w.done = make(chan struct{})
 	for range w.workers {
 		go func() {
@@ -258,10 +246,7 @@ func (w *Writer) start() {
 			if w.failure() == nil {
 				w.emit(j.out)
 			}
-			select {
-			case w.pool <- j:
-			default: // cannot happen: at most cap(pool) jobs exist
-			}
+			w.pool.put(j)
 		}
 	}()
 }
