@@ -183,6 +183,17 @@ func (f *commonFlags) files(fs *pflag.FlagSet) ([]string, bool, error) {
 	return args, true, nil
 }
 
+// inputs returns the FILE arguments and, when they are to be handled as
+// several files, each one's output (nil otherwise).
+func (f *commonFlags) inputs(fs *pflag.FlagSet, decrypt bool) ([]string, []fileJob, error) {
+	files, several, err := f.files(fs)
+	if err != nil || !several {
+		return files, nil, err
+	}
+	jobs, err := planJobs(files, f.suffix, f.outputDir, decrypt)
+	return files, jobs, err
+}
+
 func parseContext(pairs []string) (map[string]string, error) {
 	ec := map[string]string{}
 	for _, p := range pairs {
@@ -336,16 +347,11 @@ func (c *cli) encrypt(args []string) error {
 		return usageErrorf("--frame-size: %v", err)
 	}
 	opts = append(opts, envelope.WithFrameSize(n))
-	files, several, err := f.files(fs)
+	files, jobs, err := f.inputs(fs, false)
 	if err != nil {
 		return err
 	}
-	var jobs []fileJob
-	if several {
-		if jobs, err = planJobs(files, f.suffix, f.outputDir, false); err != nil {
-			return err
-		}
-	}
+	several := jobs != nil
 	ctx := context.Background()
 	kr, rsa, err := c.keyrings(ctx, f.keys, false)
 	if err != nil {
@@ -509,16 +515,11 @@ func (c *cli) decrypt(args []string) error {
 	if err != nil {
 		return err
 	}
-	files, several, err := f.files(fs)
+	files, jobs, err := f.inputs(fs, true)
 	if err != nil {
 		return err
 	}
-	var jobs []fileJob
-	if several {
-		if jobs, err = planJobs(files, f.suffix, f.outputDir, true); err != nil {
-			return err
-		}
-	}
+	several := jobs != nil
 	ctx := context.Background()
 	kr, _, err := c.keyrings(ctx, f.keys, true)
 	if err != nil {
