@@ -45,16 +45,30 @@ type EncryptedDataKey struct {
 	Ciphertext []byte
 }
 
-// String describes the wrapping key, never the data key.
+// String describes the wrapping key, never the data key. Names longer than
+// 100 bytes are cut short (a message may hold names of 64 KiB).
 func (k EncryptedDataKey) String() string {
+	id := clip(k.ProviderID)
 	switch k.ProviderID {
 	case "aws-kms", "aws-kms-rsa":
-		return fmt.Sprintf("%s key %q", k.ProviderID, k.ProviderInfo)
+		return fmt.Sprintf("%s key %q", id, clip(string(k.ProviderInfo)))
 	}
 	if name, ok := rawAESKeyName(k.ProviderInfo); ok {
-		return fmt.Sprintf("raw AES key namespace=%q name=%q", k.ProviderID, name)
+		return fmt.Sprintf("raw AES key namespace=%q name=%q", id, clip(name))
 	}
-	return fmt.Sprintf("raw key namespace=%q name=%q", k.ProviderID, k.ProviderInfo)
+	return fmt.Sprintf("raw key namespace=%q name=%q", id, clip(string(k.ProviderInfo)))
+}
+
+// maxNameText is the most bytes of a name from a message that an error or
+// a description quotes.
+const maxNameText = 100
+
+// clip cuts s to maxNameText bytes, marking the cut.
+func clip(s string) string {
+	if len(s) <= maxNameText {
+		return s
+	}
+	return fmt.Sprintf("%s…(%d bytes)", strings.ToValidUTF8(s[:maxNameText], ""), len(s))
 }
 
 // rawAESKeyName recovers the key name from a raw AES provider info: the name
@@ -82,6 +96,11 @@ type EncryptionMaterials struct {
 	EncryptedDataKeys []EncryptedDataKey
 	// SigningKey signs the message for signed suites.
 	SigningKey *ecdsa.PrivateKey
+	// RequiredContextKeys are the keys of Context whose pairs the message
+	// authenticates but does not store (the ESDK's required encryption
+	// context): a reader must supply them. Keyrings bind the whole
+	// Context, these pairs included.
+	RequiredContextKeys []string
 }
 
 // DecryptionMaterials is what a message is decrypted with.
@@ -92,6 +111,11 @@ type DecryptionMaterials struct {
 	DataKey []byte
 	// VerificationKey checks the signature of signed suites.
 	VerificationKey *ecdsa.PublicKey
+	// RequiredContextKeys are the keys of Context that the message does
+	// not store but authenticates: the caller supplied their pairs
+	// (the ESDK's reproduced encryption context), and the header tag is
+	// checked over them.
+	RequiredContextKeys []string
 }
 
 // ErrNoDataKey is wrapped by every error that says no keyring could produce
@@ -109,28 +133,88 @@ type UnwrapError struct {
 	// Errs holds the failures of unwrap attempts that matched a key but
 	// failed (a wrong key of the same name, a KMS refusal).
 	Errs []error
+	// Skipped counts the encrypted data keys that a keyring did not try
+	// because it had given up on their wrapping key ([UnwrapBudget]).
+	Skipped int
 }
 
+// maxListed is how many keys and failures the text of an UnwrapError
+// lists; it counts the rest.
+const maxListed = 5
+
+// Error summarises the failure: the first few wrapping keys and failed
+// attempts, and how many more there are, so that a message with thousands
+// of encrypted data keys cannot make an error of megabytes.
 func (e *UnwrapError) Error() string {
 	var b strings.Builder
 	b.WriteString(ErrNoDataKey.Error())
-	b.WriteString("; the message's data key is wrapped by: ")
-	for i, k := range e.Keys {
+	if len(e.Keys) <= maxListed {
+		b.WriteString("; the message's data key is wrapped by: ")
+	} else {
+		fmt.Fprintf(&b, "; the message's data key is wrapped %d times, by: ", len(e.Keys))
+	}
+	for i, k := range e.Keys[:min(len(e.Keys), maxListed)] {
 		if i > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteString(k.String())
 	}
+	if n := len(e.Keys) - maxListed; n > 0 {
+		fmt.Fprintf(&b, " and %d more", n)
+	}
 	b.WriteString("; tried: ")
 	if len(e.Tried) == 0 {
 		b.WriteString("no keyring")
 	}
-	b.WriteString(strings.Join(e.Tried, ", "))
-	for _, err := range e.Errs {
+	b.WriteString(strings.Join(e.Tried, ", ")) // the caller's keyrings: as many as they gave
+	for _, err := range e.Errs[:min(len(e.Errs), maxListed)] {
 		b.WriteString("; ")
 		b.WriteString(err.Error())
 	}
+	if n := len(e.Errs) - maxListed; n > 0 {
+		fmt.Fprintf(&b, "; and %d more failed attempts", n)
+	}
+	if e.Skipped > 0 {
+		fmt.Fprintf(&b, "; %d more wrapped keys not tried (a keyring gives up on a key after %d failures, and on a message after failing with %d keys)", e.Skipped, MaxFailedUnwraps, MaxFailedUnwrapKeys)
+	}
 	return b.String()
+}
+
+// MaxFailedUnwraps is how many of a message's encrypted data keys a
+// keyring tries with one wrapping key, and fails to unwrap, before it gives
+// up on that key for the message. A legitimate message wraps its data key
+// once per wrapping key, so a second failure under one key already means a
+// mistake or a forgery; three allow for keys renamed or reused under one
+// name. Without it, a forged message naming an RSA key in 65,535 wrapped
+// keys would cost as many RSA decryptions (minutes of CPU).
+const MaxFailedUnwraps = 3
+
+// MaxFailedUnwrapKeys is how many different wrapping keys a keyring that
+// tries whatever keys a message names (a KMS discovery keyring) fails with
+// before it gives up on the message.
+const MaxFailedUnwrapKeys = 10
+
+// UnwrapBudget counts one keyring's failed unwrap attempts on one message
+// and says when to give up: after [MaxFailedUnwraps] failures with one
+// wrapping key, or failures with [MaxFailedUnwrapKeys] keys. The zero
+// value is ready to use.
+type UnwrapBudget struct {
+	failed map[string]int
+}
+
+// Allow reports whether an encrypted data key wrapped by key (a key ARN, a
+// raw key's namespace and name) may still be tried.
+func (b *UnwrapBudget) Allow(key string) bool {
+	n, seen := b.failed[key]
+	return n < MaxFailedUnwraps && (seen || len(b.failed) < MaxFailedUnwrapKeys)
+}
+
+// Failed records a failed attempt with key.
+func (b *UnwrapBudget) Failed(key string) {
+	if b.failed == nil {
+		b.failed = make(map[string]int)
+	}
+	b.failed[key]++
 }
 
 // Unwrap returns ErrNoDataKey and the attempts' errors.

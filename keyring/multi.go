@@ -62,6 +62,7 @@ func (k *Multi) OnDecrypt(ctx context.Context, m *DecryptionMaterials, edks []En
 		case errors.As(err, &ue):
 			all.Tried = append(all.Tried, ue.Tried...)
 			all.Errs = append(all.Errs, ue.Errs...)
+			all.Skipped += ue.Skipped
 		case err != nil:
 			all.Tried = append(all.Tried, describe(kr))
 			all.Errs = append(all.Errs, err)

@@ -113,29 +113,46 @@ func NewRawRSA(namespace, name string, padding Padding, pub *rsa.PublicKey, priv
 	return &RawRSA{namespace: namespace, name: name, padding: padding, pub: pub, priv: priv}, nil
 }
 
-// ParseRSAKey parses a PEM RSA key: a private key in PKCS #8 ("PRIVATE KEY")
-// or PKCS #1 ("RSA PRIVATE KEY") form, or a public key in SPKI ("PUBLIC KEY")
-// or PKCS #1 ("RSA PUBLIC KEY") form. Exactly one of pub and priv is non-nil.
+// ParseRSAKey parses a PEM RSA key: a private key in PKCS #8 or PKCS #1
+// form, or a public key in SPKI or PKCS #1 form. The DER inside is
+// recognised by its content, whatever the PEM label says, as the other
+// ESDKs do: their examples write SPKI public keys labelled "RSA PUBLIC KEY"
+// and PKCS #8 private keys labelled "RSA PRIVATE KEY". A private label must
+// hold a private key and a public label a public key. Exactly one of pub
+// and priv is non-nil.
 func ParseRSAKey(pemBytes []byte) (pub *rsa.PublicKey, priv *rsa.PrivateKey, err error) {
 	block, _ := pem.Decode(pemBytes)
 	if block == nil {
 		return nil, nil, errors.New("no PEM block found; want an RSA key in PEM form")
 	}
-	var key any
+	var private bool
 	switch block.Type {
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	case "PUBLIC KEY":
-		key, err = x509.ParsePKIXPublicKey(block.Bytes)
-	case "RSA PUBLIC KEY":
-		key, err = x509.ParsePKCS1PublicKey(block.Bytes)
+	case "PRIVATE KEY", "RSA PRIVATE KEY":
+		private = true
+	case "PUBLIC KEY", "RSA PUBLIC KEY":
 	default:
 		return nil, nil, fmt.Errorf("PEM block of type %q is not an RSA key", block.Type)
 	}
+	var key any
+	if private {
+		if key, err = x509.ParsePKCS8PrivateKey(block.Bytes); err != nil {
+			if k, err1 := x509.ParsePKCS1PrivateKey(block.Bytes); err1 == nil {
+				key, err = k, nil
+			}
+		}
+	} else {
+		if key, err = x509.ParsePKIXPublicKey(block.Bytes); err != nil {
+			if k, err1 := x509.ParsePKCS1PublicKey(block.Bytes); err1 == nil {
+				key, err = k, nil
+			}
+		}
+	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("parsing %s: %v", block.Type, err)
+		form := "SPKI nor a PKCS #1 public key"
+		if private {
+			form = "PKCS #8 nor a PKCS #1 private key"
+		}
+		return nil, nil, fmt.Errorf("parsing %s: holds neither an %s", block.Type, form)
 	}
 	switch k := key.(type) {
 	case *rsa.PrivateKey:
@@ -186,8 +203,14 @@ func (k *RawRSA) OnDecrypt(_ context.Context, m *DecryptionMaterials, edks []Enc
 		errs = append(errs, fmt.Errorf("%s: only a public key was given; decryption needs the private key", k))
 		return &UnwrapError{Keys: edks, Tried: []string{k.String()}, Errs: errs}
 	}
+	var budget UnwrapBudget
+	skipped := 0
 	for _, edk := range edks {
 		if edk.ProviderID != k.namespace || string(edk.ProviderInfo) != k.name {
+			continue
+		}
+		if !budget.Allow("") {
+			skipped++
 			continue
 		}
 		var dk []byte
@@ -199,16 +222,18 @@ func (k *RawRSA) OnDecrypt(_ context.Context, m *DecryptionMaterials, edks []Enc
 			dk, err = rsa.DecryptOAEP(k.padding.hash().New(), nil, k.priv, edk.Ciphertext, nil)
 		}
 		if err != nil {
+			budget.Failed("")
 			errs = append(errs, fmt.Errorf("%s: the data key wrapped under this name does not decrypt with this key and padding", k))
 			continue
 		}
 		if len(dk) != m.Suite.KeyLength {
 			clear(dk)
+			budget.Failed("")
 			errs = append(errs, fmt.Errorf("%s: unwrapped a %d-byte data key, suite %s needs %d", k, len(dk), m.Suite.ID, m.Suite.KeyLength))
 			continue
 		}
 		m.DataKey = dk
 		return nil
 	}
-	return &UnwrapError{Keys: edks, Tried: []string{k.String()}, Errs: errs}
+	return &UnwrapError{Keys: edks, Tried: []string{k.String()}, Errs: errs, Skipped: skipped}
 }

@@ -418,7 +418,8 @@ func TestParseRSAKeyRejects(t *testing.T) {
 		{"garbage", []byte(secret), []string{"no PEM block"}},
 		{"DER without PEM", x509.MarshalPKCS1PrivateKey(rsaPriv), []string{"no PEM block"}},
 		{"garbage in PEM", pemEncode("PRIVATE KEY", []byte(secret)), []string{"parsing PRIVATE KEY"}},
-		{"PKCS #1 private labelled PKCS #8", pemEncode("PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaPriv)), []string{"parsing PRIVATE KEY"}},
+		{"SPKI public labelled private", pemEncode("RSA PRIVATE KEY", rsaSPKI(t, rsaPriv)), []string{"parsing RSA PRIVATE KEY", "private key"}},
+		{"PKCS #1 private labelled public", pemEncode("RSA PUBLIC KEY", x509.MarshalPKCS1PrivateKey(rsaPriv)), []string{"parsing RSA PUBLIC KEY", "public key"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -436,6 +437,52 @@ func TestParseRSAKeyRejects(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), secret) {
 				t.Errorf("ParseRSAKey err = %q echoes the input", err)
+			}
+		})
+	}
+}
+
+func rsaSPKI(t *testing.T, priv *rsa.PrivateKey) []byte {
+	t.Helper()
+	b, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestParseRSAKeyByContent: the other ESDKs' examples write RSA keys under
+// labels that do not match their DER form (SPKI as "RSA PUBLIC KEY",
+// PKCS #8 as "RSA PRIVATE KEY"), and those SDKs read them by content: so
+// must envelope, for every form under either label of its class.
+func TestParseRSAKeyByContent(t *testing.T) {
+	priv, _ := rsaKeys2048(t)
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, label string
+		der         []byte
+		private     bool
+	}{
+		{"SPKI as RSA PUBLIC KEY", "RSA PUBLIC KEY", rsaSPKI(t, priv), false},
+		{"PKCS #1 public as PUBLIC KEY", "PUBLIC KEY", x509.MarshalPKCS1PublicKey(&priv.PublicKey), false},
+		{"PKCS #8 as RSA PRIVATE KEY", "RSA PRIVATE KEY", pkcs8, true},
+		{"PKCS #1 private as PRIVATE KEY", "PRIVATE KEY", x509.MarshalPKCS1PrivateKey(priv), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pub, got, err := keyring.ParseRSAKey(pemEncode(tt.label, tt.der))
+			if err != nil {
+				t.Fatalf("ParseRSAKey err = %v, want nil", err)
+			}
+			if tt.private {
+				if got == nil || !got.Equal(priv) || pub != nil {
+					t.Fatalf("ParseRSAKey = %v, %v; want the private key alone", pub, got)
+				}
+			} else if pub == nil || !pub.Equal(&priv.PublicKey) || got != nil {
+				t.Fatalf("ParseRSAKey = %v, %v; want the public key alone", pub, got)
 			}
 		})
 	}

@@ -246,7 +246,9 @@ func cmdConcat(ts *testscript.TestScript, neg bool, args []string) {
 // rsakey [-bits N] PREFIX generates an RSA key (2048 bits unless -bits) and
 // writes it in every PEM form the CLI reads: PREFIX.pk8.pem (PKCS #8
 // private), PREFIX.pk1.pem (PKCS #1 private), PREFIX.spki.pem (SPKI public)
-// and PREFIX.pk1pub.pem (PKCS #1 public).
+// and PREFIX.pk1pub.pem (PKCS #1 public); and as other ESDKs' examples
+// write them, PREFIX.sdkpub.pem (SPKI labelled "RSA PUBLIC KEY") and
+// PREFIX.sdkpriv.pem (PKCS #8 labelled "RSA PRIVATE KEY").
 func cmdRSAKey(ts *testscript.TestScript, neg bool, args []string) {
 	bits := 2048
 	if len(args) == 3 && args[0] == "-bits" {
@@ -272,6 +274,10 @@ func cmdRSAKey(ts *testscript.TestScript, neg bool, args []string) {
 		{".pk1.pem", "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(priv)},
 		{".spki.pem", "PUBLIC KEY", spki},
 		{".pk1pub.pem", "RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&priv.PublicKey)},
+		// As the other ESDKs' examples write them: the DER does not
+		// match the label.
+		{".sdkpub.pem", "RSA PUBLIC KEY", spki},
+		{".sdkpriv.pem", "RSA PRIVATE KEY", pk8},
 	}
 	for _, f := range forms {
 		data := pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der})

@@ -165,25 +165,32 @@ func (k *Keyring) OnDecrypt(ctx context.Context, m *keyring.DecryptionMaterials,
 		ids = append([]string{k.generator}, ids...)
 	}
 	ue := &keyring.UnwrapError{Keys: edks, Tried: []string{k.String()}}
+	var budget keyring.UnwrapBudget
 	for _, edk := range edks {
 		if edk.ProviderID != ProviderID {
 			continue
 		}
 		info := string(edk.ProviderInfo)
+		if !contains(ids, info) {
+			continue
+		}
 		if a, err := ParseARN(info); err != nil || a.ResourceType != "key" {
 			ue.Errs = append(ue.Errs, fmt.Errorf("wrapped key names %q, not a KMS key ARN", edk.ProviderInfo))
 			continue
 		}
-		for _, id := range ids {
-			if id != info {
-				continue
-			}
-			err := decryptEDK(ctx, k.client, m, edk, id, k.grantTokens)
-			if err == nil {
-				return nil
-			}
-			ue.Errs = append(ue.Errs, err)
+		if !budget.Allow(info) {
+			ue.Skipped++
+			continue
 		}
+		err := decryptEDK(ctx, k.client, m, edk, info, k.grantTokens)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		budget.Failed(info)
+		ue.Errs = append(ue.Errs, err)
 	}
 	return ue
 }
@@ -260,16 +267,28 @@ func (d *Discovery) OnDecrypt(ctx context.Context, m *keyring.DecryptionMaterial
 	}
 	ue := &keyring.UnwrapError{Keys: edks, Tried: []string{d.String()}}
 	var digest []byte
+	var budget keyring.UnwrapBudget
 	for _, edk := range edks {
 		if edk.ProviderID != ProviderID && edk.ProviderID != RSAProviderID {
 			continue
 		}
 		arn, err := ParseARN(string(edk.ProviderInfo))
 		if err != nil || arn.ResourceType != "key" {
-			ue.Errs = append(ue.Errs, fmt.Errorf("wrapped key names %q, not a KMS key ARN", edk.ProviderInfo))
+			// Counted as failures of one (invalid) key, so that a forged
+			// message cannot pile up errors.
+			if budget.Allow("") {
+				budget.Failed("")
+				ue.Errs = append(ue.Errs, fmt.Errorf("wrapped key names %q, not a KMS key ARN", clip(edk.ProviderInfo)))
+			} else {
+				ue.Skipped++
+			}
 			continue
 		}
 		if d.filter != nil && (arn.Partition != d.filter.Partition || !contains(d.filter.Accounts, arn.Account)) {
+			continue
+		}
+		if !budget.Allow(arn.String()) {
+			ue.Skipped++
 			continue
 		}
 		if edk.ProviderID == RSAProviderID {
@@ -285,9 +304,22 @@ func (d *Discovery) OnDecrypt(ctx context.Context, m *keyring.DecryptionMaterial
 		if err == nil {
 			return nil
 		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		budget.Failed(arn.String())
 		ue.Errs = append(ue.Errs, err)
 	}
 	return ue
+}
+
+// clip cuts a name from a message to 100 bytes for an error (a message
+// may hold names of 64 KiB).
+func clip(b []byte) string {
+	if len(b) <= 100 {
+		return string(b)
+	}
+	return fmt.Sprintf("%s…(%d bytes)", strings.ToValidUTF8(string(b[:100]), ""), len(b))
 }
 
 func contains(list []string, s string) bool {

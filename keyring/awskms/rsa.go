@@ -143,14 +143,23 @@ func (k *RSA) OnDecrypt(ctx context.Context, m *keyring.DecryptionMaterials, edk
 		return err
 	}
 	ue := &keyring.UnwrapError{Keys: edks, Tried: []string{k.String()}}
+	var budget keyring.UnwrapBudget
 	for _, edk := range edks {
 		if edk.ProviderID != RSAProviderID || string(edk.ProviderInfo) != k.keyARN {
+			continue
+		}
+		if !budget.Allow(k.keyARN) {
+			ue.Skipped++
 			continue
 		}
 		err := unwrapRSA(ctx, k.client, m, edk, k.keyARN, want)
 		if err == nil {
 			return nil
 		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		budget.Failed(k.keyARN)
 		ue.Errs = append(ue.Errs, err)
 	}
 	return ue
