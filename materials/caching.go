@@ -356,9 +356,15 @@ func (c *Caching) DecryptionMaterials(ctx context.Context, req DecryptionRequest
 	if !req.Policy.AllowsDecrypt(req.Suite) {
 		return nil, &PolicyError{Suite: req.Suite, Policy: req.Policy}
 	}
+	if err := CheckContext(req.ReproducedContext); err != nil {
+		return nil, err
+	}
 	if !cacheable(req.Suite) {
 		return c.under.DecryptionMaterials(ctx, req)
 	}
+	// A cached entry must not serve a caller whose context contradicts
+	// the message: decryptionID checks the pairs the message stores, and
+	// covers those it does not.
 	id, err := c.decryptionID(req)
 	if err != nil {
 		return nil, err
@@ -631,6 +637,9 @@ func checkEncryptionRequest(req EncryptionRequest) error {
 // encryptionID is the ESDK's identifier for encryption materials:
 // SHA-512(SHA-512(partition) ‖ 0x00 ‖ SHA-512(context)) without a suite,
 // SHA-512(SHA-512(partition) ‖ 0x01 ‖ suite ID ‖ SHA-512(context)) with one.
+// Required context keys, when there are any, follow: 0x02 ‖ each key's
+// length (two bytes) and bytes, sorted, so that materials are shared only
+// by messages that store the same part of their context.
 func (c *Caching) encryptionID(req EncryptionRequest) (cacheID, error) {
 	ec, err := contextDigest(req.Context)
 	if err != nil {
@@ -645,6 +654,17 @@ func (c *Caching) encryptionID(req EncryptionRequest) (cacheID, error) {
 		h.Write(binary.BigEndian.AppendUint16(nil, uint16(req.Suite.ID)))
 	}
 	h.Write(ec[:])
+	if len(req.RequiredContextKeys) > 0 {
+		keys, err := requiredKeys(req.Context, req.RequiredContextKeys)
+		if err != nil {
+			return cacheID{}, err
+		}
+		h.Write([]byte{2})
+		for _, k := range keys {
+			h.Write(binary.BigEndian.AppendUint16(nil, uint16(len(k))))
+			h.Write([]byte(k))
+		}
+	}
 	var id cacheID
 	h.Sum(id[:0])
 	return id, nil
@@ -652,9 +672,15 @@ func (c *Caching) encryptionID(req EncryptionRequest) (cacheID, error) {
 
 // decryptionID is the ESDK's identifier for decryption materials:
 // SHA-512(SHA-512(partition) ‖ suite ID ‖ the sorted SHA-512 digests of the
-// serialized encrypted data keys ‖ 64 zero bytes ‖ SHA-512(context)).
+// serialized encrypted data keys ‖ 64 zero bytes ‖ SHA-512(context)), where
+// the context is the one the keyrings see: the stored context and the
+// reproduced pairs the message does not store.
 func (c *Caching) decryptionID(req DecryptionRequest) (cacheID, error) {
-	ec, err := contextDigest(req.Context)
+	full, _, err := ReproduceContext(req.Context, req.ReproducedContext)
+	if err != nil {
+		return cacheID{}, err
+	}
+	ec, err := contextDigest(full)
 	if err != nil {
 		return cacheID{}, err
 	}
@@ -700,6 +726,7 @@ func cloneEncryption(m *keyring.EncryptionMaterials) *keyring.EncryptionMaterial
 	c := *m
 	c.Context = maps.Clone(m.Context)
 	c.DataKey = bytes.Clone(m.DataKey)
+	c.RequiredContextKeys = slices.Clone(m.RequiredContextKeys)
 	c.EncryptedDataKeys = make([]keyring.EncryptedDataKey, len(m.EncryptedDataKeys))
 	for i, k := range m.EncryptedDataKeys {
 		c.EncryptedDataKeys[i] = keyring.EncryptedDataKey{
@@ -716,6 +743,7 @@ func cloneDecryption(m *keyring.DecryptionMaterials) *keyring.DecryptionMaterial
 	c := *m
 	c.Context = maps.Clone(m.Context)
 	c.DataKey = bytes.Clone(m.DataKey)
+	c.RequiredContextKeys = slices.Clone(m.RequiredContextKeys)
 	return &c
 }
 

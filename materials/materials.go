@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 
 	"github.com/envelopekms/envelope/internal/format"
@@ -39,6 +40,11 @@ type EncryptionRequest struct {
 	// PlaintextLength is the length of the plaintext, or -1 when unknown
 	// (a stream).
 	PlaintextLength int64
+	// RequiredContextKeys are keys of Context whose pairs the message is
+	// to authenticate without storing them (the ESDK's required
+	// encryption context); readers must supply them. [RequiredContext]
+	// sets them.
+	RequiredContextKeys []string
 }
 
 // DecryptionRequest describes a message about to be read.
@@ -48,6 +54,75 @@ type DecryptionRequest struct {
 	Context           map[string]string
 	EncryptedDataKeys []keyring.EncryptedDataKey
 	Policy            suite.CommitmentPolicy
+	// ReproducedContext is the encryption context the caller supplied:
+	// pairs the message stores must have these values, and pairs it does
+	// not store are ones it must authenticate (see [ReproduceContext]).
+	ReproducedContext map[string]string
+}
+
+// ErrContextMismatch is wrapped by the errors for an encryption context
+// that differs from the one the caller requires; see
+// [ContextMismatchError].
+var ErrContextMismatch = errors.New("encryption context mismatch")
+
+// ContextMismatchError reports a pair of the caller's encryption context
+// that the message does not carry.
+type ContextMismatchError struct {
+	Key string
+	// Want is the required value, Got the message's; Missing is true when
+	// the message neither stores the key nor authenticates the pair.
+	Want, Got string
+	Missing   bool
+}
+
+func (e *ContextMismatchError) Error() string {
+	if e.Missing {
+		return fmt.Sprintf("encryption context mismatch: the message has no key %q (required %q=%q)", clip(e.Key), clip(e.Key), clip(e.Want))
+	}
+	return fmt.Sprintf("encryption context mismatch: %q is %q in the message, not %q", clip(e.Key), clip(e.Got), clip(e.Want))
+}
+
+// Is reports whether target is [ErrContextMismatch].
+func (e *ContextMismatchError) Is(target error) bool { return target == ErrContextMismatch }
+
+// clip cuts a context key or value to 100 bytes for an error message.
+func clip(s string) string {
+	if len(s) <= 100 {
+		return s
+	}
+	return fmt.Sprintf("%s…(%d bytes)", strings.ToValidUTF8(s[:100], ""), len(s))
+}
+
+// ReproduceContext merges the encryption context a message stores with the
+// one a caller supplies to decrypt it (the ESDK's reproduced encryption
+// context). A pair the message stores must have the caller's value, or the
+// error is a *[ContextMismatchError]. A pair it does not store is added to
+// the result, and its key returned in required: the message must
+// authenticate it without storing it, as the ESDK's required encryption
+// context does, and the header tag is checked over those pairs. required
+// is sorted.
+func ReproduceContext(stored, reproduced map[string]string) (full map[string]string, required []string, err error) {
+	for k, v := range reproduced {
+		got, ok := stored[k]
+		switch {
+		case !ok:
+			required = append(required, k)
+		case got != v:
+			return nil, nil, &ContextMismatchError{Key: k, Want: v, Got: got}
+		}
+	}
+	if len(required) == 0 {
+		return stored, nil, nil
+	}
+	slices.Sort(required)
+	full = maps.Clone(stored)
+	if full == nil {
+		full = map[string]string{}
+	}
+	for _, k := range required {
+		full[k] = reproduced[k]
+	}
+	return full, required, nil
 }
 
 // ErrReservedContextKey is wrapped by the error for a caller's encryption
@@ -97,7 +172,8 @@ func (d *Default) EncryptionMaterials(ctx context.Context, req EncryptionRequest
 	if !req.Policy.Valid() {
 		return nil, fmt.Errorf("invalid commitment policy %d", req.Policy)
 	}
-	if err := CheckContext(req.Context); err != nil {
+	err := CheckContext(req.Context)
+	if err != nil {
 		return nil, err
 	}
 	s := req.Suite
@@ -110,6 +186,9 @@ func (d *Default) EncryptionMaterials(ctx context.Context, req EncryptionRequest
 	m := &keyring.EncryptionMaterials{Suite: s, Context: maps.Clone(req.Context)}
 	if m.Context == nil {
 		m.Context = map[string]string{}
+	}
+	if m.RequiredContextKeys, err = requiredKeys(req.Context, req.RequiredContextKeys); err != nil {
+		return nil, err
 	}
 	if s.Signed() {
 		priv, pub, err := format.NewSigningKey(s)
@@ -139,7 +218,14 @@ func (d *Default) DecryptionMaterials(ctx context.Context, req DecryptionRequest
 	if !req.Policy.AllowsDecrypt(req.Suite) {
 		return nil, &PolicyError{Suite: req.Suite, Policy: req.Policy}
 	}
-	m := &keyring.DecryptionMaterials{Suite: req.Suite, Context: req.Context}
+	if err := CheckContext(req.ReproducedContext); err != nil {
+		return nil, err
+	}
+	full, required, err := ReproduceContext(req.Context, req.ReproducedContext)
+	if err != nil {
+		return nil, err
+	}
+	m := &keyring.DecryptionMaterials{Suite: req.Suite, Context: full, RequiredContextKeys: required}
 	pub, has := req.Context[format.PublicKeyContextKey]
 	switch {
 	case req.Suite.Signed() && !has:
@@ -160,4 +246,20 @@ func (d *Default) DecryptionMaterials(ctx context.Context, req DecryptionRequest
 		return nil, &keyring.UnwrapError{Keys: req.EncryptedDataKeys, Tried: []string{fmt.Sprintf("%T", d.kr)}}
 	}
 	return m, nil
+}
+
+// requiredKeys checks that every key of required has a value in ec, and
+// returns them sorted, without duplicates (nil for none).
+func requiredKeys(ec map[string]string, required []string) ([]string, error) {
+	if len(required) == 0 {
+		return nil, nil
+	}
+	for _, k := range required {
+		if _, ok := ec[k]; !ok {
+			return nil, fmt.Errorf("required encryption context key %q has no value in the encryption context", clip(k))
+		}
+	}
+	keys := slices.Clone(required)
+	slices.Sort(keys)
+	return slices.Compact(keys), nil
 }
