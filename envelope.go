@@ -38,7 +38,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/envelopekms/envelope/internal/format"
@@ -52,11 +54,35 @@ import (
 // frame length. (The ESDK writes 4096-byte frames by default.)
 const DefaultFrameSize = 64 << 10
 
-// DefaultMaxEncryptedDataKeys is the limit on wrapped keys per message when
-// none is set: 0, no limit beyond the format's 65535. Set a limit with
-// [WithMaxEncryptedDataKeys] when reading messages from untrusted sources, so
-// that a message cannot make the keyring try thousands of keys.
-const DefaultMaxEncryptedDataKeys = 0
+// Limits on what one message may cost a reader. Each has an option to
+// change it; [NoLimit] lifts it. The writer keeps to the same limits, so
+// that what it writes is read with the defaults.
+const (
+	// DefaultMaxEncryptedDataKeys is the most wrapped keys a message may
+	// have: 10. A message wraps its data key once per wrapping key, and
+	// few are wrapped for more than a handful; the ESDK advises a limit
+	// for messages from untrusted sources, since each wrapped key can cost
+	// a KMS call or an RSA decryption. Change it with
+	// [WithMaxEncryptedDataKeys].
+	DefaultMaxEncryptedDataKeys = 10
+	// DefaultMaxHeaderSize is the most bytes a message's header may take:
+	// 1 MiB. Headers are usually well under 4 KiB (the encryption context
+	// is at most 64 KiB; a KMS-wrapped key takes about 300 bytes, an
+	// RSA-4096 one about 550); the format allows 12 GiB. Change it with
+	// [WithMaxHeaderSize].
+	DefaultMaxHeaderSize = 1 << 20
+	// DefaultMaxFrameSize is the most plaintext a reader holds before
+	// the tag that covers it verifies: 4 MiB, 64 times the default frame
+	// size. It bounds the frame length of framed messages and the length
+	// of a (legacy) non-framed body, and on encrypt the frame size.
+	// Change it with [WithMaxFrameSize].
+	DefaultMaxFrameSize = 4 << 20
+	// NoLimit, given to [WithMaxEncryptedDataKeys], [WithMaxHeaderSize] or
+	// [WithMaxFrameSize], lifts that limit: the format's own bounds remain
+	// (65535 wrapped keys, frames below 4 GiB, non-framed bodies below 64
+	// GiB), and memory follows what the message declares.
+	NoLimit = -1
+)
 
 // Errors callers can test for with errors.Is.
 var (
@@ -75,10 +101,13 @@ var (
 	ErrSignedMessage = errors.New("the message is signed, and signed messages were refused")
 	// ErrContextMismatch means a required encryption context pair is absent
 	// from the message or has another value; see [ContextMismatchError].
-	ErrContextMismatch = errors.New("encryption context mismatch")
+	ErrContextMismatch = materials.ErrContextMismatch
 	// ErrTooManyEncryptedDataKeys means a message has more wrapped keys than
 	// [WithMaxEncryptedDataKeys] allows.
 	ErrTooManyEncryptedDataKeys = errors.New("too many encrypted data keys")
+	// ErrTooLarge means a message's header, frames or non-framed body are
+	// longer than [WithMaxHeaderSize] or [WithMaxFrameSize] allow.
+	ErrTooLarge = format.ErrTooLarge
 	// ErrPlaintextLimit means a message was given more plaintext than
 	// declared with [WithPlaintextLength], or than its cached data key may
 	// still encrypt ([materials.Caching]).
@@ -92,24 +121,9 @@ var (
 type PolicyError = materials.PolicyError
 
 // ContextMismatchError reports a required encryption context pair that the
-// message does not carry.
-type ContextMismatchError struct {
-	Key string
-	// Want is the required value, Got the message's; Missing is true when
-	// the message has no such key.
-	Want, Got string
-	Missing   bool
-}
-
-func (e *ContextMismatchError) Error() string {
-	if e.Missing {
-		return fmt.Sprintf("encryption context mismatch: the message has no key %q (required %q=%q)", e.Key, e.Key, e.Want)
-	}
-	return fmt.Sprintf("encryption context mismatch: %q is %q in the message, not %q", e.Key, e.Got, e.Want)
-}
-
-// Is reports whether target is [ErrContextMismatch].
-func (e *ContextMismatchError) Is(target error) bool { return target == ErrContextMismatch }
+// message does not carry: it stores another value, or neither stores nor
+// authenticates the pair.
+type ContextMismatchError = materials.ContextMismatchError
 
 // Option configures [Encrypt] and [Decrypt].
 type Option func(*config)
@@ -119,7 +133,7 @@ type config struct {
 	suite     suite.ID
 	frameSize int
 	policy    suite.CommitmentPolicy
-	maxEDKs   int
+	limits    format.Limits // 0: no limit
 	manager   materials.Manager
 	unsigned  bool
 	workers   int
@@ -128,8 +142,13 @@ type config struct {
 }
 
 // WithContext sets the encryption context. On encrypt it is stored in the
-// message and bound to it; on decrypt every pair must be present in the
-// message with the same value ([ErrContextMismatch] otherwise). Keys
+// message and bound to it (but for the keys of a
+// [materials.RequiredContext] manager, which are bound and not stored). On
+// decrypt every pair must be in the message with the same value, or be
+// authenticated by it without being stored (the ESDK's reproduced
+// encryption context): a pair the message does not store enters the
+// header's authentication and the keyrings' unwrapping, and fails them
+// with [ErrContextMismatch] if the message was not made with it. Keys
 // starting with "aws-crypto-" are reserved.
 func WithContext(ec map[string]string) Option {
 	return func(c *config) { c.context = ec }
@@ -143,8 +162,9 @@ func WithSuite(id suite.ID) Option {
 }
 
 // WithFrameSize sets the plaintext length of each frame (encrypt only), from
-// 1 to 2³²−1 bytes; the default is [DefaultFrameSize]. Memory use is about
-// one frame.
+// 1 to 2³²−1 bytes; the default is [DefaultFrameSize]. Sizes above
+// [DefaultMaxFrameSize] also need [WithMaxFrameSize], here and in readers.
+// Memory use is a few frames.
 func WithFrameSize(n int) Option {
 	return func(c *config) {
 		if n < 1 || n > format.MaxFrameLength {
@@ -166,10 +186,42 @@ func WithCommitmentPolicy(p suite.CommitmentPolicy) Option {
 }
 
 // WithMaxEncryptedDataKeys limits the wrapped keys a message may have, on
-// encrypt and on decrypt; n ≤ 0 means no limit. On decrypt the limit is
-// checked when the header is read, before any key is tried.
+// encrypt and on decrypt, to n (1 or more, or [NoLimit]); the default is
+// [DefaultMaxEncryptedDataKeys]. On decrypt the limit is checked when the
+// header is read, before any key is tried.
 func WithMaxEncryptedDataKeys(n int) Option {
-	return func(c *config) { c.maxEDKs = max(n, 0) }
+	return func(c *config) { c.limits.MaxEDKs = c.limit("WithMaxEncryptedDataKeys", n) }
+}
+
+// WithMaxHeaderSize limits a message's header to n bytes (1 or more, or
+// [NoLimit]); the default is [DefaultMaxHeaderSize]. On decrypt a header is
+// refused with [ErrTooLarge] at the field that would pass the limit, before
+// anything is allocated for it; on encrypt a larger header is refused.
+func WithMaxHeaderSize(n int) Option {
+	return func(c *config) { c.limits.MaxHeaderSize = c.limit("WithMaxHeaderSize", n) }
+}
+
+// WithMaxFrameSize limits the plaintext held in memory before the tag that
+// covers it verifies to n bytes (1 or more, or [NoLimit]); the default is
+// [DefaultMaxFrameSize]. On decrypt it bounds a framed message's frame
+// length (checked with the header, before any key is tried) and a
+// non-framed body's length ([ErrTooLarge]); on encrypt, the frame size.
+// Memory in a decryption is about 2·max(n, 256 KiB) per batch of frames in
+// flight, at least two batches.
+func WithMaxFrameSize(n int) Option {
+	return func(c *config) { c.limits.MaxFrame = c.limit("WithMaxFrameSize", n) }
+}
+
+// limit returns the internal form of a limit option's n: n itself, or 0
+// for NoLimit.
+func (c *config) limit(name string, n int) int {
+	switch {
+	case n == NoLimit:
+		return 0
+	case n < 1:
+		c.err = fmt.Errorf("%s(%d): want 1 or more, or NoLimit", name, n)
+	}
+	return n
 }
 
 // WithMaterialsManager supplies materials through m instead of the default
@@ -210,13 +262,30 @@ func WithUnsignedOnly() Option {
 	return func(c *config) { c.unsigned = true }
 }
 
-func newConfig(kr keyring.Keyring, opts []Option) (*config, error) {
-	c := &config{frameSize: DefaultFrameSize, maxEDKs: DefaultMaxEncryptedDataKeys, length: -1}
+// applyOptions returns the configuration opts set over the defaults.
+func applyOptions(opts []Option) (*config, error) {
+	c := &config{
+		frameSize: DefaultFrameSize,
+		limits: format.Limits{
+			MaxEDKs:       DefaultMaxEncryptedDataKeys,
+			MaxHeaderSize: DefaultMaxHeaderSize,
+			MaxFrame:      DefaultMaxFrameSize,
+		},
+		length: -1,
+	}
 	for _, o := range opts {
 		o(c)
 	}
 	if c.err != nil {
 		return nil, c.err
+	}
+	return c, nil
+}
+
+func newConfig(kr keyring.Keyring, opts []Option) (*config, error) {
+	c, err := applyOptions(opts)
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case c.manager != nil && kr != nil:
@@ -243,9 +312,15 @@ type Header struct {
 	// MessageID is the message's random identifier (16 bytes in version 1,
 	// 32 in version 2).
 	MessageID []byte
-	// Context is the encryption context, including the signing public key
-	// ("aws-crypto-public-key") of signed messages.
+	// Context is the encryption context stored in the message, including
+	// the signing public key ("aws-crypto-public-key") of signed messages.
 	Context map[string]string
+	// RequiredContext holds the pairs the message authenticates without
+	// storing them (the ESDK's required encryption context): on a
+	// [Writer], the pairs of the required keys; on a [Reader], the
+	// caller's pairs that the message does not store, which verified.
+	// Nil when there are none, and always from [ReadHeader].
+	RequiredContext map[string]string
 	// EncryptedDataKeys are the wrapped copies of the data key.
 	EncryptedDataKeys []keyring.EncryptedDataKey
 	// Framed is false for the legacy non-framed body.
@@ -279,13 +354,32 @@ func formatEDKs(edks []keyring.EncryptedDataKey) []format.EDK {
 }
 
 // ReadHeader parses the header of a message without decrypting anything. It
-// needs no key and does not check the header's authentication.
-func ReadHeader(src io.Reader) (*Header, error) {
-	h, err := format.ReadHeader(src, 0)
+// needs no key and does not check the header's authentication. The limits
+// of [WithMaxEncryptedDataKeys] and [WithMaxHeaderSize] apply, with the
+// same defaults as for [Decrypt]; other options are ignored.
+func ReadHeader(src io.Reader, opts ...Option) (*Header, error) {
+	c, err := applyOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	h, err := readHeader(src, c)
 	if err != nil {
 		return nil, err
 	}
 	return publicHeader(h), nil
+}
+
+// readHeader reads a header within c's limits.
+func readHeader(src io.Reader, c *config) (*format.Header, error) {
+	h, err := format.ReadHeader(src, c.limits)
+	if err != nil {
+		var tm *format.TooManyEDKsError
+		if errors.As(err, &tm) {
+			return nil, fmt.Errorf("%w: the message has %d, the limit is %d", ErrTooManyEncryptedDataKeys, tm.Count, tm.Max)
+		}
+		return nil, err
+	}
+	return h, nil
 }
 
 // Writer encrypts what is written to it. See [Encrypt].
@@ -406,16 +500,24 @@ func encryptWith(dst io.Writer, c *config, m *keyring.EncryptionMaterials, limit
 	if !c.policy.AllowsEncrypt(m.Suite) {
 		return nil, &PolicyError{Suite: m.Suite, Policy: c.policy, Encrypt: true}
 	}
-	if c.maxEDKs > 0 && len(m.EncryptedDataKeys) > c.maxEDKs {
-		return nil, fmt.Errorf("%w: the keyring made %d, the limit is %d", ErrTooManyEncryptedDataKeys, len(m.EncryptedDataKeys), c.maxEDKs)
+	if max := c.limits.MaxEDKs; max > 0 && len(m.EncryptedDataKeys) > max {
+		return nil, fmt.Errorf("%w: the keyring made %d, the limit is %d", ErrTooManyEncryptedDataKeys, len(m.EncryptedDataKeys), max)
+	}
+	if max := c.limits.MaxFrame; max > 0 && c.frameSize > max {
+		return nil, fmt.Errorf("%w: frame size %d is above the %d bytes readers accept by default; raise the limit with WithMaxFrameSize here and where the message is read", ErrTooLarge, c.frameSize, max)
+	}
+	stored, required, authOnly, err := splitContext(m.Context, m.RequiredContextKeys)
+	if err != nil {
+		return nil, err
 	}
 	h := &format.Header{
 		Suite:       m.Suite,
 		MessageID:   format.NewMessageID(m.Suite),
-		Context:     m.Context,
+		Context:     stored,
 		EDKs:        formatEDKs(m.EncryptedDataKeys),
 		Framed:      true,
 		FrameLength: uint32(c.frameSize),
+		AuthOnly:    authOnly,
 	}
 	aead, commit, err := format.DeriveKey(m.Suite, m.DataKey, h.MessageID)
 	if err != nil {
@@ -425,6 +527,9 @@ func encryptWith(dst io.Writer, c *config, m *keyring.EncryptionMaterials, limit
 	if err := h.Seal(aead); err != nil {
 		return nil, err
 	}
+	if max := c.limits.MaxHeaderSize; max > 0 && len(h.Raw)+len(h.IV)+len(h.Tag) > max {
+		return nil, fmt.Errorf("%w: the header takes %d bytes, more than the %d readers accept by default; raise the limit with WithMaxHeaderSize here and where the message is read", ErrTooLarge, len(h.Raw)+len(h.IV)+len(h.Tag), max)
+	}
 	fw, err := format.NewWriter(dst, h, aead, m.SigningKey, c.workers)
 	if err != nil {
 		return nil, err
@@ -432,7 +537,32 @@ func encryptWith(dst io.Writer, c *config, m *keyring.EncryptionMaterials, limit
 	if c.length >= 0 {
 		fw.Grow(c.length)
 	}
-	return &Writer{w: fw, h: publicHeader(h), limit: limit}, nil
+	ph := publicHeader(h)
+	ph.RequiredContext = required
+	return &Writer{w: fw, h: ph, limit: limit}, nil
+}
+
+// splitContext splits the full context of a message into the part its
+// header stores and the required pairs, which it only authenticates, and
+// returns the serialization of the latter (the header tag's extra data).
+func splitContext(full map[string]string, requiredKeys []string) (stored, required map[string]string, authOnly []byte, err error) {
+	if len(requiredKeys) == 0 {
+		return full, nil, nil, nil
+	}
+	stored = maps.Clone(full)
+	required = make(map[string]string, len(requiredKeys))
+	for _, k := range requiredKeys {
+		v, ok := full[k]
+		if !ok {
+			return nil, nil, nil, fmt.Errorf("required encryption context key %q has no value in the encryption context", k)
+		}
+		required[k] = v
+		delete(stored, k)
+	}
+	if authOnly, err = format.MarshalContext(required); err != nil {
+		return nil, nil, nil, err
+	}
+	return stored, required, authOnly, nil
 }
 
 // Reader decrypts a message. See [Decrypt].
@@ -467,14 +597,14 @@ func Decrypt(ctx context.Context, src io.Reader, kr keyring.Keyring, opts ...Opt
 		return nil, err
 	}
 	br := bufio.NewReaderSize(src, readBufferSize(src))
-	o, err := openMessage(ctx, br, c)
+	o, err := openMessage(ctx, br, c, true)
 	if err != nil {
 		return nil, err
 	}
 	// The body is read straight from src into the decryptor's buffers,
 	// after what the header's reader buffered.
 	rest, _ := br.Peek(br.Buffered())
-	fr, err := format.NewReader(rest, src, o.h, o.aead, o.m.VerificationKey, c.workers)
+	fr, err := format.NewReader(rest, src, o.h, o.aead, o.m.VerificationKey, c.workers, c.limits.MaxFrame)
 	if err != nil {
 		return nil, err
 	}
@@ -490,17 +620,19 @@ type openedMessage struct {
 	aead cipher.AEAD
 }
 
-// openMessage reads a header from br, applies the caller's checks (EDK
-// limit, signed messages, commitment policy, required context), unwraps the
-// data key and verifies the key commitment and the header tag: everything
-// Decrypt and Rewrap do before the body.
-func openMessage(ctx context.Context, br *bufio.Reader, c *config) (*openedMessage, error) {
-	h, err := format.ReadHeader(br, c.maxEDKs)
+// openMessage reads a header from br, applies the caller's checks (limits,
+// signed messages, commitment policy, required context), unwraps the data
+// key and verifies the key commitment and the header tag: everything
+// Decrypt and Rewrap do before the body. body says the body is to be
+// decrypted, and so held frame by frame in memory (Rewrap copies it).
+//
+// The caller's context pairs that the header does not store are the
+// ESDK's reproduced encryption context: the keyrings unwrap with them, and
+// the header tag is checked over them. When either fails and the message
+// opens without them, the error says the message lacks the pair.
+func openMessage(ctx context.Context, br *bufio.Reader, c *config, body bool) (*openedMessage, error) {
+	h, err := readHeader(br, c)
 	if err != nil {
-		var tm *format.TooManyEDKsError
-		if errors.As(err, &tm) {
-			return nil, fmt.Errorf("%w: the message has %d, the limit is %d", ErrTooManyEncryptedDataKeys, tm.Count, tm.Max)
-		}
 		return nil, err
 	}
 	if c.unsigned && h.Suite.Signed() {
@@ -509,24 +641,94 @@ func openMessage(ctx context.Context, br *bufio.Reader, c *config) (*openedMessa
 	if !c.policy.AllowsDecrypt(h.Suite) {
 		return nil, &PolicyError{Suite: h.Suite, Policy: c.policy}
 	}
-	if err := checkRequiredContext(h.Context, c.context); err != nil {
+	if body {
+		if err := format.CheckFrameLength(h, c.limits.MaxFrame); err != nil {
+			return nil, err
+		}
+	}
+	_, missing, err := materials.ReproduceContext(h.Context, c.context)
+	if err != nil {
 		return nil, err
 	}
 	pub := publicHeader(h)
-	m, err := c.manager.DecryptionMaterials(ctx, materials.DecryptionRequest{
+	req := materials.DecryptionRequest{
 		Suite: h.Suite, Context: h.Context, EncryptedDataKeys: pub.EncryptedDataKeys, Policy: c.policy,
-	})
+		ReproducedContext: c.context,
+	}
+	m, err := c.manager.DecryptionMaterials(ctx, req)
 	if err != nil {
+		if len(missing) > 0 && errors.Is(err, ErrNoDataKey) && opensWithout(ctx, c, req, missing) {
+			return nil, missingPair(c.context, missing)
+		}
 		return nil, err
+	}
+	// Every pair of the caller's must be stored, or authenticated by the
+	// header tag (a manager that ignored the reproduced context would
+	// otherwise let it pass unchecked).
+	required := make(map[string]string, len(m.RequiredContextKeys))
+	for _, k := range m.RequiredContextKeys {
+		v, ok := m.Context[k]
+		if !ok {
+			clear(m.DataKey)
+			return nil, fmt.Errorf("materials manager %T: required context key %q has no value", c.manager, k)
+		}
+		required[k] = v
+	}
+	for _, k := range missing {
+		if v, ok := required[k]; !ok || v != c.context[k] {
+			clear(m.DataKey)
+			return nil, &ContextMismatchError{Key: k, Want: c.context[k], Missing: true}
+		}
+	}
+	if len(required) > 0 {
+		if h.AuthOnly, err = format.MarshalContext(required); err != nil {
+			clear(m.DataKey)
+			return nil, err
+		}
+		pub.RequiredContext = required
 	}
 	aead, commit, err := format.DeriveKey(h.Suite, m.DataKey, h.MessageID)
 	if err != nil {
 		return nil, err
 	}
 	if err := h.Verify(aead, commit); err != nil {
+		if len(missing) > 0 && errors.Is(err, ErrTampered) {
+			// Does the header verify without the caller's extra pairs?
+			// Then it simply does not carry them.
+			withAuth := h.AuthOnly
+			h.AuthOnly = nil
+			if h.Verify(aead, commit) == nil {
+				return nil, missingPair(c.context, missing)
+			}
+			h.AuthOnly = withAuth
+		}
 		return nil, err
 	}
 	return &openedMessage{h: h, pub: pub, m: m, aead: aead}, nil
+}
+
+// opensWithout reports whether the data key of req's message unwraps
+// without the reproduced pairs of the keys missing (those the message does
+// not store): then the message was made without them, and a failure with
+// them is a context mismatch, not a missing key. The data key is dropped.
+func opensWithout(ctx context.Context, c *config, req materials.DecryptionRequest, missing []string) bool {
+	req.ReproducedContext = maps.Clone(req.ReproducedContext)
+	for _, k := range missing {
+		delete(req.ReproducedContext, k)
+	}
+	m, err := c.manager.DecryptionMaterials(ctx, req)
+	if err != nil {
+		return false
+	}
+	clear(m.DataKey)
+	return true
+}
+
+// missingPair reports the first (in byte order) of the caller's pairs that
+// the message neither stores nor authenticates.
+func missingPair(want map[string]string, missing []string) error {
+	k := slices.Min(missing)
+	return &ContextMismatchError{Key: k, Want: want[k], Missing: true}
 }
 
 // readBufferSize sizes the read buffer: 256 KiB for streams, less for a
@@ -537,19 +739,6 @@ func readBufferSize(src io.Reader) int {
 		return max(4096, min(large, l.Len()+1))
 	}
 	return large
-}
-
-func checkRequiredContext(have, want map[string]string) error {
-	for k, v := range want {
-		got, ok := have[k]
-		if !ok {
-			return &ContextMismatchError{Key: k, Want: v, Missing: true}
-		}
-		if got != v {
-			return &ContextMismatchError{Key: k, Want: v, Got: got}
-		}
-	}
-	return nil
 }
 
 // EncryptBytes encrypts plaintext into one message held in memory.

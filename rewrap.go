@@ -12,6 +12,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"slices"
 
 	"github.com/envelopekms/envelope/internal/format"
 	"github.com/envelopekms/envelope/keyring"
@@ -35,8 +36,11 @@ import (
 // checked when the message is decrypted; from a stream, every frame's
 // sequence number and length are checked as the body is copied.
 //
-// Options: [WithCommitmentPolicy], [WithMaxEncryptedDataKeys], and
-// [WithContext] for pairs the message must carry.
+// Options: [WithCommitmentPolicy], [WithMaxEncryptedDataKeys],
+// [WithMaxHeaderSize], and [WithContext] for pairs the message must carry;
+// a message with a required encryption context (pairs it authenticates but
+// does not store) needs them given with WithContext, and the rewrapped
+// message keeps them required.
 //
 // Security: the rewrapped message keeps the original's data key and message
 // ID, and version 2 headers are authenticated with a fixed IV, so both
@@ -54,14 +58,18 @@ func Rewrap(ctx context.Context, dst io.Writer, src io.Reader, from, to keyring.
 		return nil, errors.New("rewrap: no keyring to wrap the data key with")
 	}
 	br := bufio.NewReaderSize(src, 1<<20)
-	o, err := openMessage(ctx, br, c)
+	o, err := openMessage(ctx, br, c, false)
 	if err != nil {
 		return nil, err
 	}
 	h, dm, aead := o.h, o.m, o.aead
 
-	// Wrap the same data key under the new keys.
-	em := &keyring.EncryptionMaterials{Suite: h.Suite, Context: maps.Clone(h.Context), DataKey: bytes.Clone(dm.DataKey)}
+	// Wrap the same data key under the new keys, bound to the whole
+	// context: the stored pairs and the required ones.
+	em := &keyring.EncryptionMaterials{
+		Suite: h.Suite, Context: maps.Clone(dm.Context), DataKey: bytes.Clone(dm.DataKey),
+		RequiredContextKeys: slices.Clone(dm.RequiredContextKeys),
+	}
 	defer clear(em.DataKey)
 	var signer *ecdsa.PrivateKey
 	if h.Suite.Signed() {
@@ -78,14 +86,18 @@ func Rewrap(ctx context.Context, dst io.Writer, src io.Reader, from, to keyring.
 	if len(em.EncryptedDataKeys) == 0 {
 		return nil, errors.New("rewrap: the new keyring produced no encrypted data key")
 	}
-	if c.maxEDKs > 0 && len(em.EncryptedDataKeys) > c.maxEDKs {
-		return nil, fmt.Errorf("%w: the keyring made %d, the limit is %d", ErrTooManyEncryptedDataKeys, len(em.EncryptedDataKeys), c.maxEDKs)
+	if max := c.limits.MaxEDKs; max > 0 && len(em.EncryptedDataKeys) > max {
+		return nil, fmt.Errorf("%w: the keyring made %d, the limit is %d", ErrTooManyEncryptedDataKeys, len(em.EncryptedDataKeys), max)
 	}
 	nh := *h
 	nh.EDKs = formatEDKs(em.EncryptedDataKeys)
 	if signer != nil {
-		nh.Context = em.Context
-		if nh.AAD, err = format.MarshalContext(em.Context); err != nil {
+		stored, _, _, err := splitContext(em.Context, em.RequiredContextKeys)
+		if err != nil {
+			return nil, err
+		}
+		nh.Context = stored
+		if nh.AAD, err = format.MarshalContext(stored); err != nil {
 			return nil, err
 		}
 	}
@@ -99,10 +111,15 @@ func Rewrap(ctx context.Context, dst io.Writer, src io.Reader, from, to keyring.
 	if err := nh.Reseal(aead); err != nil {
 		return nil, err
 	}
+	if max := c.limits.MaxHeaderSize; max > 0 && len(nh.Bytes()) > max {
+		return nil, fmt.Errorf("%w: the new header takes %d bytes, more than the %d readers accept by default", ErrTooLarge, len(nh.Bytes()), max)
+	}
+	newHeader := publicHeader(&nh)
+	newHeader.RequiredContext = o.pub.RequiredContext
 
 	if signer == nil {
 		if f, start, size, ok := bodyFile(src, br); ok && format.BodyFits(f, start, size-start, h) {
-			return publicHeader(&nh), copyBodyFile(dst, nh.Bytes(), f, start, size-start)
+			return newHeader, copyBodyFile(dst, nh.Bytes(), f, start, size-start)
 		}
 	}
 
@@ -143,7 +160,7 @@ func Rewrap(ctx context.Context, dst io.Writer, src io.Reader, from, to keyring.
 	if err := bw.Flush(); err != nil {
 		return nil, err
 	}
-	return publicHeader(&nh), nil
+	return newHeader, nil
 }
 
 // bodyFile returns src as a regular file, where in it the body starts (what

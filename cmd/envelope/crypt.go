@@ -100,7 +100,7 @@ type commonFlags struct {
 	keys      []string
 	context   []string
 	policy    string
-	maxEDKs   int
+	limits    limitFlags
 	output    string
 	suffix    string
 	outputDir string
@@ -132,7 +132,7 @@ func (f *commonFlags) register(fs *pflag.FlagSet, decrypt bool) {
 	fs.StringArrayVarP(&f.context, "context", "c", nil, ctxHelp)
 	fs.StringVar(&f.policy, "commitment-policy", suite.RequireEncryptRequireDecrypt.String(),
 		"`POLICY`: require-encrypt-require-decrypt, require-encrypt-allow-decrypt or forbid-encrypt-allow-decrypt")
-	fs.IntVar(&f.maxEDKs, "max-encrypted-data-keys", 0, "refuse messages with more than `N` wrapped data keys (0: no limit)")
+	f.limits.register(fs, !decrypt)
 	fs.StringVarP(&f.output, "output", "o", "", "write to `PATH` instead of standard output (atomically; one FILE only)")
 	fs.StringVar(&f.suffix, "suffix", defaultSuffix, suffixHelp)
 	fs.StringVar(&f.outputDir, "output-dir", "", "several files: write the outputs into `DIR` instead of beside each FILE")
@@ -149,18 +149,95 @@ func (f *commonFlags) options() ([]envelope.Option, error) {
 	if err != nil {
 		return nil, err
 	}
-	if f.maxEDKs < 0 {
-		return nil, usageErrorf("--max-encrypted-data-keys %d: want 0 (no limit) or more", f.maxEDKs)
+	limits, err := f.limits.options()
+	if err != nil {
+		return nil, err
 	}
 	if f.workers < 0 || f.workers > maxWorkers {
 		return nil, usageErrorf("--workers %d: want 0 (one per CPU) to %d", f.workers, maxWorkers)
 	}
-	return []envelope.Option{
+	return append([]envelope.Option{
 		envelope.WithCommitmentPolicy(policy),
 		envelope.WithContext(ec),
-		envelope.WithMaxEncryptedDataKeys(f.maxEDKs),
 		envelope.WithWorkers(f.workers),
-	}, nil
+	}, limits...), nil
+}
+
+// limitFlags are the limits on what a message may cost (envelope's
+// WithMax... options); each takes "none" to lift it.
+type limitFlags struct {
+	maxEDKs, maxHeader, maxFrame string
+}
+
+// register adds the flags; frame adds --max-frame-size (which rewrap, not
+// holding frames, does not need).
+func (f *limitFlags) register(fs *pflag.FlagSet, encrypt bool) {
+	f.registerHeader(fs, encrypt)
+	help := "refuse messages whose frames (or non-framed body) hold more than `SIZE` bytes, the plaintext held in memory before it authenticates (K, M, G suffixes; none: no limit)"
+	if encrypt {
+		help = "allow frames of up to `SIZE` bytes (--frame-size above the readers' default needs it here and where the message is read; none: no limit)"
+	}
+	fs.StringVar(&f.maxFrame, "max-frame-size", sizeText(envelope.DefaultMaxFrameSize), help)
+}
+
+// registerHeader adds --max-encrypted-data-keys and --max-header-size.
+func (f *limitFlags) registerHeader(fs *pflag.FlagSet, encrypt bool) {
+	edkHelp := "refuse messages with more than `N` wrapped data keys, before trying any (none: no limit)"
+	if encrypt {
+		edkHelp = "refuse to write more than `N` wrapped data keys (none: no limit)"
+	}
+	fs.StringVar(&f.maxEDKs, "max-encrypted-data-keys", strconv.Itoa(envelope.DefaultMaxEncryptedDataKeys), edkHelp)
+	fs.StringVar(&f.maxHeader, "max-header-size", sizeText(envelope.DefaultMaxHeaderSize),
+		"refuse message headers longer than `SIZE` bytes (K, M, G suffixes; none: no limit)")
+}
+
+// sizeText writes a byte count as the size flags take it.
+func sizeText(n int) string {
+	switch {
+	case n%(1<<20) == 0:
+		return strconv.Itoa(n>>20) + "M"
+	case n%(1<<10) == 0:
+		return strconv.Itoa(n>>10) + "K"
+	}
+	return strconv.Itoa(n)
+}
+
+// options returns the limit options; flags not registered are left empty
+// and set nothing.
+func (f *limitFlags) options() ([]envelope.Option, error) {
+	var opts []envelope.Option
+	if f.maxEDKs != "" {
+		n := envelope.NoLimit
+		if f.maxEDKs != "none" {
+			v, err := strconv.ParseUint(f.maxEDKs, 10, 16)
+			if err != nil || v == 0 {
+				return nil, usageErrorf("--max-encrypted-data-keys %q: want a count from 1 to 65535, or none", f.maxEDKs)
+			}
+			n = int(v)
+		}
+		opts = append(opts, envelope.WithMaxEncryptedDataKeys(n))
+	}
+	for _, x := range []struct {
+		flag, value string
+		option      func(int) envelope.Option
+	}{
+		{"--max-header-size", f.maxHeader, envelope.WithMaxHeaderSize},
+		{"--max-frame-size", f.maxFrame, envelope.WithMaxFrameSize},
+	} {
+		if x.value == "" {
+			continue
+		}
+		n := envelope.NoLimit
+		if x.value != "none" {
+			v, err := parseByteCount(x.value)
+			if err != nil || v > math.MaxInt32 {
+				return nil, usageErrorf("%s %q: want a size from 1 byte to 2G, such as 64K or 16M, or none", x.flag, x.value)
+			}
+			n = int(v)
+		}
+		opts = append(opts, x.option(n))
+	}
+	return opts, nil
 }
 
 // files returns the FILE arguments and whether they are to be handled as
@@ -313,8 +390,10 @@ func (c *cli) parse(fs *pflag.FlagSet, args []string, help string, extra ...any)
 func (c *cli) encrypt(args []string) error {
 	var f commonFlags
 	var suiteName, frameSize string
+	var required []string
 	fs := c.newFlagSet("encrypt")
 	f.register(fs, false)
+	fs.StringArrayVar(&required, "required-context", nil, "authenticate the -c pair of `KEY` without storing it in the message (repeatable): readers must give it with -c (the ESDK's required encryption context)")
 	fs.StringVar(&c.kmsFlag, "kms", "", kmsFlagHelp)
 	fs.StringVar(&suiteName, "suite", "", "algorithm suite `ID`, hex (0x0478) or name; default 0x0578, or 0x0378 under forbid-encrypt-allow-decrypt")
 	fs.StringVar(&frameSize, "frame-size", strconv.Itoa(envelope.DefaultFrameSize), "plaintext bytes per frame, `N` (suffixes K and M for KiB and MiB)")
@@ -346,6 +425,13 @@ func (c *cli) encrypt(args []string) error {
 	if err != nil {
 		return usageErrorf("--frame-size: %v", err)
 	}
+	if f.limits.maxFrame != "none" {
+		if max, err := parseByteCount(f.limits.maxFrame); err == nil && int64(n) > max {
+			return &exitError{code: 2, err: &hintError{
+				fmt.Errorf("--frame-size %s is above --max-frame-size %s, the largest frame readers accept by default", frameSize, f.limits.maxFrame),
+				fmt.Sprintf("a reader holds a frame in memory until it authenticates; to write such frames anyway, add --max-frame-size %s, and give the same flag to every reader", frameSize)}}
+		}
+	}
 	opts = append(opts, envelope.WithFrameSize(n))
 	files, jobs, err := f.inputs(fs, false)
 	if err != nil {
@@ -370,6 +456,11 @@ func (c *cli) encrypt(args []string) error {
 	if cacheOpts != nil {
 		e.own = materials.NewDefault(kr)
 		if e.cache, err = materials.NewCaching(e.own, *cacheOpts); err != nil {
+			return err
+		}
+	}
+	if len(required) > 0 {
+		if err := e.require(f.context, required); err != nil {
 			return err
 		}
 	}
@@ -408,10 +499,39 @@ type encrypter struct {
 	// (for inputs that must have a data key of their own), whether
 	// --cache-max-bytes bounds what a data key encrypts, and the buffer
 	// inputs are read ahead into.
-	cache   *materials.Caching
+	cache   materials.Manager
 	own     materials.Manager
 	bounded bool
 	buf     []byte
+	// With --required-context: the manager that takes the required keys
+	// out of the stored context (over the keyring, when there is no cache).
+	required materials.Manager
+}
+
+// require makes the keys' pairs required encryption context: authenticated
+// by every message but not stored in it.
+func (e *encrypter) require(pairs, keys []string) error {
+	ec, err := parseContext(pairs)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if _, ok := ec[k]; !ok {
+			return usageErrorf("--required-context %q: give its value with -c %s=VALUE", k, k)
+		}
+	}
+	wrap := func(m materials.Manager) (materials.Manager, error) {
+		return materials.NewRequiredContext(m, keys...)
+	}
+	if e.cache == nil {
+		e.required, err = wrap(materials.NewDefault(e.kr))
+		return err
+	}
+	if e.cache, err = wrap(e.cache); err != nil {
+		return err
+	}
+	e.own, err = wrap(e.own)
+	return err
 }
 
 // readAhead is how much of an input encrypt reads before choosing its data
@@ -431,6 +551,9 @@ func (e *encrypter) seal(ctx context.Context, c *cli, dst io.Writer, in *input) 
 	src, done := c.withProgress(in, e.progress)
 	defer done()
 	kr, opts := e.kr, slices.Clip(e.opts)
+	if e.required != nil {
+		kr, opts = nil, append(opts, envelope.WithMaterialsManager(e.required))
+	}
 	declared := int64(-1)
 	if e.cache != nil {
 		var err error
@@ -727,6 +850,8 @@ func encryptHint(err error) error {
 		return &hintError{err, "rename the context key; the aws-crypto- prefix belongs to the message format"}
 	case errors.Is(err, envelope.ErrTooManyEncryptedDataKeys):
 		return &hintError{err, "give fewer -k or raise --max-encrypted-data-keys"}
+	case errors.Is(err, envelope.ErrTooLarge):
+		return &hintError{err, "raise --max-frame-size (or --max-header-size), and give readers the same flag: by default they refuse such messages"}
 	}
 	return err
 }
@@ -767,6 +892,8 @@ func decryptAdvice(err error) string {
 		return "drop --unsigned-only to accept signed messages (their last frame is released only after the signature verifies)"
 	case errors.Is(err, envelope.ErrTooManyEncryptedDataKeys):
 		return "raise --max-encrypted-data-keys if the message is trusted"
+	case errors.Is(err, envelope.ErrTooLarge):
+		return "raise --max-header-size or --max-frame-size if the message is trusted (a frame is held in memory until it authenticates)"
 	}
 	return ""
 }

@@ -13,8 +13,8 @@ const inspectHelp = `Usage: envelope inspect [FILE]
 Print the header of a message (FILE or standard input) as JSON. No key is
 needed and nothing is decrypted, so nothing printed is authenticated yet.
 
-Flags:%.0s
-  -h, --help   show this help
+Flags:
+%s  -h, --help   show this help
 
 Output fields: version, suite {id, name, committing, signed}, messageId
 (base64), encryptionContext, encryptedDataKeys [{providerId, providerInfo
@@ -51,7 +51,13 @@ type inspectHeader struct {
 
 func (c *cli) inspect(args []string) error {
 	fs := c.newFlagSet("inspect")
+	var limits limitFlags
+	limits.registerHeader(fs, false)
 	if ok, err := c.parse(fs, args, inspectHelp); !ok {
+		return err
+	}
+	opts, err := limits.options()
+	if err != nil {
 		return err
 	}
 	in, err := c.openInput(fs.Args())
@@ -59,9 +65,13 @@ func (c *cli) inspect(args []string) error {
 		return err
 	}
 	defer in.Close()
-	h, err := envelope.ReadHeader(in.r)
+	h, err := envelope.ReadHeader(in.r, opts...)
 	if err != nil {
-		return fmt.Errorf("reading the header of %s: %w", in.name, err)
+		err = fmt.Errorf("reading the header of %s: %w", in.name, err)
+		if h := decryptAdvice(err); h != "" {
+			return &hintError{err, h}
+		}
+		return err
 	}
 	out := inspectHeader{
 		Version:           h.Version,

@@ -50,7 +50,7 @@ func (c *cli) rewrap(args []string) error {
 	fs.StringArrayVarP(&f.context, "context", "c", nil, "require the message's encryption context to hold `name=value` (repeatable)")
 	fs.StringVar(&f.policy, "commitment-policy", "require-encrypt-require-decrypt",
 		"`POLICY`: require-encrypt-require-decrypt, or require-encrypt-allow-decrypt to rewrap non-committing messages")
-	fs.IntVar(&f.maxEDKs, "max-encrypted-data-keys", 0, "refuse messages (and results) with more than `N` wrapped data keys (0: no limit)")
+	f.limits.registerHeader(fs, false)
 	fs.StringVarP(&f.output, "output", "o", "", "write to `PATH` (may be FILE itself) instead of standard output, atomically")
 	fs.StringVar(&c.kmsFlag, "kms", "", kmsFlagHelp)
 	if ok, err := c.parse(fs, args, rewrapHelp, keyFormsHelp); !ok {

@@ -17,6 +17,12 @@ var (
 	// commitment or the signature. The message was altered or corrupted, or
 	// was not made with the key that unwrapped it.
 	ErrTampered = errors.New("message is tampered or corrupt")
+	// ErrTooLarge means the message is larger than a limit the reader set:
+	// a header longer than [Limits.MaxHeaderSize], or a frame or
+	// non-framed body longer than [Limits.MaxFrame]. It is not in itself
+	// a sign of tampering; a trusted message may be read with a higher
+	// limit.
+	ErrTooLarge = errors.New("message exceeds a size limit")
 )
 
 func malformed(format string, args ...any) error {

@@ -127,7 +127,7 @@ func buildMessage(t *testing.T, s *suite.Suite, pt []byte, frameLen int, framed,
 
 func decryptWith(msg, dataKey []byte) ([]byte, error) {
 	br := bufio.NewReader(bytes.NewReader(msg))
-	h, err := ReadHeader(br, 0)
+	h, err := ReadHeader(br, Limits{})
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ func decryptWith(msg, dataKey []byte) ([]byte, error) {
 	rest, _ := br.Peek(br.Buffered())
 	rest = bytes.Clone(rest)
 	br.Discard(len(rest))
-	r, err := NewReader(rest, br, h, aead, nil, 0)
+	r, err := NewReader(rest, br, h, aead, nil, 0, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +171,7 @@ func TestReadOtherForms(t *testing.T) {
 func TestHeaderRoundTrip(t *testing.T) {
 	for _, s := range suite.All() {
 		h, _, msg := buildMessage(t, s, []byte("x"), 10, true, false)
-		got, err := ReadHeader(bytes.NewReader(msg), 0)
+		got, err := ReadHeader(bytes.NewReader(msg), Limits{})
 		if err != nil {
 			t.Fatalf("%s: ReadHeader: %v", s.ID, err)
 		}
@@ -190,7 +190,7 @@ func TestMaxEDKsCheckedBeforeReadingKeys(t *testing.T) {
 	msg = msg[:cut]
 	binary.BigEndian.PutUint16(msg[cut-2:], 3)
 	var tm *TooManyEDKsError
-	if _, err := ReadHeader(bytes.NewReader(msg), 2); !errors.As(err, &tm) || tm.Count != 3 {
+	if _, err := ReadHeader(bytes.NewReader(msg), Limits{MaxEDKs: 2}); !errors.As(err, &tm) || tm.Count != 3 {
 		t.Fatalf("ReadHeader err = %v, want TooManyEDKsError", err)
 	}
 }

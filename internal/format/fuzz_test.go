@@ -41,7 +41,7 @@ func FuzzReadHeader(f *testing.F) {
 		f.Add(m)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		h, err := ReadHeader(bytes.NewReader(b), 0)
+		h, err := ReadHeader(bytes.NewReader(b), Limits{})
 		if err != nil {
 			return
 		}

@@ -63,6 +63,21 @@ type Header struct {
 	IV, Tag []byte
 	// Raw is the serialized header body, the bytes the tag authenticates.
 	Raw []byte
+	// AuthOnly is the serialized encryption context that the tag
+	// authenticates after Raw but that the header does not store: the
+	// pairs of the ESDK's required encryption context, which the reader
+	// supplies. Empty (no bytes) for messages that store their whole
+	// context.
+	AuthOnly []byte
+}
+
+// authData returns what the header tag authenticates: the header body,
+// then the context that is authenticated but not stored.
+func (h *Header) authData() []byte {
+	if len(h.AuthOnly) == 0 {
+		return h.Raw
+	}
+	return append(bytes.Clone(h.Raw), h.AuthOnly...)
 }
 
 // Version returns the header's format version, 1 or 2.
@@ -121,8 +136,8 @@ func (h *Header) marshalBody() ([]byte, error) {
 }
 
 // Seal serializes the header body into Raw and computes its authentication
-// tag with aead, the key derived from the data key. For version 2 suites
-// CommitKey must already be set.
+// tag with aead, the key derived from the data key, over Raw and AuthOnly.
+// For version 2 suites CommitKey must already be set.
 func (h *Header) Seal(aead cipher.AEAD) error {
 	aad, err := MarshalContext(h.Context)
 	if err != nil {
@@ -135,7 +150,7 @@ func (h *Header) Seal(aead cipher.AEAD) error {
 	}
 	h.Raw = raw
 	h.IV = make([]byte, suite.IVLength)
-	h.Tag = aead.Seal(nil, h.IV, nil, h.Raw)
+	h.Tag = aead.Seal(nil, h.IV, nil, h.authData())
 	return nil
 }
 
@@ -148,27 +163,30 @@ func (h *Header) Reseal(aead cipher.AEAD) error {
 		return err
 	}
 	h.Raw = raw
-	h.Tag = aead.Seal(nil, h.IV, nil, h.Raw)
+	h.Tag = aead.Seal(nil, h.IV, nil, h.authData())
 	return nil
 }
 
 // Verify checks the key commitment (version 2) and the header tag against the
-// key derived from the data key. commitKey is the commitment computed from the
-// data key, nil for non-committing suites.
+// key derived from the data key, the tag over Raw and AuthOnly. commitKey is
+// the commitment computed from the data key, nil for non-committing suites.
 func (h *Header) Verify(aead cipher.AEAD, commitKey []byte) error {
 	if h.Suite.Committing && subtle.ConstantTimeCompare(commitKey, h.CommitKey) != 1 {
 		return tampered("the header's key commitment does not match the data key")
 	}
-	if _, err := aead.Open(nil, h.IV, h.Tag, h.Raw); err != nil {
+	if _, err := aead.Open(nil, h.IV, h.Tag, h.authData()); err != nil {
 		return tampered("the header authentication tag does not verify")
 	}
 	return nil
 }
 
-// headerReader reads header fields, keeping a copy of every byte read.
+// headerReader reads header fields, keeping a copy of every byte read. It
+// refuses to read past max bytes (0: no limit) before allocating for them.
 type headerReader struct {
 	r   io.Reader
 	raw bytes.Buffer
+	n   int // bytes read, authentication included
+	max int
 	err error
 }
 
@@ -176,6 +194,11 @@ func (hr *headerReader) read(n int, part string) []byte {
 	if hr.err != nil {
 		return nil
 	}
+	if hr.max > 0 && hr.n+n > hr.max {
+		hr.err = fmt.Errorf("%w: the header is longer than the %d bytes allowed (at the %s)", ErrTooLarge, hr.max, part)
+		return nil
+	}
+	hr.n += n
 	b := make([]byte, n)
 	if _, err := io.ReadFull(hr.r, b); err != nil {
 		hr.err = readErr(err, part)
@@ -214,13 +237,28 @@ func (hr *headerReader) field16(part string) []byte {
 	return hr.read(n, part)
 }
 
-// ReadHeader reads a message header, body and authentication, from r.
-// maxEDKs, when positive, is the largest number of encrypted data keys
-// accepted; a header declaring more is refused before any of them is read.
+// Limits bound what reading a message may cost. A zero field sets no
+// limit beyond the format's own.
+type Limits struct {
+	// MaxEDKs is the most encrypted data keys a header may declare; a
+	// header declaring more is refused before any of them is read.
+	MaxEDKs int
+	// MaxHeaderSize is the most bytes a header, authentication included,
+	// may take; reading stops at the field that would pass it.
+	MaxHeaderSize int
+	// MaxFrame is the most plaintext a reader holds before the tag that
+	// covers it verifies: the frame length of a framed message, the whole
+	// body of a non-framed one.
+	MaxFrame int
+}
+
+// ReadHeader reads a message header, body and authentication, from r,
+// within lim's MaxEDKs and MaxHeaderSize (MaxFrame is the body reader's).
 // It checks the structure only: the tag is checked by [Header.Verify] once
 // the data key is known.
-func ReadHeader(r io.Reader, maxEDKs int) (*Header, error) {
-	hr := &headerReader{r: r}
+func ReadHeader(r io.Reader, lim Limits) (*Header, error) {
+	maxEDKs := lim.MaxEDKs
+	hr := &headerReader{r: r, max: lim.MaxHeaderSize}
 	h := &Header{}
 	version := hr.u8("header version")
 	if hr.err != nil {

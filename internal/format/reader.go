@@ -57,6 +57,7 @@ type Reader struct {
 	workers   int
 	jobLen    int // plaintext per job, at least
 	jobFrames int // regular frames per job
+	maxFrame  int // the longest non-framed body accepted (0: any)
 
 	seq  uint32 // the last frame parsed (parser)
 	cur  *decJob
@@ -127,14 +128,24 @@ type decJob struct {
 // bufio.Reader used for the header buffered), and is not modified. h must
 // already have been verified with the key aead; pub is the verification key
 // of a signed suite, nil otherwise. workers ≤ 0 means one per CPU.
-func NewReader(rest []byte, src io.Reader, h *Header, aead cipher.AEAD, pub *ecdsa.PublicKey, workers int) (*Reader, error) {
+// maxFrame, when positive, is the longest frame or non-framed body the
+// reader holds in memory ([Limits.MaxFrame]): a longer frame length is
+// refused here, a longer non-framed body when its length is read.
+//
+// Memory: at most a few jobs exist, each holding its raw bytes and
+// plaintext, 2·max(frame length, 256 KiB) and a little more; their number
+// keeps the total near 24 MiB (never fewer than two jobs).
+func NewReader(rest []byte, src io.Reader, h *Header, aead cipher.AEAD, pub *ecdsa.PublicKey, workers, maxFrame int) (*Reader, error) {
 	if h.Suite.Signed() != (pub != nil) {
 		return nil, fmt.Errorf("format: a verification key is needed exactly for signed suites")
+	}
+	if err := CheckFrameLength(h, maxFrame); err != nil {
+		return nil, err
 	}
 	if workers <= 0 {
 		workers = defaultWorkers(pub != nil)
 	}
-	rd := &Reader{src: source{buf: rest, r: src}, h: h, aead: aead, pub: pub, workers: workers, stop: make(chan struct{})}
+	rd := &Reader{src: source{buf: rest, r: src}, h: h, aead: aead, pub: pub, workers: workers, maxFrame: maxFrame, stop: make(chan struct{})}
 	rd.jobLen = max(int(h.FrameLength), jobBytes)
 	rd.jobFrames = 1
 	if h.FrameLength > 0 {
@@ -375,19 +386,31 @@ func (p partName) String() string {
 	return fmt.Sprintf("%s %d", p.what, p.seq)
 }
 
+// finalHeadLen is the length of a final frame before its ciphertext:
+// marker, sequence number, IV and content length.
+const finalHeadLen = 4 + 4 + suite.IVLength + 4
+
 // parse reads the frames of one job: whole frames until the job holds
 // jobLen bytes of plaintext or the final frame. The bytes of a job's
-// regular frames are read with one fill; what was read past the end of the
-// body goes back to the source. A structural failure is recorded in j.err
-// with j.failAt at the frame it concerns, so that the frames before it can
-// still be released once they authenticate.
+// regular frames, and the start of the frame after them, are read with one
+// fill; what was read past the end of the job goes back to the source. A
+// structural failure is recorded in j.err with j.failAt at the frame it
+// concerns, so that the frames before it can still be released once they
+// authenticate.
+//
+// The last frame that carries plaintext is released only once the end of
+// the message has been read and checked (for a signed message, once the
+// signature verifies). When that frame would be the last of a job, because
+// the final frame that follows is empty (a plaintext that is an exact
+// multiple of the frame length), the job also takes the final frame; a
+// frame followed by one that cannot be parsed is withheld with the error.
 func (rd *Reader) parse(j *decJob) {
 	defer func() { j.failAt = len(j.frames) }()
 	if !rd.h.Framed {
 		j.err = rd.parseNonFramed(j)
 		return
 	}
-	bulk := rd.jobFrames * frameSlot(int(rd.h.FrameLength))
+	bulk := rd.jobFrames*frameSlot(int(rd.h.FrameLength)) + finalHeadLen
 	if l, ok := rd.src.r.(interface{ Len() int }); ok {
 		// A source that knows its size (bytes.Reader, say): a small message
 		// gets a buffer of its size, not a job's.
@@ -398,10 +421,13 @@ func (rd *Reader) parse(j *decJob) {
 		return
 	}
 	off, ptLen := 0, 0
-	for ptLen < rd.jobLen {
+	for ptLen < rd.jobLen || rd.emptyFinalAt(j, off) {
 		f, end, err := rd.parseFrame(j, off)
 		if err != nil {
+			// The frame that broke off may have been the final one, and
+			// the frame before it the last with data.
 			j.err = err
+			withholdLast(j)
 			return
 		}
 		off = end
@@ -413,7 +439,7 @@ func (rd *Reader) parse(j *decJob) {
 			j.raw = j.raw[:off]
 			if err := rd.finish(j); err != nil {
 				j.err = err
-				j.frames = j.frames[:len(j.frames)-1] // withheld: the message failed its last checks
+				withholdLast(j) // the message failed its last checks
 				return
 			}
 			j.last = true
@@ -422,6 +448,36 @@ func (rd *Reader) parse(j *decJob) {
 	}
 	rd.src.unread(j.raw[off:])
 	j.raw = j.raw[:off]
+}
+
+// emptyFinalAt reports whether what follows off in j.raw may be an empty
+// final frame: one whose marker and content length say so, or one cut
+// short before they can be read (the frame at off is then parsed into the
+// job, and its truncation withholds the frame before it).
+func (rd *Reader) emptyFinalAt(j *decJob, off int) bool {
+	if len(j.raw) < off+finalHeadLen {
+		// fill read a job's bulk and a final frame's head, or up to the
+		// end of the source: this is the end, or the body broke off.
+		if err := rd.fill(j, off+finalHeadLen, off, partName{"frame", rd.seq + 1}); err != nil {
+			return true // parseFrame meets the error again and reports it
+		}
+		if len(j.raw) < off+finalHeadLen {
+			return true
+		}
+	}
+	b := j.raw[off:]
+	return binary.BigEndian.Uint32(b) == finalFrameMarker && binary.BigEndian.Uint32(b[finalHeadLen-4:]) == 0
+}
+
+// withholdLast drops from j the frames that must wait for the end of the
+// message: its last frame and, when that frame is empty, the frame before
+// it, the last that carries plaintext.
+func withholdLast(j *decJob) {
+	n := len(j.frames) - 1
+	if n > 0 && j.frames[n].ptLen == 0 {
+		n--
+	}
+	j.frames = j.frames[:max(n, 0)]
 }
 
 // parseFrame checks the frame at off in j.raw, reading more of it if
@@ -496,6 +552,9 @@ func (rd *Reader) parseNonFramed(j *decJob) error {
 	if length > maxNonFramedLength {
 		return malformed("non-framed body declares %d bytes, more than the %d allowed", length, uint64(maxNonFramedLength))
 	}
+	if rd.maxFrame > 0 && length > uint64(rd.maxFrame) {
+		return fmt.Errorf("%w: the non-framed body holds %d bytes, more than the %d a reader may hold before its tag verifies", ErrTooLarge, length, rd.maxFrame)
+	}
 	f.seq, f.label, f.ptLen = 1, labelSingleBlock, int(length)
 	f.ctOff, f.ctLen = suite.IVLength+8, f.ptLen+suite.TagLength
 	if err := rd.need(j, f.ctOff+f.ctLen, part); err != nil {
@@ -523,6 +582,16 @@ func (rd *Reader) finish(j *decJob) error {
 	return CheckEnd(&rd.src)
 }
 
+// CheckFrameLength refuses a framed header whose frame length is above
+// maxFrame ([Limits.MaxFrame]; 0 means no limit): a reader would have to
+// hold such frames in memory.
+func CheckFrameLength(h *Header, maxFrame int) error {
+	if maxFrame > 0 && h.Framed && int64(h.FrameLength) > int64(maxFrame) {
+		return fmt.Errorf("%w: the message has %d-byte frames, more than the %d a reader may hold before their tag verifies", ErrTooLarge, h.FrameLength, maxFrame)
+	}
+	return nil
+}
+
 // --- hashing (the hasher goroutine, or the caller) ---
 
 // hash feeds a job's bytes to the signature digest and, on the last job,
@@ -539,7 +608,7 @@ func (rd *Reader) hash(j *decJob) {
 	rd.digest = nil // the footer is not signed
 	if !ecdsa.VerifyASN1(rd.pub, sum, j.sig) {
 		j.err = tampered("the message signature does not verify")
-		j.frames = j.frames[:len(j.frames)-1]
+		withholdLast(j)
 		j.failAt = len(j.frames)
 		j.last = false
 	}
