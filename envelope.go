@@ -40,7 +40,6 @@ import (
 	"io"
 	"maps"
 	"math"
-	"slices"
 	"strings"
 
 	"github.com/envelopekms/envelope/internal/format"
@@ -657,8 +656,11 @@ func openMessage(ctx context.Context, br *bufio.Reader, c *config, body bool) (*
 	}
 	m, err := c.manager.DecryptionMaterials(ctx, req)
 	if err != nil {
-		if len(missing) > 0 && errors.Is(err, ErrNoDataKey) && opensWithout(ctx, c, req, missing) {
-			return nil, missingPair(c.context, missing)
+		if len(missing) > 0 && errors.Is(err, ErrNoDataKey) {
+			if k, ok := culprit(missing, func(drop []string) bool { return opensWithout(ctx, c, req, drop) }); ok {
+				return nil, &ContextMismatchError{Key: k, Want: c.context[k], Missing: true}
+			}
+			return nil, &reproducedError{err, missing}
 		}
 		return nil, err
 	}
@@ -693,14 +695,21 @@ func openMessage(ctx context.Context, br *bufio.Reader, c *config, body bool) (*
 	}
 	if err := h.Verify(aead, commit); err != nil {
 		if len(missing) > 0 && errors.Is(err, ErrTampered) {
-			// Does the header verify without the caller's extra pairs?
-			// Then it simply does not carry them.
-			withAuth := h.AuthOnly
-			h.AuthOnly = nil
-			if h.Verify(aead, commit) == nil {
-				return nil, missingPair(c.context, missing)
+			// Does the header verify without some of the caller's extra
+			// pairs? Then it simply does not carry them.
+			verifies := func(drop []string) bool {
+				less := maps.Clone(required)
+				for _, k := range drop {
+					delete(less, k)
+				}
+				hh := *h
+				hh.AuthOnly, _ = format.MarshalContext(less)
+				return hh.Verify(aead, commit) == nil
 			}
-			h.AuthOnly = withAuth
+			if k, ok := culprit(missing, verifies); ok {
+				return nil, &ContextMismatchError{Key: k, Want: c.context[k], Missing: true}
+			}
+			return nil, &reproducedError{err, missing}
 		}
 		return nil, err
 	}
@@ -724,12 +733,42 @@ func opensWithout(ctx context.Context, c *config, req materials.DecryptionReques
 	return true
 }
 
-// missingPair reports the first (in byte order) of the caller's pairs that
-// the message neither stores nor authenticates.
-func missingPair(want map[string]string, missing []string) error {
-	k := slices.Min(missing)
-	return &ContextMismatchError{Key: k, Want: want[k], Missing: true}
+// reproducedError is a failure to unwrap the data key or to verify the
+// header of a message checked with pairs of the caller's context that it
+// does not store: it says that a wrong value given for one of them fails
+// the same way.
+type reproducedError struct {
+	err  error
+	keys []string
 }
+
+func (e *reproducedError) Error() string {
+	return fmt.Sprintf("%v (checked with the encryption context pairs the message does not store, %q: a wrong value for one of them fails alike)", e.err, e.keys)
+}
+
+func (e *reproducedError) Unwrap() error { return e.err }
+
+// culprit finds which of the caller's pairs that a message does not store
+// it does not authenticate either: opens reports whether the message opens
+// without the pairs of some keys. All of them are tried together, then
+// (for a few) each alone. It returns the key to blame.
+func culprit(missing []string, opens func(drop []string) bool) (string, bool) {
+	if opens(missing) {
+		return missing[0], true
+	}
+	if len(missing) == 1 || len(missing) > maxCulprits {
+		return "", false
+	}
+	for _, k := range missing {
+		if opens([]string{k}) {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// maxCulprits bounds the retries culprit makes (each may call a KMS).
+const maxCulprits = 4
 
 // readBufferSize sizes the read buffer: 256 KiB for streams, less for a
 // source that says it is small (a bytes.Reader, say).
