@@ -7,6 +7,19 @@
 // write. [Encrypt] and [Decrypt] stream: memory stays bounded by the frame
 // size whatever the size of the data.
 //
+// # Untrusted messages
+//
+// A message says how many wrapped keys it has, how long its header is and
+// how much plaintext each frame holds, and a reader must hold a frame until
+// its tag verifies. Decryption refuses, before trying any key, messages
+// with more than [DefaultMaxEncryptedDataKeys] wrapped keys, headers over
+// [DefaultMaxHeaderSize] and frames (or non-framed bodies) over
+// [DefaultMaxFrameSize]; keyrings give up on a wrapping key after
+// [keyring.MaxFailedUnwraps] failures; errors list a few wrapped keys and
+// count the rest. With these defaults one decryption allocates less than
+// 48 MiB whatever its input (about 24 MiB live for 4 MiB frames, 3 MiB for
+// the default 64 KiB). Options raise each limit for trusted messages.
+//
 // # Keys
 //
 // Master keys are reached through a [keyring.Keyring]: raw AES and RSA keys
@@ -17,8 +30,10 @@
 // # What is promised
 //
 // Decryption releases a frame's plaintext only after the frame's tag
-// verifies, and the last plaintext of a signed message only after its
-// signature verifies. A reader that returns an error after some plaintext
+// verifies, and the last frame that carries plaintext only once the end of
+// the message has been read and checked: for a signed message, after its
+// signature verifies (also when the plaintext is an exact multiple of the
+// frame length, and the final frame is empty). A reader that returns an error after some plaintext
 // has nevertheless been given authenticated frames of a message that turned
 // out to be incomplete or altered afterwards: callers that must not act on
 // plaintext before the whole message is verified should buffer it (the CLI

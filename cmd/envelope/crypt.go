@@ -50,6 +50,14 @@ to the cache (read ahead up to 1 MiB, else a file's size); a longer input
 of unknown length (a pipe) shares a cached key only without
 --cache-max-bytes, and otherwise gets a data key of its own.
 
+Limits: encrypt refuses to write what readers refuse by default: more than
+--max-encrypted-data-keys wrapped keys (10), a header over
+--max-header-size (1M), or a --frame-size over --max-frame-size (4M).
+
+Required context: --required-context KEY keeps the -c pair of KEY out of
+the message while authenticating it (the ESDK's required encryption
+context): a reader must give the same pair with -c to decrypt.
+
 Flags:
 %s
 %s
@@ -83,6 +91,17 @@ Data-key cache: with --cache-max-age, a data key unwrapped for one message
 is reused for up to that long by the later messages that carry the same
 wrapped data key (as messages encrypted with a data-key cache do), so the
 KMS is called once for all of them.
+
+Limits: a message from an untrusted source could name thousands of keys or
+declare huge frames. decrypt refuses, before trying any key, messages with
+more than --max-encrypted-data-keys wrapped keys (default 10), headers over
+--max-header-size (1M) and frames or non-framed bodies over --max-frame-size
+(4M: a frame is held in memory until it authenticates); "none" lifts a
+limit. A key is given up after 3 failed unwraps.
+
+Required context: -c pairs that the message does not store are checked as
+its required encryption context (the ESDK's reproduced encryption context):
+they must be the ones it was encrypted with (encrypt --required-context).
 
 Flags:
 %s

@@ -292,13 +292,16 @@ func (rd *Reader) start(first *decJob) {
 				return
 			}
 			rd.parse(j)
+			// Read before handing j on: the hasher may change both (a
+			// signature that fails).
+			end := j.last || j.err != nil
 			select {
 			case rd.order <- j:
 			case <-rd.stop:
 				return
 			}
 			next <- j // never blocks: at most cap(pool) jobs exist
-			if j.last || j.err != nil {
+			if end {
 				return
 			}
 		}
@@ -348,7 +351,11 @@ func (rd *Reader) fill(j *decJob, end, atLeast int, part partName) error {
 		// before growing: memory follows the data, not the claims.
 		next := min(end, len(j.raw)+max(len(j.raw), 1<<20))
 		if cap(j.raw) < next {
-			nb := make([]byte, len(j.raw), max(next, min(end, 2*cap(j.raw))))
+			size := max(next, min(end, 2*cap(j.raw)))
+			if end-size < size/8 {
+				size = end // close enough: one buffer, not two
+			}
+			nb := make([]byte, len(j.raw), size)
 			copy(nb, j.raw)
 			j.raw = nb
 		}
