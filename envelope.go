@@ -16,9 +16,12 @@
 // [DefaultMaxHeaderSize] and frames (or non-framed bodies) over
 // [DefaultMaxFrameSize]; keyrings give up on a wrapping key after
 // [keyring.MaxFailedUnwraps] failures; errors list a few wrapped keys and
-// count the rest. With these defaults one decryption allocates less than
-// 48 MiB whatever its input (about 24 MiB live for 4 MiB frames, 3 MiB for
-// the default 64 KiB). Options raise each limit for trusted messages.
+// count the rest. With these defaults the memory one decryption holds is
+// bounded whatever its input: at most about 24 MiB of frames in flight (3
+// MiB with the default 64 KiB frames), the header (at most 1 MiB, held
+// about twice while it is parsed) and a 256 KiB read buffer. Options raise
+// each limit for trusted messages; memory then follows what the message
+// declares (about four times its frame length, or its header).
 //
 // # Keys
 //

@@ -213,8 +213,12 @@ func TestForgedHugeNonFramed(t *testing.T) {
 	}
 }
 
-// memoryBound is the most a decryption may allocate with the default
-// limits, whatever its input.
+// memoryBound is the most the decryptions of these tests may allocate in
+// all with the default limits. What a decryption holds at once is less:
+// the job pool keeps about 24 MiB in flight for frames at the 4 MiB limit
+// (three jobs, each with a frame's ciphertext and plaintext), and a job's
+// buffer grows to its size in steps (1, 2, then 4 MiB), which adds
+// garbage the first time each job is filled.
 const memoryBound = 48 << 20
 
 // TestSignedExactMultipleWithholdsLastFrame: a signed message whose
