@@ -30,12 +30,13 @@ Encrypt FILE (or standard input) under a fresh data key, wrapped by each KEY.
 Several files: with more than one FILE, or with --suffix or --output-dir,
 each FILE is encrypted to a message of its own, FILE.esdk beside it (--suffix
 sets the ending, --output-dir the directory). An existing output is
-replaced; an input never is. A FILE that fails is reported by name and the
-others go on; the exit status is then 1. Outputs are written to temporary
-files, made durable together at the end (one syncfs per file system on
-Linux, an fsync per file elsewhere), and only then renamed into place and
-their directories synced: no partial output ever exists, and a run
-interrupted before its final renames leaves no output at all.
+replaced; an input never is. A FILE that fails is reported by name and the others go on; the exit
+status is then 1. Outputs are written to temporary files (unnamed on Linux),
+made durable together at the end (one syncfs per file system on Linux, an
+fsync per file elsewhere), and only then named and their directories synced:
+no partial output ever exists, and a run interrupted or killed before that
+leaves no output at all. An output that is a device or FIFO is written into
+as the command goes.
 
 Data-key cache: --cache-max-age turns on the caching materials manager of
 the AWS Encryption SDK, so that the messages of one command share a data
@@ -352,7 +353,7 @@ func (c *cli) encrypt(args []string) error {
 		return err
 	}
 	several := jobs != nil
-	ctx := context.Background()
+	ctx := c.ctx
 	kr, rsa, err := c.keyrings(ctx, f.keys, false)
 	if err != nil {
 		return err
@@ -520,7 +521,7 @@ func (c *cli) decrypt(args []string) error {
 		return err
 	}
 	several := jobs != nil
-	ctx := context.Background()
+	ctx := c.ctx
 	kr, _, err := c.keyrings(ctx, f.keys, true)
 	if err != nil {
 		return err
@@ -655,7 +656,11 @@ func (c *cli) eachFile(jobs []fileJob, verb string, mode os.FileMode, do func(in
 	var b batch
 	defer b.abort()
 	for _, j := range jobs {
-		if err := c.oneFile(&b, j, mode, do); err != nil {
+		err := c.oneFile(&b, j, mode, do)
+		if c.ctx.Err() != nil {
+			return context.Cause(c.ctx) // a signal: nothing is committed
+		}
+		if err != nil {
 			c.report(fmt.Errorf("%s %q: %w", verb, j.in, err))
 		}
 	}
@@ -679,7 +684,7 @@ func (c *cli) eachFile(jobs []fileJob, verb string, mode os.FileMode, do func(in
 }
 
 func (c *cli) oneFile(b *batch, j fileJob, mode os.FileMode, do func(in *input, dst io.Writer) error) error {
-	in, err := openFile(j.in)
+	in, err := c.openFile(j.in)
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {

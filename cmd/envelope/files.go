@@ -1,35 +1,37 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"sync"
+	"syscall"
 
 	"github.com/envelopekms/envelope/internal/durable"
 )
 
-// temporaries are output files being written, removed if the process is
-// interrupted so that no partial output survives.
-var temporaries sync.Map
-
-func removeTemporaries() {
-	temporaries.Range(func(k, _ any) bool {
-		os.Remove(k.(string))
-		return true
-	})
-}
+// Inputs and outputs of the commands, and how they stop on a signal.
+//
+// Every command runs under a context that SIGINT or SIGTERM cancels (see
+// run). The commands stream from their input to their output, so stopping
+// the input stops them: a regular file is closed when the context ends (its
+// reads never wait long), and any other input (a pipe, a terminal, a FIFO)
+// is read by a goroutine, so that a read waiting for data that may never
+// come does not hold the command up. Outputs that may block the same way
+// (standard output when it is not a file, devices, FIFOs, sockets) are
+// written by a goroutine too. A named output is a durable.File: nothing
+// exists at its path until it commits, which it does only if the context
+// has not ended, and the code that created it aborts it on the way out.
 
 // input is the command's input: a file or standard input.
 type input struct {
 	r    io.Reader
-	name string // for messages
-	size int64  // -1 when unknown
-	f    *os.File
+	name string      // for messages
+	size int64       // -1 when unknown
+	f    *os.File    // a named FILE, nil for standard input
+	st   os.FileInfo // a regular file's (named or standard input), else nil
+	stop func()      // releases what watches the context
 }
 
 func (c *cli) openInput(args []string) (*input, error) {
@@ -39,13 +41,15 @@ func (c *cli) openInput(args []string) (*input, error) {
 	if len(args) == 0 || args[0] == "-" {
 		in := &input{r: c.stdin, name: "standard input", size: -1}
 		if f, ok := c.stdin.(*os.File); ok {
-			if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
-				in.size = st.Size()
+			st, err := f.Stat()
+			if err == nil && st.Mode().IsRegular() {
+				in.size, in.st = st.Size(), st
 			}
+			c.interruptible(in, f)
 		}
 		return in, nil
 	}
-	in, err := openFile(args[0])
+	in, err := c.openFile(args[0])
 	switch {
 	case errors.Is(err, errIsDirectory):
 		return nil, fmt.Errorf("input %q is a directory", args[0])
@@ -60,7 +64,7 @@ var errIsDirectory = errors.New("is a directory")
 
 // openFile opens a named input. Its errors are an *os.PathError or
 // errIsDirectory.
-func openFile(path string) (*input, error) {
+func (c *cli) openFile(path string) (*input, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -74,199 +78,262 @@ func openFile(path string) (*input, error) {
 		f.Close()
 		return nil, errIsDirectory
 	}
-	size := int64(-1)
+	in := &input{r: f, name: fmt.Sprintf("%q", path), size: -1, f: f}
 	if st.Mode().IsRegular() {
-		size = st.Size()
+		in.size, in.st = st.Size(), st
 	}
-	return &input{r: f, name: fmt.Sprintf("%q", path), size: size, f: f}, nil
+	c.interruptible(in, f)
+	return in, nil
+}
+
+// interruptible makes in, read from f, end when the command's context
+// does: a regular file by closing it (its reads never wait long, and the
+// next one fails), anything else by reading it in a goroutine through a
+// pipe that the end of the context closes (a read waiting on f is then
+// left behind).
+func (c *cli) interruptible(in *input, f *os.File) {
+	if in.st != nil {
+		stop := context.AfterFunc(c.ctx, func() { f.Close() })
+		in.stop = func() { stop() }
+		return
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := io.Copy(pw, f)
+		pw.CloseWithError(err)
+	}()
+	stop := context.AfterFunc(c.ctx, func() { pr.CloseWithError(context.Cause(c.ctx)) })
+	in.r = pr
+	in.stop = func() {
+		stop()
+		pr.Close() // the goroutine's next write fails, and it ends
+	}
 }
 
 func (in *input) Close() {
+	if in.stop != nil {
+		in.stop()
+	}
 	if in.f != nil {
 		in.f.Close()
 	}
 }
 
-// output is where a command writes. A named file is written to a temporary
-// file beside it and renamed into place by commit (or by a batch), so that
-// on any failure no output file exists (and an existing file is left
-// untouched). Its mode is the one given (0644 for messages, 0600 for
-// plaintext) less the umask.
+// output is where a command writes: standard output, or a named file (a
+// durable.File) that appears only when commit succeeds. On any failure no
+// output file exists and an existing file is left untouched, except a
+// device, FIFO or socket, which is written into as the command goes.
+// A new file's mode is the one given (0644 for messages, 0600 for
+// plaintext) less the umask; a replaced file keeps its mode.
 type output struct {
-	w      io.Writer
-	f      *os.File
-	path   string
-	tmp    string
-	closed bool // f is closed: the temporary waits for its batch
+	w    io.Writer     // what the command writes to
+	file *durable.File // nil for standard output
+	pump *pump         // when writes go through a goroutine
+	ctx  context.Context
+	path string
+	done bool
 }
 
+// createOutput creates the output path ("" or "-": standard output) with
+// mode for a new file.
 func (c *cli) createOutput(path string, mode os.FileMode) (*output, error) {
 	if path == "" || path == "-" {
-		return &output{w: c.stdout}, nil
+		o := &output{w: c.stdout, ctx: c.ctx}
+		if f, ok := c.stdout.(*os.File); ok {
+			if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+				o.pump = newPump(c.ctx, f)
+				o.w = o.pump
+			}
+		}
+		return o, nil
 	}
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		return nil, fmt.Errorf("output %q is a directory", path)
-	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := createTemp(dir, "."+base+".envelope-", mode)
+	f, err := durable.Create(c.ctx, path, mode, durable.Options{})
 	if err != nil {
-		return nil, fmt.Errorf("creating output: %w", unwrapPathError(err, path))
+		return nil, c.createError(path, err)
 	}
-	temporaries.Store(f.Name(), true)
-	return &output{w: f, f: f, path: path, tmp: f.Name()}, nil
+	return newOutput(c.ctx, f), nil
 }
 
-// commit makes the output final: fsync, close, rename.
-func (o *output) commit() error {
-	if o.f == nil {
+func newOutput(ctx context.Context, f *durable.File) *output {
+	o := &output{w: f.Writer(), file: f, ctx: ctx, path: f.Name()}
+	if f.Direct() {
+		o.pump = newPump(ctx, f)
+		o.w = o.pump
+	}
+	return o
+}
+
+// createError explains a failure of durable.Create.
+func (c *cli) createError(path string, err error) error {
+	switch {
+	case c.ctx.Err() != nil:
+		return context.Cause(c.ctx)
+	case errors.Is(err, syscall.EISDIR):
+		return fmt.Errorf("output %q is a directory", path)
+	}
+	return fmt.Errorf("creating output: %w", unwrapPathError(err, path))
+}
+
+// commitError explains a failure of durable.File.Commit or of a batch's.
+func commitError(err error) error {
+	var pe *os.PathError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	switch {
+	case pe.Op == "syncdir":
+		return fmt.Errorf("syncing directory %q after writing the output into it: %v", pe.Path, pe.Err)
+	}
+	return fmt.Errorf("writing output %q: %v", pe.Path, pe.Err)
+}
+
+// flush waits until what was written has reached the output (through the
+// pump, if there is one).
+func (o *output) flush() error {
+	if o.pump == nil {
 		return nil
 	}
-	err := o.f.Sync()
-	if cerr := o.f.Close(); err == nil {
-		err = cerr
+	err := o.pump.flush()
+	o.pump = nil
+	if err != nil && o.path != "" {
+		return fmt.Errorf("writing output %q: %w", o.path, err)
 	}
-	o.closed = true
-	if err == nil {
-		err = os.Rename(o.tmp, o.path)
-	}
-	if err != nil {
-		o.abort()
-		return fmt.Errorf("writing output %q: %w", o.path, errors.Unwrap(err))
-	}
-	temporaries.Delete(o.tmp)
-	o.f = nil
-	return nil
+	return err
 }
 
-// finish closes the temporary file of a complete output without syncing
-// it: a batch makes it durable and renames it with the others.
-func (o *output) finish() error {
-	err := o.f.Close()
-	o.closed = true
-	if err != nil {
-		o.abort()
-		return fmt.Errorf("writing output %q: %w", o.path, errors.Unwrap(err))
+// commit makes the output final: fsync, name it, sync its directory. If the
+// command's context has ended (a signal), it aborts instead.
+func (o *output) commit() error {
+	if o.done {
+		return nil
 	}
-	return nil
+	if err := o.flush(); err != nil {
+		o.abort()
+		return err
+	}
+	if o.ctx.Err() != nil {
+		o.abort()
+		return context.Cause(o.ctx)
+	}
+	o.done = true
+	if o.file == nil {
+		return nil
+	}
+	return commitError(o.file.Commit())
 }
 
 // abort discards the output. It is safe after commit and more than once.
 func (o *output) abort() {
-	if o.f == nil {
+	if o.done {
 		return
 	}
-	if !o.closed {
-		o.f.Close()
+	o.done = true
+	o.flush() // what was streamed goes out; then the stream ends
+	if o.file != nil {
+		o.file.Abort()
 	}
-	os.Remove(o.tmp)
-	temporaries.Delete(o.tmp)
-	o.f = nil
+}
+
+// pump writes what a command writes to dst from a goroutine, so that a
+// write that waits (a full pipe, a FIFO or terminal nobody reads) does not
+// keep the command from stopping when its context ends: the command's
+// writes then fail at once.
+type pump struct {
+	pw   *io.PipeWriter
+	ctx  context.Context
+	done chan error
+	stop func() bool
+}
+
+func newPump(ctx context.Context, dst io.Writer) *pump {
+	pr, pw := io.Pipe()
+	p := &pump{pw: pw, ctx: ctx, done: make(chan error, 1)}
+	go func() {
+		// Hide dst's ReadFrom: os.File's would look for an in-kernel copy
+		// from a pipe reader in vain.
+		_, err := io.Copy(struct{ io.Writer }{dst}, pr)
+		pr.CloseWithError(err) // a failed write fails the command's next one
+		p.done <- err
+	}()
+	p.stop = context.AfterFunc(ctx, func() { pw.CloseWithError(context.Cause(ctx)) })
+	return p
+}
+
+func (p *pump) Write(b []byte) (int, error) { return p.pw.Write(b) }
+
+// flush ends the stream and waits until the goroutine has written it all,
+// or the context ends.
+func (p *pump) flush() error {
+	p.pw.Close()
+	select {
+	case err := <-p.done:
+		p.stop()
+		return err
+	case <-p.ctx.Done():
+		return context.Cause(p.ctx)
+	}
 }
 
 // batch holds the complete outputs of a command given several FILEs until
-// the end, when they are made durable together and renamed into place:
-// one sync pass (see syncer) instead of an fsync per file, and no output
-// appears before every one of them is on disk.
+// the end, when they are made durable together and named (durable.Batch):
+// one sync pass instead of an fsync per file, and no output appears before
+// every one of them is on disk.
 type batch struct {
-	outs []*output
-	sync syncer
+	b      durable.Batch
+	n      int // outputs added, waiting for the commit
+	direct int // outputs written straight into a device, FIFO or socket
 }
 
 // create creates an output that the batch will commit.
 func (b *batch) create(c *cli, path string, mode os.FileMode) (*output, error) {
-	o, err := c.createOutput(path, mode)
+	f, err := b.b.Create(c.ctx, path, mode, durable.Options{})
 	if err != nil {
-		return nil, err
+		return nil, c.createError(path, err)
 	}
-	if err := b.sync.watch(o.tmp); err != nil {
-		o.abort()
-		return nil, fmt.Errorf("creating output: %w", unwrapPathError(err, path))
-	}
-	return o, nil
+	return newOutput(c.ctx, f), nil
 }
 
-// add takes a complete output, finished or not.
+// add takes a complete output.
 func (b *batch) add(o *output) error {
-	if !o.closed {
-		if err := o.finish(); err != nil {
-			return err
-		}
+	if err := o.flush(); err != nil {
+		o.abort()
+		return err
 	}
-	b.outs = append(b.outs, o)
+	o.done = true
+	if err := b.b.Add(o.file); err != nil {
+		return commitError(err)
+	}
+	if o.file.Direct() {
+		b.direct++ // Add committed it
+	} else {
+		b.n++
+	}
 	return nil
 }
 
 // abort discards every output not yet committed.
-func (b *batch) abort() {
-	for _, o := range b.outs {
-		o.abort()
-	}
-	b.outs = nil
-	b.sync.close()
-}
+func (b *batch) abort() { b.b.Abort() }
 
-// commit makes the outputs durable, renames each into place and syncs the
-// directories that received them, so that the renames are durable too. It
-// returns how many outputs it wrote and the errors, each naming the output
-// or directory it is about. If the sync pass fails, no output is written.
+// commit makes the outputs durable, names each and syncs the directories
+// that received them, so that the names are durable too. It returns how
+// many outputs it wrote (those written straight into a device, FIFO or
+// socket included) and the errors, each naming the output or directory it
+// is about. If the sync pass fails, no output file is written.
 func (b *batch) commit() (int, []error) {
-	defer b.sync.close()
-	if len(b.outs) == 0 {
-		return 0, nil
-	}
-	tmps := make([]string, len(b.outs))
-	for i, o := range b.outs {
-		tmps[i] = o.tmp
-	}
-	if err := b.sync.sync(tmps); err != nil {
-		n := len(b.outs)
-		b.abort()
-		return 0, []error{fmt.Errorf("making the %d outputs durable: %v; none was written", n, err)}
-	}
-	var errs []error
-	var dirs []string
-	seen := map[string]bool{}
-	written := 0
-	for _, o := range b.outs {
-		if err := os.Rename(o.tmp, o.path); err != nil {
-			o.abort()
-			errs = append(errs, fmt.Errorf("writing output %q: %w", o.path, errors.Unwrap(err)))
-			continue
-		}
-		temporaries.Delete(o.tmp)
-		o.f = nil
-		written++
-		if d := filepath.Dir(o.path); !seen[d] {
-			seen[d] = true
-			dirs = append(dirs, d)
+	n, errs := b.b.Commit()
+	n += b.direct
+	for i, err := range errs {
+		var pe *os.PathError
+		switch {
+		case errors.As(err, &pe) && pe.Op == "sync":
+			errs[i] = fmt.Errorf("making the %d outputs durable: %v; none was written", b.n, err)
+		case errors.As(err, &pe) && pe.Op == "syncdir":
+			errs[i] = fmt.Errorf("syncing directory %q after renaming outputs into it: %v", pe.Path, pe.Err)
+		default:
+			errs[i] = commitError(err)
 		}
 	}
-	b.outs = nil
-	for _, d := range dirs {
-		if err := durable.SyncDir(d); err != nil {
-			errs = append(errs, fmt.Errorf("syncing directory %q after renaming outputs into it: %v", d, err))
-		}
-	}
-	return written, errs
-}
-
-// createTemp creates a new file dir/prefix+random with mode perm (less the
-// umask), like os.CreateTemp but without forcing 0600 on every output.
-func createTemp(dir, prefix string, perm os.FileMode) (*os.File, error) {
-	for range 100 {
-		var b [6]byte
-		rand.Read(b[:])
-		name := filepath.Join(dir, prefix+hex.EncodeToString(b[:]))
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
-		if errors.Is(err, os.ErrExist) {
-			continue
-		}
-		return f, err
-	}
-	return nil, errors.New("could not create a temporary output file")
+	return n, errs
 }
 
 func isTerminal(f *os.File) bool {

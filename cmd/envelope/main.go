@@ -11,10 +11,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -37,7 +39,10 @@ Usage:
 
 FILE is read from standard input when absent or "-"; output goes to standard
 output unless -o names a file, which is written atomically: it appears only
-once the whole operation has succeeded.
+once the whole operation has succeeded, and an interrupted or killed command
+leaves nothing behind. A device, FIFO or socket is written into, never
+replaced; a symbolic link is followed and its target written. SIGINT or
+SIGTERM stops a command, which then exits with status 130 or 143.
 
 With no -k, encrypt uses the key alias/default of the embedded keystore
 ($ENVELOPE_HOME, default ~/.local/share/envelope), creating both on first
@@ -48,6 +53,8 @@ Run "envelope COMMAND --help" for a command's flags and examples.
 
 // cli holds a command's standard streams, so that tests can run it in process.
 type cli struct {
+	// ctx ends when the command is to stop: SIGINT or SIGTERM (see run).
+	ctx            context.Context
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	// stderrTTY reports whether stderr is a terminal (for progress bars).
@@ -74,27 +81,53 @@ func usageErrorf(format string, args ...any) error {
 func main() { os.Exit(run(os.Args[1:])) }
 
 func run(args []string) int {
-	c := &cli{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, stderrTTY: isTerminal(os.Stderr)}
+	c := &cli{ctx: context.Background(), stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, stderrTTY: isTerminal(os.Stderr)}
 	if len(args) > 0 && args[0] == "serve" {
 		return c.main(args) // serve shuts down gracefully on signals itself
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		s := <-sigs
-		removeTemporaries()
-		fmt.Fprintf(os.Stderr, "envelope: interrupted (%v); unfinished outputs were removed\n", s)
-		os.Exit(130)
-	}()
+	// SIGINT and SIGTERM cancel the context: the command stops reading,
+	// discards its outputs (files.go) and returns, and main reports it.
+	// Once one has come, the next has its default effect, so that a second
+	// Ctrl-C ends a command that is slow to stop.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop)
+	c.ctx = ctx
 	return c.main(args)
+}
+
+// interruption names the signal that ended ctx and gives the exit status
+// for it: 128 + its number, as a shell reports a process it ended (130 for
+// SIGINT, 143 for SIGTERM).
+func interruption(ctx context.Context) (string, int) {
+	cause := context.Cause(ctx)
+	for _, s := range []struct {
+		sig  syscall.Signal
+		name string
+	}{{syscall.SIGINT, "SIGINT"}, {syscall.SIGTERM, "SIGTERM"}} {
+		// signal.NotifyContext's cause reads "<signal> signal received".
+		if cause != nil && strings.HasPrefix(cause.Error(), s.sig.String()+" ") {
+			return s.name, 128 + int(s.sig)
+		}
+	}
+	return "a signal", 130
 }
 
 // main runs one command and returns the exit status.
 func (c *cli) main(args []string) int {
+	if c.ctx == nil {
+		c.ctx = context.Background()
+	}
 	err := c.dispatch(args)
 	c.closeKMS()
 	if err == nil {
 		return 0
+	}
+	if c.ctx.Err() != nil {
+		// Whatever failed, failed because the command was stopped.
+		sig, code := interruption(c.ctx)
+		fmt.Fprintf(c.stderr, "envelope: interrupted by %s; the command stopped and wrote no output file\n", sig)
+		return code
 	}
 	c.report(err)
 	if e, ok := err.(*exitError); ok {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -66,7 +65,7 @@ func (c *cli) rewrap(args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
+	ctx := c.ctx
 	fromKR, _, err := c.keyrings(ctx, from, true)
 	if err != nil {
 		return err
