@@ -30,7 +30,8 @@ Encrypt FILE (or standard input) under a fresh data key, wrapped by each KEY.
 Several files: with more than one FILE, or with --suffix or --output-dir,
 each FILE is encrypted to a message of its own, FILE.esdk beside it (--suffix
 sets the ending, --output-dir the directory). An existing output is
-replaced; an input never is. A FILE that fails is reported by name and the others go on; the exit
+replaced, keeping its mode (--no-clobber refuses it instead); an input never
+is. A FILE that fails is reported by name and the others go on; the exit
 status is then 1. Outputs are written to temporary files (unnamed on Linux),
 made durable together at the end (one syncfs per file system on Linux, an
 fsync per file elsewhere), and only then named and their directories synced:
@@ -103,6 +104,7 @@ type commonFlags struct {
 	policy    string
 	maxEDKs   int
 	output    string
+	noClobber bool
 	suffix    string
 	outputDir string
 	progress  bool
@@ -135,6 +137,7 @@ func (f *commonFlags) register(fs *pflag.FlagSet, decrypt bool) {
 		"`POLICY`: require-encrypt-require-decrypt, require-encrypt-allow-decrypt or forbid-encrypt-allow-decrypt")
 	fs.IntVar(&f.maxEDKs, "max-encrypted-data-keys", 0, "refuse messages with more than `N` wrapped data keys (0: no limit)")
 	fs.StringVarP(&f.output, "output", "o", "", "write to `PATH` instead of standard output (atomically; one FILE only)")
+	fs.BoolVar(&f.noClobber, "no-clobber", false, "refuse to replace an existing output file")
 	fs.StringVar(&f.suffix, "suffix", defaultSuffix, suffixHelp)
 	fs.StringVar(&f.outputDir, "output-dir", "", "several files: write the outputs into `DIR` instead of beside each FILE")
 	fs.BoolVar(&f.progress, "progress", true, "show a progress bar on a terminal for large inputs (--progress=false to hide)")
@@ -301,6 +304,9 @@ func (c *cli) newFlagSet(name string) *pflag.FlagSet {
 // parse parses flags; it reports whether the command should go on. --help
 // prints the command's help (help is called with the flag usages).
 func (c *cli) parse(fs *pflag.FlagSet, args []string, help string, extra ...any) (bool, error) {
+	if err := checkBoolValues(fs, args); err != nil {
+		return false, err
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			fmt.Fprintf(c.stdout, help, append([]any{fs.FlagUsages()}, extra...)...)
@@ -354,6 +360,7 @@ func (c *cli) encrypt(args []string) error {
 	}
 	several := jobs != nil
 	ctx := c.ctx
+	c.noClobber = f.noClobber
 	kr, rsa, err := c.keyrings(ctx, f.keys, false)
 	if err != nil {
 		return err
@@ -384,7 +391,7 @@ func (c *cli) encrypt(args []string) error {
 		return err
 	}
 	defer in.Close()
-	out, err := c.createOutput(f.output, 0o644)
+	out, err := c.createOutput(f.output, 0o644, in)
 	if err != nil {
 		return err
 	}
@@ -522,6 +529,7 @@ func (c *cli) decrypt(args []string) error {
 	}
 	several := jobs != nil
 	ctx := c.ctx
+	c.noClobber = f.noClobber
 	kr, _, err := c.keyrings(ctx, f.keys, true)
 	if err != nil {
 		return err
@@ -558,7 +566,7 @@ func (c *cli) decrypt(args []string) error {
 		return err
 	}
 	defer in.Close()
-	out, err := c.createOutput(f.output, 0o600)
+	out, err := c.createOutput(f.output, 0o600, in)
 	if err != nil {
 		return err
 	}
@@ -591,23 +599,14 @@ func planJobs(files []string, suffix, outDir string, decrypt bool) ([]fileJob, e
 			return nil, fmt.Errorf("--output-dir: %q is not a directory", outDir)
 		}
 	}
-	type inputFile struct {
-		name string
-		st   os.FileInfo
-	}
 	jobs := make([]fileJob, len(files))
-	inputs := make(map[string]string, len(files)) // absolute path → FILE
-	bySize := map[int64][]inputFile{}             // existing inputs, by size
+	var inputs inputFiles
 	for i, name := range files {
 		if name == "-" {
 			return nil, usageErrorf("standard input (\"-\") cannot be one of several FILEs: its output would have no name; use -o with it alone")
 		}
-		if p, err := filepath.Abs(name); err == nil {
-			inputs[p] = name
-		}
-		if st, err := os.Stat(name); err == nil {
-			bySize[st.Size()] = append(bySize[st.Size()], inputFile{name, st})
-		}
+		st, _ := os.Stat(name)
+		inputs.add(name, name, st)
 		dir, base := filepath.Split(name)
 		switch {
 		case !decrypt:
@@ -634,16 +633,11 @@ func planJobs(files []string, suffix, outDir string, decrypt bool) ([]fileJob, e
 			return nil, usageErrorf("%q and %q would both be written to %q", other, j.in, j.out)
 		}
 		outputs[p] = j.in
-		if in, ok := inputs[p]; ok {
+		switch in, own, found := inputs.find(j.out); {
+		case found && own:
 			return nil, usageErrorf("the output of %q would replace the input %q", j.in, in)
-		}
-		// The same file under another name (links, symbolic links).
-		if st, err := os.Stat(j.out); err == nil {
-			for _, in := range bySize[st.Size()] {
-				if os.SameFile(in.st, st) {
-					return nil, usageErrorf("the output of %q, %q, is the input %q under another name", j.in, j.out, in.name)
-				}
-			}
+		case found:
+			return nil, usageErrorf("the output of %q, %q, is the input %q under another name", j.in, j.out, in)
 		}
 	}
 	return jobs, nil

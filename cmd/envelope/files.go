@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"syscall"
 
 	"github.com/envelopekms/envelope/internal/durable"
@@ -119,6 +121,80 @@ func (in *input) Close() {
 	}
 }
 
+// inputFiles are the files a command reads, so that an output that would
+// replace one is refused before anything is written: the same absolute
+// path, or the same file under another name (hard or symbolic links, to it
+// or to a directory on its path: the same device and inode). It is the one
+// check of both -o and several FILEs.
+type inputFiles struct {
+	byPath map[string]string      // absolute path → FILE
+	bySize map[int64][]inputEntry // existing regular inputs, by size
+}
+
+type inputEntry struct {
+	name string
+	st   os.FileInfo
+}
+
+// add records an input: its name as given, the path it was read from (""
+// for standard input) and, for a regular file, its FileInfo.
+func (s *inputFiles) add(name, path string, st os.FileInfo) {
+	if s.byPath == nil {
+		s.byPath, s.bySize = map[string]string{}, map[int64][]inputEntry{}
+	}
+	if p, err := filepath.Abs(path); path != "" && err == nil {
+		s.byPath[p] = name
+	}
+	if st != nil && st.Mode().IsRegular() {
+		s.bySize[st.Size()] = append(s.bySize[st.Size()], inputEntry{name, st})
+	}
+}
+
+// find returns the input that writing out would replace, and whether out
+// names it under its own name.
+func (s *inputFiles) find(out string) (name string, ownName, found bool) {
+	if p, err := filepath.Abs(out); err == nil {
+		if in, ok := s.byPath[p]; ok {
+			return in, true, true
+		}
+	}
+	if st, err := os.Stat(out); err == nil && st.Mode().IsRegular() {
+		for _, in := range s.bySize[st.Size()] {
+			if os.SameFile(in.st, st) {
+				return in.name, false, true
+			}
+		}
+	}
+	return "", false, false
+}
+
+// refuseInputAsOutput refuses an output path that is the single input in:
+// writing it would replace the input (a decrypt would leave the plaintext
+// where the message was). Devices and FIFOs are not replaced: only a
+// regular input counts.
+func refuseInputAsOutput(path string, in *input) error {
+	if in.st == nil {
+		return nil
+	}
+	var s inputFiles
+	if in.f != nil {
+		s.add(in.f.Name(), in.f.Name(), in.st)
+	} else {
+		s.add("", "", in.st)
+	}
+	name, own, found := s.find(path)
+	hint := "write the output to another path"
+	switch {
+	case !found:
+		return nil
+	case in.f == nil:
+		return &exitError{code: 2, err: &hintError{fmt.Errorf("the output %q is the file standard input reads: writing it would replace the input", path), hint}}
+	case own:
+		return &exitError{code: 2, err: &hintError{fmt.Errorf("the output %q is the input: writing it would replace the input", path), hint}}
+	}
+	return &exitError{code: 2, err: &hintError{fmt.Errorf("the output %q is the input %q under another name: writing it would replace the input", path, name), hint}}
+}
+
 // output is where a command writes: standard output, or a named file (a
 // durable.File) that appears only when commit succeeds. On any failure no
 // output file exists and an existing file is left untouched, except a
@@ -135,8 +211,9 @@ type output struct {
 }
 
 // createOutput creates the output path ("" or "-": standard output) with
-// mode for a new file.
-func (c *cli) createOutput(path string, mode os.FileMode) (*output, error) {
+// mode for a new file, honouring --no-clobber, and refuses a path that is
+// one of ins.
+func (c *cli) createOutput(path string, mode os.FileMode, ins ...*input) (*output, error) {
 	if path == "" || path == "-" {
 		o := &output{w: c.stdout, ctx: c.ctx}
 		if f, ok := c.stdout.(*os.File); ok {
@@ -147,7 +224,12 @@ func (c *cli) createOutput(path string, mode os.FileMode) (*output, error) {
 		}
 		return o, nil
 	}
-	f, err := durable.Create(c.ctx, path, mode, durable.Options{})
+	for _, in := range ins {
+		if err := refuseInputAsOutput(path, in); err != nil {
+			return nil, err
+		}
+	}
+	f, err := durable.Create(c.ctx, path, mode, durable.Options{NoClobber: c.noClobber})
 	if err != nil {
 		return nil, c.createError(path, err)
 	}
@@ -170,6 +252,8 @@ func (c *cli) createError(path string, err error) error {
 		return context.Cause(c.ctx)
 	case errors.Is(err, syscall.EISDIR):
 		return fmt.Errorf("output %q is a directory", path)
+	case errors.Is(err, fs.ErrExist) && c.noClobber:
+		return fmt.Errorf("output %q exists, and --no-clobber refuses to replace it", path)
 	}
 	return fmt.Errorf("creating output: %w", unwrapPathError(err, path))
 }
@@ -183,6 +267,8 @@ func commitError(err error) error {
 	switch {
 	case pe.Op == "syncdir":
 		return fmt.Errorf("syncing directory %q after writing the output into it: %v", pe.Path, pe.Err)
+	case errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("output %q appeared while it was written, and --no-clobber refuses to replace it; the output was not written", pe.Path)
 	}
 	return fmt.Errorf("writing output %q: %v", pe.Path, pe.Err)
 }
@@ -286,7 +372,7 @@ type batch struct {
 
 // create creates an output that the batch will commit.
 func (b *batch) create(c *cli, path string, mode os.FileMode) (*output, error) {
-	f, err := b.b.Create(c.ctx, path, mode, durable.Options{})
+	f, err := b.b.Create(c.ctx, path, mode, durable.Options{NoClobber: c.noClobber})
 	if err != nil {
 		return nil, c.createError(path, err)
 	}

@@ -16,8 +16,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/spf13/pflag"
 )
 
 const usage = `envelope encrypts data under a fresh data key and stores that key, wrapped by
@@ -40,9 +43,11 @@ Usage:
 FILE is read from standard input when absent or "-"; output goes to standard
 output unless -o names a file, which is written atomically: it appears only
 once the whole operation has succeeded, and an interrupted or killed command
-leaves nothing behind. A device, FIFO or socket is written into, never
-replaced; a symbolic link is followed and its target written. SIGINT or
-SIGTERM stops a command, which then exits with status 130 or 143.
+leaves nothing behind. An existing file is replaced and keeps its mode
+(--no-clobber refuses instead); a device, FIFO or socket is written into,
+never replaced; a symbolic link is followed and its target written. An
+output that is the input is refused. SIGINT or SIGTERM stops a command,
+which then exits with status 130 or 143.
 
 With no -k, encrypt uses the key alias/default of the embedded keystore
 ($ENVELOPE_HOME, default ~/.local/share/envelope), creating both on first
@@ -63,6 +68,8 @@ type cli struct {
 	kms *kmsConn
 	// kmsFlag is the --kms flag of the command, if it has one.
 	kmsFlag string
+	// noClobber is the --no-clobber flag: outputs never replace a file.
+	noClobber bool
 }
 
 // exitError carries an exit status other than 1 (usage errors exit 2).
@@ -176,4 +183,54 @@ func (c *cli) dispatch(args []string) error {
 		return nil
 	}
 	return usageErrorf("unknown command %q; run \"envelope help\" for the list", cmd)
+}
+
+// checkBoolValues refuses a bool flag followed by a separate true or false
+// ("--progress false"): pflag takes a bool flag's value only after "="
+// (--progress=false), so the word would silently become a FILE argument.
+// It walks args as pflag does, skipping the values of other flags.
+func checkBoolValues(fs *pflag.FlagSet, args []string) error {
+	isBool := func(f *pflag.Flag) bool { return f != nil && f.NoOptDefVal != "" }
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || len(a) < 2 || a[0] != '-' {
+			if a == "--" {
+				return nil
+			}
+			continue
+		}
+		var flag *pflag.Flag
+		name := ""
+		if strings.HasPrefix(a, "--") {
+			if strings.Contains(a, "=") {
+				continue
+			}
+			name = a
+			flag = fs.Lookup(a[2:])
+		} else {
+			// A group of shorthands: the last one may take the next arg.
+			for j := 1; j < len(a); j++ {
+				flag = fs.ShorthandLookup(a[j : j+1])
+				if flag == nil || !isBool(flag) {
+					if j < len(a)-1 {
+						flag = nil // the rest of the group is its value
+					}
+					break
+				}
+			}
+			name = a
+		}
+		switch {
+		case flag == nil:
+		case !isBool(flag):
+			i++ // its value
+		case i+1 < len(args):
+			if _, err := strconv.ParseBool(args[i+1]); err == nil {
+				return &exitError{code: 2, err: &hintError{
+					fmt.Errorf("%s %s: a true or false for %s goes after \"=\", as %s=%s", name, args[i+1], name, name, args[i+1]),
+					fmt.Sprintf("to read a file named %q, write ./%s", args[i+1], args[i+1])}}
+			}
+		}
+	}
+	return nil
 }

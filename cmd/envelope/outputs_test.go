@@ -563,3 +563,35 @@ func TestOutputNotRegular(t *testing.T) {
 		}
 	})
 }
+
+// TestOutputIsStandardInput refuses -o FILE when standard input is FILE
+// (decrypt -o x.esdk < x.esdk): the same check as for a named input, by
+// device and inode.
+func TestOutputIsStandardInput(t *testing.T) {
+	e := newProcEnv(t)
+	plain := filepath.Join(e.dir, "plain")
+	os.WriteFile(plain, []byte("plaintext"), 0o644)
+	msg := filepath.Join(e.dir, "x.esdk")
+	e.run(t, nil, "encrypt", "-k", e.key, "-o", msg, plain)
+	before, _ := os.ReadFile(msg)
+	f, err := os.Open(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := e.command("decrypt", "-k", e.key, "-o", msg)
+	cmd.Stdin = f
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err = waitBounded(t, cmd, cmd.Start())
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("decrypt -o x.esdk < x.esdk: %v, want exit status 2; stderr:\n%s", err, stderr.String())
+	}
+	if want := "envelope: the output \"" + msg + "\" is the file standard input reads: writing it would replace the input\n"; !strings.HasPrefix(stderr.String(), want) {
+		t.Errorf("stderr is %q; want %q first", stderr.String(), want)
+	}
+	if after, _ := os.ReadFile(msg); !bytes.Equal(after, before) {
+		t.Errorf("the message was changed")
+	}
+}
