@@ -8,7 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/envelopekms/envelope/internal/durable"
 )
@@ -18,13 +21,17 @@ import (
 // Every command runs under a context that SIGINT or SIGTERM cancels (see
 // run). The commands stream from their input to their output, so stopping
 // the input stops them: a regular file is closed when the context ends (its
-// reads never wait long), and any other input (a pipe, a terminal, a FIFO)
-// is read by a goroutine, so that a read waiting for data that may never
-// come does not hold the command up. Outputs that may block the same way
-// (standard output when it is not a file, devices, FIFOs, sockets) are
-// written by a goroutine too. A named output is a durable.File: nothing
-// exists at its path until it commits, which it does only if the context
-// has not ended, and the code that created it aborts it on the way out.
+// reads never wait long). A read of anything else (a pipe, a terminal, a
+// FIFO) or a write to it may wait for ever, so it goes through Go's poller,
+// and the end of the context sets a deadline in the past, which ends the
+// wait: a FIFO opened by path is in the poller already; standard input and
+// output (blocking descriptors shared with the shell) are opened a second
+// time through /proc/self/fd on Linux, which gives a descriptor of their
+// own that can be. Failing that, a goroutine copies through a pipe that
+// the end of the context closes (pump). A named output is a durable.File:
+// nothing exists at its path until it commits, which it does only if the
+// context has not ended, and the code that created it aborts it on the way
+// out.
 
 // input is the command's input: a file or standard input.
 type input struct {
@@ -90,18 +97,31 @@ func (c *cli) openFile(path string) (*input, error) {
 
 // interruptible makes in, read from f, end when the command's context
 // does: a regular file by closing it (its reads never wait long, and the
-// next one fails), anything else by reading it in a goroutine through a
-// pipe that the end of the context closes (a read waiting on f is then
-// left behind).
+// next one fails), anything else with a read deadline (see pollable) or,
+// without one, by reading it in a goroutine through a pipe that the end of
+// the context closes (a read waiting on f is then left behind).
 func (c *cli) interruptible(in *input, f *os.File) {
 	if in.st != nil {
 		stop := context.AfterFunc(c.ctx, func() { f.Close() })
 		in.stop = func() { stop() }
 		return
 	}
+	if r := pollable(f, os.O_RDONLY); r != nil {
+		stop := context.AfterFunc(c.ctx, func() { r.SetReadDeadline(time.Unix(1, 0)) })
+		in.r = r
+		in.stop = func() {
+			stop()
+			if r != f {
+				r.Close()
+			}
+		}
+		return
+	}
 	pr, pw := io.Pipe()
 	go func() {
-		_, err := io.Copy(pw, f)
+		// Hide f's WriteTo, which would copy through a 32 KiB buffer: a
+		// larger one means fewer hand-overs between the goroutines.
+		_, err := io.CopyBuffer(pw, struct{ io.Reader }{f}, make([]byte, pumpBuffer))
 		pw.CloseWithError(err)
 	}()
 	stop := context.AfterFunc(c.ctx, func() { pr.CloseWithError(context.Cause(c.ctx)) })
@@ -202,12 +222,13 @@ func refuseInputAsOutput(path string, in *input) error {
 // A new file's mode is the one given (0644 for messages, 0600 for
 // plaintext) less the umask; a replaced file keeps its mode.
 type output struct {
-	w    io.Writer     // what the command writes to
-	file *durable.File // nil for standard output
-	pump *pump         // when writes go through a goroutine
-	ctx  context.Context
-	path string
-	done bool
+	w       io.Writer     // what the command writes to
+	file    *durable.File // nil for standard output
+	pump    *pump         // when writes go through a goroutine
+	release func()        // stops watching the context, if that was needed
+	ctx     context.Context
+	path    string
+	done    bool
 }
 
 // createOutput creates the output path ("" or "-": standard output) with
@@ -217,10 +238,7 @@ func (c *cli) createOutput(path string, mode os.FileMode, ins ...*input) (*outpu
 	if path == "" || path == "-" {
 		o := &output{w: c.stdout, ctx: c.ctx}
 		if f, ok := c.stdout.(*os.File); ok {
-			if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-				o.pump = newPump(c.ctx, f)
-				o.w = o.pump
-			}
+			o.watchStdout(f)
 		}
 		return o, nil
 	}
@@ -239,10 +257,90 @@ func (c *cli) createOutput(path string, mode os.FileMode, ins ...*input) (*outpu
 func newOutput(ctx context.Context, f *durable.File) *output {
 	o := &output{w: f.Writer(), file: f, ctx: ctx, path: f.Name()}
 	if f.Direct() {
-		o.pump = newPump(ctx, f)
-		o.w = o.pump
+		// A FIFO, terminal or socket: writes may wait, and a write
+		// deadline can end them. Other devices never make a write wait
+		// long (and have no deadlines).
+		if d, ok := o.w.(interface{ SetWriteDeadline(time.Time) error }); ok && d.SetWriteDeadline(time.Time{}) == nil {
+			stop := context.AfterFunc(ctx, func() { d.SetWriteDeadline(time.Unix(1, 0)) })
+			o.release = func() { stop() }
+		}
 	}
 	return o
+}
+
+// watchStdout makes writes to standard output f end when the context does,
+// if f is not a regular file (whose writes never wait long): through a
+// pollable descriptor of its own, else through a pump.
+func (o *output) watchStdout(f *os.File) {
+	st, err := f.Stat()
+	if err != nil || st.Mode().IsRegular() {
+		return
+	}
+	if w := pollable(f, os.O_WRONLY); w != nil {
+		stop := context.AfterFunc(o.ctx, func() { w.SetWriteDeadline(time.Unix(1, 0)) })
+		o.release = func() {
+			stop()
+			if w != f {
+				w.Close()
+			}
+		}
+		if w != f {
+			o.w = brokenPipeTo{w, f}
+		}
+		return
+	}
+	if st.Mode()&os.ModeDevice == 0 {
+		o.pump = newPump(o.ctx, f) // a pipe or socket where /proc is not
+		o.w = o.pump
+	}
+}
+
+// brokenPipeTo writes to standard output through w, a second descriptor of
+// it. A write to a closed pipe is made again to standard output itself,
+// where Go's runtime turns the error into SIGPIPE: "envelope decrypt f |
+// head" ends quietly, as a program writing standard output does.
+type brokenPipeTo struct{ w, stdout *os.File }
+
+func (b brokenPipeTo) Write(p []byte) (int, error) {
+	n, err := b.w.Write(p)
+	if errors.Is(err, syscall.EPIPE) {
+		m, err := b.stdout.Write(p[n:])
+		return n + m, err
+	}
+	return n, err
+}
+
+// reopenProc says whether pollable may open /proc/self/fd/N: Linux's
+// (tests turn it off to reach the pump).
+var reopenProc = runtime.GOOS == "linux"
+
+// pollable returns a descriptor for f's reads (flag os.O_RDONLY) or writes
+// (os.O_WRONLY) that waits in Go's poller, so that a deadline can end a
+// wait: f itself if it is one (a FIFO opened by path), or on Linux a new
+// non-blocking open of the same pipe, FIFO or terminal through
+// /proc/self/fd (a description of its own: f's, which the shell may share,
+// stays as it is). It returns nil if there is none: a regular file, a
+// device, a socket, another system.
+func pollable(f *os.File, flag int) *os.File {
+	if f.SetDeadline(time.Time{}) == nil {
+		return f
+	}
+	st, err := f.Stat()
+	if !reopenProc || err != nil || st.Mode().IsRegular() || st.Mode()&os.ModeSocket != 0 {
+		return nil
+	}
+	// Non-blocking: opening a FIFO's writing end would otherwise wait for a
+	// reader (with none, the open fails and writes go to f, where they
+	// fail at once).
+	r, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(int(f.Fd())), flag|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil
+	}
+	if rst, err := r.Stat(); err != nil || !os.SameFile(st, rst) || r.SetDeadline(time.Time{}) != nil {
+		r.Close()
+		return nil
+	}
+	return r
 }
 
 // createError explains a failure of durable.Create.
@@ -274,8 +372,12 @@ func commitError(err error) error {
 }
 
 // flush waits until what was written has reached the output (through the
-// pump, if there is one).
+// pump, if there is one), and stops watching the context.
 func (o *output) flush() error {
+	if o.release != nil {
+		o.release()
+		o.release = nil
+	}
 	if o.pump == nil {
 		return nil
 	}
@@ -324,6 +426,10 @@ func (o *output) abort() {
 // write that waits (a full pipe, a FIFO or terminal nobody reads) does not
 // keep the command from stopping when its context ends: the command's
 // writes then fail at once.
+// pumpBuffer is the size of the buffer of the goroutines that read inputs
+// and write outputs that may block.
+const pumpBuffer = 256 << 10
+
 type pump struct {
 	pw   *io.PipeWriter
 	ctx  context.Context
@@ -336,8 +442,8 @@ func newPump(ctx context.Context, dst io.Writer) *pump {
 	p := &pump{pw: pw, ctx: ctx, done: make(chan error, 1)}
 	go func() {
 		// Hide dst's ReadFrom: os.File's would look for an in-kernel copy
-		// from a pipe reader in vain.
-		_, err := io.Copy(struct{ io.Writer }{dst}, pr)
+		// from a pipe reader in vain, then copy through 32 KiB.
+		_, err := io.CopyBuffer(struct{ io.Writer }{dst}, pr, make([]byte, pumpBuffer))
 		pr.CloseWithError(err) // a failed write fails the command's next one
 		p.done <- err
 	}()

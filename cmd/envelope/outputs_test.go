@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -303,9 +304,12 @@ func TestInterrupt(t *testing.T) {
 					return f.fed.Load() >= tc.fed && writingInto(cmd.Process.Pid, out)
 				})
 			} else {
-				// Wait until it has set up and waits for input: its key
-				// file is read before the input is.
-				pollUntil(t, "envelope waits for its input", func() bool { return blockedReading(cmd.Process.Pid) })
+				// Wait until it has set up and waits for input: its output
+				// is open (made just before the first read) and every
+				// thread sleeps.
+				pollUntil(t, "envelope waits for its input", func() bool {
+					return hasOpenIn(cmd.Process.Pid, out) && asleep(cmd.Process.Pid)
+				})
 			}
 			cmd.Process.Signal(tc.sig)
 			err = waitBounded(t, cmd, nil)
@@ -330,27 +334,37 @@ func TestInterrupt(t *testing.T) {
 	}
 }
 
-// blockedReading reports whether process pid's main thread... is waiting
-// in a read: Go's runtime parks its other threads in futex waits, so look
-// for any thread of the process blocked in read(2) on a pipe.
-func blockedReading(pid int) bool {
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	if err != nil {
-		return false
-	}
-	for _, task := range tasks {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/syscall", pid, task.Name()))
-		if err != nil {
-			continue
-		}
-		// The first field is the system call number; read is 0 on amd64,
-		// 63 on arm64. The second is the descriptor: 0, standard input.
-		f := strings.Fields(string(b))
-		if len(f) > 1 && f[0] == fmt.Sprint(unix.SYS_READ) && f[1] == "0x0" {
+// hasOpenIn reports whether process pid has a file open in dir.
+func hasOpenIn(pid int, dir string) bool {
+	fds := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, _ := os.ReadDir(fds)
+	for _, e := range ents {
+		if target, err := os.Readlink(filepath.Join(fds, e.Name())); err == nil && strings.HasPrefix(target, dir+"/") {
 			return true
 		}
 	}
 	return false
+}
+
+// asleep reports whether every thread of process pid is sleeping (state
+// S): waiting, not running.
+func asleep(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			return false
+		}
+		// The state follows the command name, which is in parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || b[i+2] != 'S' {
+			return false
+		}
+	}
+	return true
 }
 
 // TestOutputNotRegular writes with -o (encrypt, decrypt, rewrap) and with
@@ -593,5 +607,91 @@ func TestOutputIsStandardInput(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(msg); !bytes.Equal(after, before) {
 		t.Errorf("the message was changed")
+	}
+}
+
+// TestBlockedIO checks, in process, that the end of the command's context
+// ends a read of an input and a write to standard output that wait for
+// ever (a pipe nobody writes to, a pipe nobody reads), both through a
+// descriptor in Go's poller (a deadline) and, without one, through the
+// pump.
+func TestBlockedIO(t *testing.T) {
+	defer func(v bool) { reopenProc = v }(reopenProc)
+	// blockingPipe returns a pipe whose ends are blocking descriptors, as a
+	// shell gives a command (os.Pipe's are in the poller).
+	blockingPipe := func() (r, w *os.File) {
+		var p [2]int
+		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+			t.Fatal(err)
+		}
+		return os.NewFile(uintptr(p[0]), "r"), os.NewFile(uintptr(p[1]), "w")
+	}
+	within := func(what string, f func() error) error {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() { done <- f() }()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s did not end when the context did", what)
+			return nil
+		}
+	}
+	for _, reopen := range []bool{true, false} {
+		t.Run(fmt.Sprint("reopen=", reopen), func(t *testing.T) {
+			reopenProc = reopen
+			r, w := blockingPipe()
+			defer r.Close()
+			defer w.Close()
+			ctx, cancel := context.WithCancelCause(context.Background())
+			c := &cli{ctx: ctx, stdin: r, stdout: w}
+			in, err := c.openInput(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer in.Close()
+			_, viaPump := in.r.(*io.PipeReader)
+			if viaPump == reopen {
+				t.Fatalf("reading standard input through a pump: %v, want %v", viaPump, !reopen)
+			}
+			time.AfterFunc(50*time.Millisecond, func() { cancel(errors.New("stop")) })
+			if err := within("a read of a silent pipe", func() error {
+				_, err := in.r.Read(make([]byte, 10))
+				return err
+			}); err == nil {
+				t.Fatal("the read ended without an error")
+			}
+
+			// Standard output: a pipe nobody reads, filled until a write
+			// waits.
+			r2, w2 := blockingPipe()
+			defer r2.Close()
+			defer w2.Close()
+			ctx, cancel = context.WithCancelCause(context.Background())
+			c = &cli{ctx: ctx, stdout: w2}
+			out, err := c.createOutput("", 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (out.pump != nil) == reopen {
+				t.Fatalf("writing standard output through a pump: %v, want %v", out.pump != nil, !reopen)
+			}
+			time.AfterFunc(50*time.Millisecond, func() { cancel(errors.New("stop")) })
+			err = within("a write to a full pipe", func() error {
+				buf := make([]byte, 64<<10)
+				for {
+					if _, err := out.w.Write(buf); err != nil {
+						return err
+					}
+				}
+			})
+			if err == nil {
+				t.Fatal("the write ended without an error")
+			}
+			if err := out.commit(); err == nil {
+				t.Fatal("commit after the end of the context succeeded")
+			}
+		})
 	}
 }
