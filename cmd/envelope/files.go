@@ -320,7 +320,7 @@ var reopenProc = runtime.GOOS == "linux"
 // non-blocking open of the same pipe, FIFO or terminal through
 // /proc/self/fd (a description of its own: f's, which the shell may share,
 // stays as it is). It returns nil if there is none: a regular file, a
-// device, a socket, another system.
+// device other than a terminal, a socket, a system without /proc.
 func pollable(f *os.File, flag int) *os.File {
 	if f.SetDeadline(time.Time{}) == nil {
 		return f

@@ -223,15 +223,18 @@ func resolve(path string) (target string, magic bool, err error) {
 // split cuts path into its directory and last element, without cleaning
 // either (filepath.Dir would fold "link/.." lexically).
 func split(path string) (dir, base string) {
+	vol := len(filepath.VolumeName(path))
 	i := len(path) - 1
-	for i >= len(filepath.VolumeName(path)) && !os.IsPathSeparator(path[i]) {
+	for i >= vol && !os.IsPathSeparator(path[i]) {
 		i--
 	}
 	switch {
-	case i < 0:
+	case i < vol && vol == 0:
 		return ".", path
-	case i == 0:
-		return path[:1], path[1:]
+	case i < vol: // "C:name": relative to the drive's current directory
+		return path[:vol] + ".", path[vol:]
+	case i == vol: // in the root
+		return path[:i+1], path[i+1:]
 	}
 	return path[:i], path[i+1:]
 }

@@ -719,3 +719,17 @@ func TestMagicLinks(t *testing.T) {
 		t.Fatalf("the directory holds %q", got)
 	}
 }
+
+func TestSplit(t *testing.T) {
+	for _, tc := range []struct{ path, dir, base string }{
+		{"x", ".", "x"},
+		{"/x", "/", "x"},
+		{"a/b", "a", "b"},
+		{"a/../b", "a/..", "b"},
+		{"/a/b/", "/a/b", ""},
+	} {
+		if dir, base := split(tc.path); dir != tc.dir || base != tc.base {
+			t.Errorf("split(%q) = %q, %q; want %q, %q", tc.path, dir, base, tc.dir, tc.base)
+		}
+	}
+}
