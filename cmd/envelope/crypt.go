@@ -30,12 +30,14 @@ Encrypt FILE (or standard input) under a fresh data key, wrapped by each KEY.
 Several files: with more than one FILE, or with --suffix or --output-dir,
 each FILE is encrypted to a message of its own, FILE.esdk beside it (--suffix
 sets the ending, --output-dir the directory). An existing output is
-replaced; an input never is. A FILE that fails is reported by name and the
-others go on; the exit status is then 1. Outputs are written to temporary
-files, made durable together at the end (one syncfs per file system on
-Linux, an fsync per file elsewhere), and only then renamed into place and
-their directories synced: no partial output ever exists, and a run
-interrupted before its final renames leaves no output at all.
+replaced, keeping its mode (--no-clobber refuses it instead); an input never
+is. A FILE that fails is reported by name and the others go on; the exit
+status is then 1. Outputs are written to temporary files (unnamed on Linux),
+made durable together at the end (one syncfs per file system on Linux, an
+fsync per file elsewhere), and only then named and their directories synced:
+no partial output ever exists, and a run interrupted or killed before that
+leaves no output at all. An output that is a device or FIFO is written into
+as the command goes.
 
 Data-key cache: --cache-max-age turns on the caching materials manager of
 the AWS Encryption SDK, so that the messages of one command share a data
@@ -121,6 +123,7 @@ type commonFlags struct {
 	policy    string
 	limits    limitFlags
 	output    string
+	noClobber bool
 	suffix    string
 	outputDir string
 	progress  bool
@@ -153,6 +156,7 @@ func (f *commonFlags) register(fs *pflag.FlagSet, decrypt bool) {
 		"`POLICY`: require-encrypt-require-decrypt, require-encrypt-allow-decrypt or forbid-encrypt-allow-decrypt")
 	f.limits.register(fs, !decrypt)
 	fs.StringVarP(&f.output, "output", "o", "", "write to `PATH` instead of standard output (atomically; one FILE only)")
+	fs.BoolVar(&f.noClobber, "no-clobber", false, "refuse to replace an existing output file")
 	fs.StringVar(&f.suffix, "suffix", defaultSuffix, suffixHelp)
 	fs.StringVar(&f.outputDir, "output-dir", "", "several files: write the outputs into `DIR` instead of beside each FILE")
 	fs.BoolVar(&f.progress, "progress", true, "show a progress bar on a terminal for large inputs (--progress=false to hide)")
@@ -396,6 +400,9 @@ func (c *cli) newFlagSet(name string) *pflag.FlagSet {
 // parse parses flags; it reports whether the command should go on. --help
 // prints the command's help (help is called with the flag usages).
 func (c *cli) parse(fs *pflag.FlagSet, args []string, help string, extra ...any) (bool, error) {
+	if err := checkBoolValues(fs, args); err != nil {
+		return false, err
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			fmt.Fprintf(c.stdout, help, append([]any{fs.FlagUsages()}, extra...)...)
@@ -457,7 +464,8 @@ func (c *cli) encrypt(args []string) error {
 		return err
 	}
 	several := jobs != nil
-	ctx := context.Background()
+	ctx := c.ctx
+	c.noClobber = f.noClobber
 	kr, rsa, err := c.keyrings(ctx, f.keys, false)
 	if err != nil {
 		return err
@@ -493,7 +501,7 @@ func (c *cli) encrypt(args []string) error {
 		return err
 	}
 	defer in.Close()
-	out, err := c.createOutput(f.output, 0o644)
+	out, err := c.createOutput(f.output, 0o644, in)
 	if err != nil {
 		return err
 	}
@@ -662,7 +670,8 @@ func (c *cli) decrypt(args []string) error {
 		return err
 	}
 	several := jobs != nil
-	ctx := context.Background()
+	ctx := c.ctx
+	c.noClobber = f.noClobber
 	kr, _, err := c.keyrings(ctx, f.keys, true)
 	if err != nil {
 		return err
@@ -699,7 +708,7 @@ func (c *cli) decrypt(args []string) error {
 		return err
 	}
 	defer in.Close()
-	out, err := c.createOutput(f.output, 0o600)
+	out, err := c.createOutput(f.output, 0o600, in)
 	if err != nil {
 		return err
 	}
@@ -732,23 +741,14 @@ func planJobs(files []string, suffix, outDir string, decrypt bool) ([]fileJob, e
 			return nil, fmt.Errorf("--output-dir: %q is not a directory", outDir)
 		}
 	}
-	type inputFile struct {
-		name string
-		st   os.FileInfo
-	}
 	jobs := make([]fileJob, len(files))
-	inputs := make(map[string]string, len(files)) // absolute path → FILE
-	bySize := map[int64][]inputFile{}             // existing inputs, by size
+	var inputs inputFiles
 	for i, name := range files {
 		if name == "-" {
 			return nil, usageErrorf("standard input (\"-\") cannot be one of several FILEs: its output would have no name; use -o with it alone")
 		}
-		if p, err := filepath.Abs(name); err == nil {
-			inputs[p] = name
-		}
-		if st, err := os.Stat(name); err == nil {
-			bySize[st.Size()] = append(bySize[st.Size()], inputFile{name, st})
-		}
+		st, _ := os.Stat(name)
+		inputs.add(name, name, st)
 		dir, base := filepath.Split(name)
 		switch {
 		case !decrypt:
@@ -775,16 +775,11 @@ func planJobs(files []string, suffix, outDir string, decrypt bool) ([]fileJob, e
 			return nil, usageErrorf("%q and %q would both be written to %q", other, j.in, j.out)
 		}
 		outputs[p] = j.in
-		if in, ok := inputs[p]; ok {
+		switch in, own, found := inputs.find(j.out); {
+		case found && own:
 			return nil, usageErrorf("the output of %q would replace the input %q", j.in, in)
-		}
-		// The same file under another name (links, symbolic links).
-		if st, err := os.Stat(j.out); err == nil {
-			for _, in := range bySize[st.Size()] {
-				if os.SameFile(in.st, st) {
-					return nil, usageErrorf("the output of %q, %q, is the input %q under another name", j.in, j.out, in.name)
-				}
-			}
+		case found:
+			return nil, usageErrorf("the output of %q, %q, is the input %q under another name", j.in, j.out, in)
 		}
 	}
 	return jobs, nil
@@ -797,7 +792,11 @@ func (c *cli) eachFile(jobs []fileJob, verb string, mode os.FileMode, do func(in
 	var b batch
 	defer b.abort()
 	for _, j := range jobs {
-		if err := c.oneFile(&b, j, mode, do); err != nil {
+		err := c.oneFile(&b, j, mode, do)
+		if c.ctx.Err() != nil {
+			return context.Cause(c.ctx) // a signal: nothing is committed
+		}
+		if err != nil {
 			c.report(fmt.Errorf("%s %q: %w", verb, j.in, err))
 		}
 	}
@@ -821,7 +820,7 @@ func (c *cli) eachFile(jobs []fileJob, verb string, mode os.FileMode, do func(in
 }
 
 func (c *cli) oneFile(b *batch, j fileJob, mode os.FileMode, do func(in *input, dst io.Writer) error) error {
-	in, err := openFile(j.in)
+	in, err := c.openFile(j.in)
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {

@@ -89,7 +89,7 @@ func (c *cli) keys(args []string) error {
 	if len(args) == 0 {
 		return usageErrorf("keys needs a command; see \"envelope keys --help\"")
 	}
-	ctx := context.Background()
+	ctx := c.ctx
 	k := &keysCmd{c: c, f: &f, fs: fs, ctx: ctx}
 	cmd, rest := args[0], args[1:]
 	switch cmd {

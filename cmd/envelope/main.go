@@ -11,11 +11,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
+
+	"github.com/spf13/pflag"
 )
 
 const usage = `envelope encrypts data under a fresh data key and stores that key, wrapped by
@@ -37,7 +42,12 @@ Usage:
 
 FILE is read from standard input when absent or "-"; output goes to standard
 output unless -o names a file, which is written atomically: it appears only
-once the whole operation has succeeded.
+once the whole operation has succeeded, and an interrupted or killed command
+leaves nothing behind. An existing file is replaced and keeps its mode
+(--no-clobber refuses instead); a device, FIFO or socket is written into,
+never replaced; a symbolic link is followed and its target written. An
+output that is the input is refused. SIGINT or SIGTERM stops a command,
+which then exits with status 130 or 143.
 
 With no -k, encrypt uses the key alias/default of the embedded keystore
 ($ENVELOPE_HOME, default ~/.local/share/envelope), creating both on first
@@ -48,6 +58,8 @@ Run "envelope COMMAND --help" for a command's flags and examples.
 
 // cli holds a command's standard streams, so that tests can run it in process.
 type cli struct {
+	// ctx ends when the command is to stop: SIGINT or SIGTERM (see run).
+	ctx            context.Context
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	// stderrTTY reports whether stderr is a terminal (for progress bars).
@@ -56,6 +68,8 @@ type cli struct {
 	kms *kmsConn
 	// kmsFlag is the --kms flag of the command, if it has one.
 	kmsFlag string
+	// noClobber is the --no-clobber flag: outputs never replace a file.
+	noClobber bool
 }
 
 // exitError carries an exit status other than 1 (usage errors exit 2).
@@ -74,27 +88,53 @@ func usageErrorf(format string, args ...any) error {
 func main() { os.Exit(run(os.Args[1:])) }
 
 func run(args []string) int {
-	c := &cli{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, stderrTTY: isTerminal(os.Stderr)}
+	c := &cli{ctx: context.Background(), stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, stderrTTY: isTerminal(os.Stderr)}
 	if len(args) > 0 && args[0] == "serve" {
 		return c.main(args) // serve shuts down gracefully on signals itself
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		s := <-sigs
-		removeTemporaries()
-		fmt.Fprintf(os.Stderr, "envelope: interrupted (%v); unfinished outputs were removed\n", s)
-		os.Exit(130)
-	}()
+	// SIGINT and SIGTERM cancel the context: the command stops reading,
+	// discards its outputs (files.go) and returns, and main reports it.
+	// Once one has come, the next has its default effect, so that a second
+	// Ctrl-C ends a command that is slow to stop.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop)
+	c.ctx = ctx
 	return c.main(args)
+}
+
+// interruption names the signal that ended ctx and gives the exit status
+// for it: 128 + its number, as a shell reports a process it ended (130 for
+// SIGINT, 143 for SIGTERM).
+func interruption(ctx context.Context) (string, int) {
+	cause := context.Cause(ctx)
+	for _, s := range []struct {
+		sig  syscall.Signal
+		name string
+	}{{syscall.SIGINT, "SIGINT"}, {syscall.SIGTERM, "SIGTERM"}} {
+		// signal.NotifyContext's cause reads "<signal> signal received".
+		if cause != nil && strings.HasPrefix(cause.Error(), s.sig.String()+" ") {
+			return s.name, 128 + int(s.sig)
+		}
+	}
+	return "a signal", 130
 }
 
 // main runs one command and returns the exit status.
 func (c *cli) main(args []string) int {
+	if c.ctx == nil {
+		c.ctx = context.Background()
+	}
 	err := c.dispatch(args)
 	c.closeKMS()
 	if err == nil {
 		return 0
+	}
+	if c.ctx.Err() != nil {
+		// Whatever failed, failed because the command was stopped.
+		sig, code := interruption(c.ctx)
+		fmt.Fprintf(c.stderr, "envelope: interrupted by %s; the command stopped and wrote no output file\n", sig)
+		return code
 	}
 	c.report(err)
 	if e, ok := err.(*exitError); ok {
@@ -143,4 +183,54 @@ func (c *cli) dispatch(args []string) error {
 		return nil
 	}
 	return usageErrorf("unknown command %q; run \"envelope help\" for the list", cmd)
+}
+
+// checkBoolValues refuses a bool flag followed by a separate true or false
+// ("--progress false"): pflag takes a bool flag's value only after "="
+// (--progress=false), so the word would silently become a FILE argument.
+// It walks args as pflag does, skipping the values of other flags.
+func checkBoolValues(fs *pflag.FlagSet, args []string) error {
+	isBool := func(f *pflag.Flag) bool { return f != nil && f.NoOptDefVal != "" }
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || len(a) < 2 || a[0] != '-' {
+			if a == "--" {
+				return nil
+			}
+			continue
+		}
+		var flag *pflag.Flag
+		name := ""
+		if strings.HasPrefix(a, "--") {
+			if strings.Contains(a, "=") {
+				continue
+			}
+			name = a
+			flag = fs.Lookup(a[2:])
+		} else {
+			// A group of shorthands: the last one may take the next arg.
+			for j := 1; j < len(a); j++ {
+				flag = fs.ShorthandLookup(a[j : j+1])
+				if flag == nil || !isBool(flag) {
+					if j < len(a)-1 {
+						flag = nil // the rest of the group is its value
+					}
+					break
+				}
+			}
+			name = a
+		}
+		switch {
+		case flag == nil:
+		case !isBool(flag):
+			i++ // its value
+		case i+1 < len(args):
+			if _, err := strconv.ParseBool(args[i+1]); err == nil {
+				return &exitError{code: 2, err: &hintError{
+					fmt.Errorf("%s %s: a true or false for %s goes after \"=\", as %s=%s", name, args[i+1], name, name, args[i+1]),
+					fmt.Sprintf("to read a file named %q, write ./%s", args[i+1], args[i+1])}}
+			}
+		}
+	}
+	return nil
 }

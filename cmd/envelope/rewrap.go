@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -52,6 +51,7 @@ func (c *cli) rewrap(args []string) error {
 		"`POLICY`: require-encrypt-require-decrypt, or require-encrypt-allow-decrypt to rewrap non-committing messages")
 	f.limits.registerHeader(fs, false)
 	fs.StringVarP(&f.output, "output", "o", "", "write to `PATH` (may be FILE itself) instead of standard output, atomically")
+	fs.BoolVar(&f.noClobber, "no-clobber", false, "refuse to replace an existing output file (so not FILE itself)")
 	fs.StringVar(&c.kmsFlag, "kms", "", kmsFlagHelp)
 	if ok, err := c.parse(fs, args, rewrapHelp, keyFormsHelp); !ok {
 		return err
@@ -66,7 +66,8 @@ func (c *cli) rewrap(args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
+	ctx := c.ctx
+	c.noClobber = f.noClobber
 	fromKR, _, err := c.keyrings(ctx, from, true)
 	if err != nil {
 		return err

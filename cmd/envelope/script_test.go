@@ -78,6 +78,7 @@ func TestScript(t *testing.T) {
 			"notemp":   cmdNotemp,
 			"jsonget":  cmdJSONGet,
 			"sametail": cmdSametail,
+			"hardlink": cmdHardlink,
 		},
 	})
 }
@@ -414,4 +415,13 @@ func cmdSametail(ts *testscript.TestScript, neg bool, args []string) {
 	if bytes.Equal(tail(args[0]), tail(args[1])) == neg {
 		ts.Fatalf("the last %d bytes of %s and %s are %sequal", n, args[0], args[1], not(!neg))
 	}
+}
+
+// hardlink OLD NEW makes NEW a hard link to OLD: the same file under
+// another name.
+func cmdHardlink(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: hardlink OLD NEW")
+	}
+	ts.Check(os.Link(ts.MkAbs(args[0]), ts.MkAbs(args[1])))
 }

@@ -1,6 +1,16 @@
 // Package durable writes files so that what it reports done survives a
 // crash: a new file written whole and synced (or not at all), and a
 // directory's entries synced after a rename or a creation.
+//
+// # Output files
+//
+// [Create] begins an output file for a path, which [File.Commit] makes
+// appear whole or [File.Abort] discards, leaving the path as it was: no
+// partial file is ever visible at the path, and on Linux nothing named
+// exists before the commit (the file is unnamed until then), so a process
+// killed while writing leaves nothing behind. Devices, FIFOs and sockets
+// are written straight into, never replaced; symbolic links are followed.
+// [Batch] commits many files with one sync pass.
 package durable
 
 import (
