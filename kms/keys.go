@@ -35,6 +35,53 @@ func checkPolicy(p string) error {
 // CreateKey implements [API]. Supported: KeySpec SYMMETRIC_DEFAULT and
 // RSA_2048/3072/4096 with KeyUsage ENCRYPT_DECRYPT, origin AWS_KMS.
 func (s *Service) CreateKey(ctx context.Context, in *CreateKeyInput) (*CreateKeyOutput, error) {
+	k, err := s.newKey(in)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.update(ctx, func(tx Tx) error { return s.putNewKey(tx, k) }); err != nil {
+		return nil, err
+	}
+	return &CreateKeyOutput{KeyMetadata: s.metadata(k)}, nil
+}
+
+// CreateKeyWithAlias creates a key as [Service.CreateKey] does and points
+// the alias aliasName at it, in one transaction: when it returns nil both
+// exist, and after any error (a crash included) neither does. The input is
+// validated as CreateKey and CreateAlias validate theirs; an alias that
+// exists already fails with AlreadyExistsException and creates nothing.
+//
+// This is not an AWS KMS operation (AWS needs CreateKey then CreateAlias,
+// which can leave a key without its alias): callers reach it by type
+// assertion on the embedded service.
+func (s *Service) CreateKeyWithAlias(ctx context.Context, in *CreateKeyInput, aliasName string) (*CreateKeyOutput, error) {
+	if err := checkAliasName(aliasName); err != nil {
+		return nil, err
+	}
+	k, err := s.newKey(in)
+	if err != nil {
+		return nil, err
+	}
+	err = s.update(ctx, func(tx Tx) error {
+		if _, err := tx.GetAlias(aliasName); err == nil {
+			return newError(CodeAlreadyExists, "An alias with the name %s already exists", s.AliasARN(aliasName))
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if err := s.putNewKey(tx, k); err != nil {
+			return err
+		}
+		return tx.PutAlias(&AliasRecord{Name: aliasName, KeyID: k.ID, Created: k.CreationDate, LastUpdated: k.CreationDate})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &CreateKeyOutput{KeyMetadata: s.metadata(k)}, nil
+}
+
+// newKey validates a CreateKey input and returns the record of the new key
+// (without material; see putNewKey).
+func (s *Service) newKey(in *CreateKeyInput) (*KeyRecord, error) {
 	spec := in.KeySpec
 	if in.CustomerMasterKeySpec != "" {
 		if spec != "" && spec != in.CustomerMasterKeySpec {
@@ -86,32 +133,31 @@ func (s *Service) CreateKey(ctx context.Context, in *CreateKeyInput) (*CreateKey
 	} else if err := checkPolicy(policy); err != nil {
 		return nil, err
 	}
-	now := s.now().UTC()
 	k := &KeyRecord{
 		ID:           newKeyID(),
 		Spec:         ks.name,
 		Usage:        usage,
 		State:        StateEnabled,
 		Description:  in.Description,
-		CreationDate: now,
+		CreationDate: s.now().UTC(),
 		Policy:       policy,
 	}
 	for _, t := range in.Tags {
 		k.Tags = setTag(k.Tags, t)
 	}
-	err := s.update(ctx, func(tx Tx) error {
-		if err := tx.PutKey(k); err != nil { // the material refers to the key
-			return err
-		}
-		if err := s.addVersion(tx, k, "", now); err != nil {
-			return err
-		}
-		return tx.PutKey(k)
-	})
-	if err != nil {
-		return nil, err
+	return k, nil
+}
+
+// putNewKey stores a key made by newKey with its first version of
+// material.
+func (s *Service) putNewKey(tx Tx, k *KeyRecord) error {
+	if err := tx.PutKey(k); err != nil { // the material refers to the key
+		return err
 	}
-	return &CreateKeyOutput{KeyMetadata: s.metadata(k)}, nil
+	if err := s.addVersion(tx, k, "", k.CreationDate); err != nil {
+		return err
+	}
+	return tx.PutKey(k)
 }
 
 func setTag(tags []Tag, t Tag) []Tag {

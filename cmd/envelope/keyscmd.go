@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -24,7 +25,10 @@ line for people, and JSON with --json.
 Commands:
   create [--spec SPEC] [--alias alias/NAME] [--description TEXT] [--tag name=value]...
                               create a key; SPEC is SYMMETRIC_DEFAULT (default),
-                              RSA_2048, RSA_3072 or RSA_4096
+                              RSA_2048, RSA_3072 or RSA_4096. The key and its
+                              alias are made in one step (with --kms, in two
+                              calls: if the alias fails, the new key is
+                              scheduled for deletion in 7 days)
   list                        list keys with their aliases and states
   describe KEY                show a key's metadata
   enable KEY | disable KEY    allow or refuse the key's use
@@ -157,7 +161,12 @@ func nargs(cmd string, args []string, n int, what string) error {
 }
 
 // conn opens the keystore; create is for commands that make keys.
-func (k *keysCmd) conn(create bool) (*kmsConn, error) { return k.c.openKMS(k.ctx, create) }
+func (k *keysCmd) conn(create bool) (*kmsConn, error) {
+	if create {
+		return k.c.openKMS(k.ctx, needKeystore)
+	}
+	return k.c.openKMS(k.ctx, needExisting)
+}
 
 // resolve returns the metadata of the key ref names.
 func (k *keysCmd) resolve(ref string) (*kmsConn, *kms.KeyMetadata, error) {
@@ -206,20 +215,31 @@ func (k *keysCmd) create(args []string) error {
 	if err != nil {
 		return err
 	}
-	if k.f.alias != "" {
-		// Refuse a taken alias before making a key that would be left without it.
-		if _, err := conn.api.DescribeKey(k.ctx, &kms.DescribeKeyInput{KeyId: k.f.alias}); err == nil {
-			return &hintError{fmt.Errorf("alias %s already exists", k.f.alias), "pick another name, or move it with \"envelope keys alias update\""}
+	var out *kms.CreateKeyOutput
+	if k.f.alias == "" {
+		out, err = conn.api.CreateKey(k.ctx, in)
+	} else {
+		taken := &hintError{fmt.Errorf("alias %s already exists", k.f.alias), "pick another name, or move it with \"envelope keys alias update\""}
+		if conn.ks == nil {
+			// A remote KMS takes two calls: refuse a taken alias before
+			// making a key that would then be deleted.
+			if _, err := conn.api.DescribeKey(k.ctx, &kms.DescribeKeyInput{KeyId: k.f.alias}); err == nil {
+				return taken
+			}
+		}
+		out, err = conn.createKeyWithAlias(k.ctx, in, k.f.alias)
+		var oe *orphanError
+		switch {
+		case errors.As(err, &oe) && oe.scheduleErr != nil:
+			return &hintError{err, fmt.Sprintf("delete the key with \"envelope keys schedule-deletion %s\"", oe.keyID)}
+		case errors.As(err, &oe):
+			return &hintError{err, fmt.Sprintf("to keep the key, \"envelope keys cancel-deletion %s\" (it then comes back disabled)", oe.keyID)}
+		case kms.CodeOf(err) == kms.CodeAlreadyExists:
+			return taken
 		}
 	}
-	out, err := conn.api.CreateKey(k.ctx, in)
 	if err != nil {
 		return err
-	}
-	if k.f.alias != "" {
-		if _, err := conn.api.CreateAlias(k.ctx, &kms.CreateAliasInput{AliasName: k.f.alias, TargetKeyId: out.KeyMetadata.KeyId}); err != nil {
-			return fmt.Errorf("key %s was created, but its alias was not: %w", out.KeyMetadata.KeyId, err)
-		}
 	}
 	if k.f.json {
 		return k.printJSON(out)

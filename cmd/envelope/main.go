@@ -126,6 +126,13 @@ func (c *cli) main(args []string) int {
 		c.ctx = context.Background()
 	}
 	err := c.dispatch(args)
+	if err != nil && c.kms != nil && c.kms.ks != nil {
+		// A change the keystore's disk or file system refused: say so
+		// plainly, whichever operation it was.
+		if h := keystoreFSHint(err, c.kms.dir, false); h != nil {
+			err = h
+		}
+	}
 	c.closeKMS()
 	if err == nil {
 		return 0

@@ -160,6 +160,9 @@ func (c *cli) serve(args []string) error {
 	if ks.Created {
 		log.Info("created a new keystore", "dir", dir)
 	}
+	if ks.ReadOnly != nil {
+		log.Warn(fsProblem(ks.ReadOnly)+"; reading it only: requests that change keys fail", "dir", dir)
+	}
 
 	root, err := rootCredentials(dir, log)
 	if err != nil {

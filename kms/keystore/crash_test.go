@@ -38,11 +38,16 @@ const crashAliases = 4
 //	rot ID N                     ID has had N on-demand rotations by this child
 //	blob BLOB CONTEXT PLAINTEXT  GenerateDataKey (all base64; CONTEXT is JSON)
 //
-// TestMain runs the crash child instead of the tests when the crash test
+// TestMain runs the crash child (or the creation child of
+// TestCrashDuringCreation) instead of the tests when a crash test
 // re-executes this binary.
 func TestMain(m *testing.M) {
 	if os.Getenv(crashDirEnv) != "" {
 		crashChild()
+		os.Exit(0)
+	}
+	if os.Getenv(createDirEnv) != "" {
+		createChild()
 		os.Exit(0)
 	}
 	os.Exit(m.Run())

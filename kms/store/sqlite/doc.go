@@ -28,6 +28,19 @@
 // file system or the disk keep. Sealed material is encrypted under the root
 // key in any case.
 //
+// # Full disks and read-only file systems
+//
+// Errors whose cause is a full disk or a read-only file system wrap
+// [ErrDiskFull] or [ErrReadOnlyFS] (from [Open], [Store.Update] and the
+// writing methods of its [kms.Tx]), whatever SQLite called them: a full
+// disk is SQLITE_FULL when a write fails, but an I/O error when SQLite
+// cannot grow its shared-memory file, which even reading needs in WAL mode;
+// a read-only file system is "unable to open database file". On Linux the
+// file system is asked (statfs) when SQLite's answer is ambiguous.
+//
+// [OpenReadOnly] reads a keystore that [Open] cannot open for those
+// reasons; see it for how, and for what its Update does.
+//
 // # Permissions
 //
 // The keystore is private to the user who runs envelope. [Open] creates

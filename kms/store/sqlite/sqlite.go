@@ -24,6 +24,10 @@ const busyTimeoutMS = 10_000
 // [Store.Close].
 type Store struct {
 	path string
+	dir  string // the absolute directory of the database file
+	// readOnly is nil for a store made by Open; for one made by
+	// OpenReadOnly, the error its writes fail with.
+	readOnly error
 	// w holds the single connection write transactions use: writers in
 	// this process queue for it (honouring their context) instead of
 	// polling for SQLite's write lock.
@@ -40,7 +44,9 @@ var _ kms.Store = (*Store)(nil)
 // file, its missing parent directories and the schema on first use (see the
 // package documentation for the modes they get). It fails with
 // [ErrNotKeystore] when path holds something other than an envelope keystore,
-// and with [ErrSchemaTooNew] when a newer envelope wrote it.
+// and with [ErrSchemaTooNew] when a newer envelope wrote it. When the
+// keystore's disk is full or its file system read-only, the error wraps
+// [ErrDiskFull] or [ErrReadOnlyFS]: [OpenReadOnly] may still read it.
 func Open(path string) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("sqlite keystore: empty path")
@@ -49,14 +55,20 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite keystore %q: %v", path, err)
 	}
-	if err := makeDir(filepath.Dir(abs)); err != nil {
-		return nil, fmt.Errorf("sqlite keystore %q: %v", path, err)
+	dir := filepath.Dir(abs)
+	if fsCondition(dir) == ErrReadOnlyFS {
+		// SQLite would open the file read-only without a word when its
+		// -wal and -shm exist, and fail at the first write.
+		return nil, fmt.Errorf("sqlite keystore %q: %w", path, ErrReadOnlyFS)
+	}
+	if err := makeDir(dir); err != nil {
+		return nil, fmt.Errorf("sqlite keystore %q: %w", path, classify(err, dir))
 	}
 	if err := createFile(abs); err != nil {
-		return nil, fmt.Errorf("sqlite keystore %q: %v", path, err)
+		return nil, fmt.Errorf("sqlite keystore %q: %w", path, classify(err, dir))
 	}
 
-	s := &Store{path: path}
+	s := &Store{path: path, dir: dir}
 	s.w, err = sql.Open("sqlite", dsn(abs, "_txlock", "immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite keystore %q: %v", path, err)
@@ -69,11 +81,11 @@ func Open(path string) (*Store, error) {
 	ctx := context.Background()
 	if err := s.prepare(ctx); err != nil {
 		s.w.Close()
-		return nil, fmt.Errorf("sqlite keystore %q: %w", path, err)
+		return nil, fmt.Errorf("sqlite keystore %q: %w", path, classify(err, dir))
 	}
 	if s.ws, err = prepareAll(ctx, s.w, readQueries, writeQueries); err != nil {
 		s.w.Close()
-		return nil, fmt.Errorf("sqlite keystore %q: %v", path, err)
+		return nil, fmt.Errorf("sqlite keystore %q: %w", path, classify(err, dir))
 	}
 
 	s.r, err = sql.Open("sqlite", dsn(abs, "_query_only", "1"))
@@ -88,14 +100,14 @@ func Open(path string) (*Store, error) {
 	s.r.SetConnMaxIdleTime(0)
 	if s.rs, err = prepareAll(ctx, s.r, readQueries); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("sqlite keystore %q: %v", path, err)
+		return nil, fmt.Errorf("sqlite keystore %q: %w", path, classify(err, dir))
 	}
 
 	// The WAL and shared-memory files exist now (prepare switched to WAL
 	// and SQLite keeps them while a connection is open).
 	if err := restrictSidecars(abs); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("sqlite keystore %q: %v", path, err)
+		return nil, fmt.Errorf("sqlite keystore %q: %w", path, classify(err, dir))
 	}
 	return s, nil
 }
@@ -125,30 +137,40 @@ func dsn(abs string, extra ...string) string {
 // snapshot of the store and does not wait for writers. The writing methods
 // of the [kms.Tx] fail. View returns fn's error.
 func (s *Store) View(ctx context.Context, fn func(kms.Tx) error) error {
-	return s.run(ctx, s.r, s.rs, false, fn)
+	return s.run(ctx, s.r, s.rs, false, nil, fn)
 }
 
 // Update runs fn in one read-write transaction. When fn returns nil, Update
 // commits and returns nil only once the changes are durable (see the package
 // documentation). When fn returns an error, Update rolls back and returns
 // that error unchanged; when fn panics, Update rolls back and the panic goes
-// on.
+// on. A failure to begin or commit for want of space or of a writable file
+// system wraps [ErrDiskFull] or [ErrReadOnlyFS], and so do the errors of
+// the Tx's writing methods.
 //
 // Write transactions are serialized. fn must not call Update on the same
 // Store, which would wait for itself; it may call View, which sees the store
 // as it was before the transaction.
+//
+// On a store opened with [OpenReadOnly], fn runs in a read-only snapshot
+// whose writing methods fail with [Store.ReadOnly]'s error, and Update
+// returns that error whenever fn tried to write.
 func (s *Store) Update(ctx context.Context, fn func(kms.Tx) error) error {
-	return s.run(ctx, s.w, s.ws, true, fn)
+	if s.readOnly != nil {
+		return s.run(ctx, s.r, s.rs, false, s.readOnly, fn)
+	}
+	return s.run(ctx, s.w, s.ws, true, nil, fn)
 }
 
 // run runs fn in a transaction on db and commits it when writable and fn
-// returns nil.
-func (s *Store) run(ctx context.Context, db *sql.DB, st statements, writable bool, fn func(kms.Tx) error) error {
+// returns nil. refuse, when not nil, is the error the writing methods fail
+// with (the Update of a read-only store), and run's if fn tried to write.
+func (s *Store) run(ctx context.Context, db *sql.DB, st statements, writable bool, refuse error, fn func(kms.Tx) error) error {
 	stx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: !writable})
 	if err != nil {
-		return fmt.Errorf("kms store: begin transaction: %w", err)
+		return fmt.Errorf("kms store: begin transaction: %w", classify(err, s.dir))
 	}
-	t := &tx{ctx: ctx, tx: stx, stmts: st, writable: writable}
+	t := &tx{ctx: ctx, tx: stx, stmts: st, writable: writable, dir: s.dir, readOnly: refuse}
 	finished := false
 	defer func() {
 		t.done.Store(true)
@@ -166,6 +188,10 @@ func (s *Store) run(ctx context.Context, db *sql.DB, st statements, writable boo
 	if !writable {
 		// Nothing to commit; a failure to end a read changes nothing.
 		_ = stx.Rollback()
+		if t.refused.Load() {
+			// fn swallowed a refused write: it was not done.
+			return fmt.Errorf("kms store: %w", refuse)
+		}
 		return nil
 	}
 	if err := stx.Commit(); err != nil {
@@ -173,7 +199,7 @@ func (s *Store) run(ctx context.Context, db *sql.DB, st statements, writable boo
 			// database/sql rolled back when ctx ended.
 			err = ctxErr
 		}
-		return fmt.Errorf("kms store: commit: %w", err)
+		return fmt.Errorf("kms store: commit: %w", classify(err, s.dir))
 	}
 	return nil
 }
@@ -205,8 +231,13 @@ type tx struct {
 	tx       *sql.Tx
 	stmts    statements
 	writable bool
-	// done is set once the function the tx was passed to has returned.
-	done atomic.Bool
+	dir      string // the database's directory, for classify
+	// readOnly, when not nil, is the error writes fail with: the Update
+	// of a read-only store.
+	readOnly error
+	// done is set once the function the tx was passed to has returned;
+	// refused once a write failed with readOnly.
+	done, refused atomic.Bool
 }
 
 var _ kms.Tx = (*tx)(nil)
@@ -215,6 +246,10 @@ var _ kms.Tx = (*tx)(nil)
 func (t *tx) usable(write bool) error {
 	if t.done.Load() {
 		return errors.New("kms store: transaction used after its function returned")
+	}
+	if write && t.readOnly != nil {
+		t.refused.Store(true)
+		return fmt.Errorf("kms store: %w", t.readOnly)
 	}
 	if write && !t.writable {
 		return errors.New("kms store: write in a read-only transaction (View); use Update")

@@ -68,6 +68,10 @@ func (st statements) close() {
 	}
 }
 
+// classify adds to err whether a full disk or a read-only file system
+// caused it (see classify).
+func (t *tx) classify(err error) error { return classify(err, t.dir) }
+
 // stmt returns the prepared statement of query q in t. A write query in a
 // read-only transaction is a programming error (usable checks first).
 func (t *tx) stmt(q string) *sql.Stmt {
@@ -105,7 +109,7 @@ func (t *tx) GetKey(id string) (*kms.KeyRecord, error) {
 		return nil, fmt.Errorf("key %q: %w", id, kms.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("kms store: get key %q: %w", id, err)
+		return nil, fmt.Errorf("kms store: get key %q: %w", id, t.classify(err))
 	}
 	return decodeKey(id, doc)
 }
@@ -133,7 +137,7 @@ func (t *tx) PutKey(k *kms.KeyRecord) error {
 	}
 	_, err = t.stmt(qPutKey).ExecContext(t.ctx, k.ID, string(doc))
 	if err != nil {
-		return fmt.Errorf("kms store: put key %q: %w", k.ID, err)
+		return fmt.Errorf("kms store: put key %q: %w", k.ID, t.classify(err))
 	}
 	return nil
 }
@@ -145,7 +149,7 @@ func (t *tx) DeleteKey(id string) error {
 		return err
 	}
 	if _, err := t.stmt(qDeleteKey).ExecContext(t.ctx, id); err != nil {
-		return fmt.Errorf("kms store: delete key %q: %w", id, err)
+		return fmt.Errorf("kms store: delete key %q: %w", id, t.classify(err))
 	}
 	return nil
 }
@@ -158,14 +162,14 @@ func (t *tx) ListKeys(after string, limit int) ([]*kms.KeyRecord, error) {
 	}
 	rows, err := t.stmt(qListKeys).QueryContext(t.ctx, after, sqlLimit(limit))
 	if err != nil {
-		return nil, fmt.Errorf("kms store: list keys: %w", err)
+		return nil, fmt.Errorf("kms store: list keys: %w", t.classify(err))
 	}
 	defer rows.Close()
 	var keys []*kms.KeyRecord
 	for rows.Next() {
 		var id, doc string
 		if err := rows.Scan(&id, &doc); err != nil {
-			return nil, fmt.Errorf("kms store: list keys: %w", err)
+			return nil, fmt.Errorf("kms store: list keys: %w", t.classify(err))
 		}
 		k, err := decodeKey(id, doc)
 		if err != nil {
@@ -174,7 +178,7 @@ func (t *tx) ListKeys(after string, limit int) ([]*kms.KeyRecord, error) {
 		keys = append(keys, k)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("kms store: list keys: %w", err)
+		return nil, fmt.Errorf("kms store: list keys: %w", t.classify(err))
 	}
 	return keys, nil
 }
@@ -191,7 +195,7 @@ func (t *tx) GetMaterial(keyID string, version int) ([]byte, error) {
 		return nil, fmt.Errorf("key %q material version %d: %w", keyID, version, kms.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("kms store: get key %q material version %d: %w", keyID, version, err)
+		return nil, fmt.Errorf("kms store: get key %q material version %d: %w", keyID, version, t.classify(err))
 	}
 	return sealed, nil
 }
@@ -218,7 +222,7 @@ func (t *tx) PutMaterial(keyID string, version int, sealed []byte) error {
 		return fmt.Errorf("kms store: put material: key %q does not exist", keyID)
 	}
 	if err != nil {
-		return fmt.Errorf("kms store: put key %q material version %d: %w", keyID, version, err)
+		return fmt.Errorf("kms store: put key %q material version %d: %w", keyID, version, t.classify(err))
 	}
 	return nil
 }
@@ -235,7 +239,7 @@ func (t *tx) GetAlias(name string) (*kms.AliasRecord, error) {
 		return nil, fmt.Errorf("alias %q: %w", name, kms.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("kms store: get alias %q: %w", name, err)
+		return nil, fmt.Errorf("kms store: get alias %q: %w", name, t.classify(err))
 	}
 	return decodeAlias(name, keyID, doc)
 }
@@ -270,7 +274,7 @@ func (t *tx) PutAlias(a *kms.AliasRecord) error {
 		return fmt.Errorf("kms store: put alias %q: key %q does not exist", a.Name, a.KeyID)
 	}
 	if err != nil {
-		return fmt.Errorf("kms store: put alias %q: %w", a.Name, err)
+		return fmt.Errorf("kms store: put alias %q: %w", a.Name, t.classify(err))
 	}
 	return nil
 }
@@ -281,7 +285,7 @@ func (t *tx) DeleteAlias(name string) error {
 		return err
 	}
 	if _, err := t.stmt(qDeleteAlias).ExecContext(t.ctx, name); err != nil {
-		return fmt.Errorf("kms store: delete alias %q: %w", name, err)
+		return fmt.Errorf("kms store: delete alias %q: %w", name, t.classify(err))
 	}
 	return nil
 }
@@ -303,14 +307,14 @@ func (t *tx) ListAliases(keyID, after string, limit int) ([]*kms.AliasRecord, er
 		rows, err = t.stmt(qListAliasesByKey).QueryContext(t.ctx, keyID, after, sqlLimit(limit))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("kms store: list aliases: %w", err)
+		return nil, fmt.Errorf("kms store: list aliases: %w", t.classify(err))
 	}
 	defer rows.Close()
 	var aliases []*kms.AliasRecord
 	for rows.Next() {
 		var name, key, doc string
 		if err := rows.Scan(&name, &key, &doc); err != nil {
-			return nil, fmt.Errorf("kms store: list aliases: %w", err)
+			return nil, fmt.Errorf("kms store: list aliases: %w", t.classify(err))
 		}
 		a, err := decodeAlias(name, key, doc)
 		if err != nil {
@@ -319,7 +323,7 @@ func (t *tx) ListAliases(keyID, after string, limit int) ([]*kms.AliasRecord, er
 		aliases = append(aliases, a)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("kms store: list aliases: %w", err)
+		return nil, fmt.Errorf("kms store: list aliases: %w", t.classify(err))
 	}
 	return aliases, nil
 }
@@ -336,7 +340,7 @@ func (t *tx) GetMeta(name string) ([]byte, error) {
 		return nil, fmt.Errorf("meta %q: %w", name, kms.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("kms store: get meta %q: %w", name, err)
+		return nil, fmt.Errorf("kms store: get meta %q: %w", name, t.classify(err))
 	}
 	if value == nil {
 		value = []byte{}
@@ -357,7 +361,7 @@ func (t *tx) PutMeta(name string, value []byte) error {
 	}
 	_, err := t.stmt(qPutMeta).ExecContext(t.ctx, name, value)
 	if err != nil {
-		return fmt.Errorf("kms store: put meta %q: %w", name, err)
+		return fmt.Errorf("kms store: put meta %q: %w", name, t.classify(err))
 	}
 	return nil
 }
