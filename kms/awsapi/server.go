@@ -45,17 +45,12 @@ import (
 // 32 KiB key policy, escaped) is far below it.
 const MaxBodyBytes = 1 << 20
 
-// KeyResolver resolves key references for authorization. *kms.Service
-// implements it.
-type KeyResolver interface {
-	ResolveKey(ctx context.Context, ref string) (string, error)
-}
-
-// Backend is what the server serves: the KMS operations, key resolution,
-// and key ARNs (for authorization messages and the audit log).
+// Backend is what the server serves: the KMS operations, and key ARNs
+// (for the audit log). Its operations must ask the [kms.Authorizer] their
+// context carries ([kms.WithAuthorizer]) about every key they act on, as
+// *kms.Service does: the server authorizes its principals through it.
 type Backend interface {
 	kms.API
-	KeyResolver
 	KeyARN(id string) string
 }
 
@@ -266,6 +261,7 @@ type exchange struct {
 	scratch []byte // SigV4 canonical request and string to sign
 	audit   []byte // the audit line being built
 	idBytes [16]byte
+	authz   keyAuthorizer // the KMS's authorizer for the request
 }
 
 var exchanges = sync.Pool{New: func() any { return new(exchange) }}
@@ -436,17 +432,18 @@ func (s *Server) handle(x *exchange) {
 		return
 	}
 	principal = p.Name
-	ctx := r.ctx
 	body := r.body
+	// The KMS asks x.authz about every key it resolves, in the
+	// transaction that uses the key; x.authz remembers the key's ARN.
+	x.authz = keyAuthorizer{p: p}
+	ctx := kms.WithAuthorizer(r.ctx, &x.authz)
 	var authz authorizer
 	if !p.Root {
-		authz = func(action string, ref resourceRef) error {
-			return s.authorize(ctx, p, action, ref)
-		}
+		authz = func(action, alias string) error { return authorize(p, action, alias) }
 	}
 	out, err := op.call(ctx, s.cfg.Backend, body, authz, w.body[:0])
 	info = out.audit
-	info.keyARN = s.auditARN(ctx, info.keyARN, body)
+	info.keyARN = s.auditARN(info.keyARN, x.authz.keyARN, body)
 	if err != nil {
 		var ae *authError
 		var ke *kms.Error
@@ -475,12 +472,16 @@ func appendError(dst []byte, code, msg string) []byte {
 	return append(dst, '}')
 }
 
-// auditARN turns the key a request named (an alias, a bare id, or nothing
-// for a Decrypt that named none) into the key's ARN for the audit log,
-// when the key can be found.
-func (s *Server) auditARN(ctx context.Context, ref string, body []byte) string {
+// auditARN returns the key ARN the audit log records for a request: the
+// ARN its answer reports (ref, then), else the ARN of the key the KMS
+// resolved for it (resolved), else the key as the request named it (the ARN
+// of the key a ciphertext names, when it named none).
+func (s *Server) auditARN(ref, resolved string, body []byte) string {
 	if strings.HasPrefix(ref, "arn:") && strings.Contains(ref, ":key/") {
 		return ref
+	}
+	if resolved != "" {
+		return resolved
 	}
 	if ref == "" {
 		var in struct{ CiphertextBlob []byte }
@@ -490,9 +491,6 @@ func (s *Server) auditARN(ctx context.Context, ref string, body []byte) string {
 			}
 		}
 		return ""
-	}
-	if id, err := s.cfg.Backend.ResolveKey(ctx, ref); err == nil {
-		return s.cfg.Backend.KeyARN(id)
 	}
 	return ref
 }
@@ -536,52 +534,69 @@ func (s *Server) signingKey(p *Principal, sr *sigv4Request) *sigKey {
 	return k
 }
 
-// authorize checks that p may perform action on ref.
-func (s *Server) authorize(ctx context.Context, p *Principal, action string, ref resourceRef) error {
-	if p.Root {
+// authorize checks that p may perform action on an alias as a resource, or
+// on "*" if alias is "" (operations on no key). Permissions on keys are
+// keyAuthorizer's.
+func authorize(p *Principal, action, alias string) error {
+	if alias != "" {
+		// An alias as a resource: only grants naming it (or "*") apply.
+		if p.allows(action, func(entry string) bool { return entry == alias }) {
+			return nil
+		}
+		return denied(p, action, alias)
+	}
+	if p.allows(action, func(string) bool { return false }) {
 		return nil
 	}
-	deny := func(what string) error {
-		return &authError{CodeAccessDenied, fmt.Sprintf("User: %s is not authorized to perform: %s on %s", p.Name, action, what)}
+	return denied(p, action, "resource *")
+}
+
+// denied is the refusal of action on what to p.
+func denied(p *Principal, action, what string) error {
+	return &kms.Error{Code: CodeAccessDenied, Message: fmt.Sprintf("User: %s is not authorized to perform: %s on %s", p.Name, action, what)}
+}
+
+// keyAuthorizer is the [kms.Authorizer] of one request: the KMS asks it
+// about every key it resolves for the request, in the transaction that
+// then uses the key. It checks the principal's grants (the root principal
+// may do everything) and remembers, for the audit log, the ARN of the
+// first key asked about, or of the first key refused.
+type keyAuthorizer struct {
+	p      *Principal
+	keyARN string
+	denied bool
+}
+
+var _ kms.Authorizer = (*keyAuthorizer)(nil)
+
+// Authorize implements [kms.Authorizer]. A grant's key entry matches the
+// key asked about if it is "*", the key's id, or a key ARN, alias name or
+// alias ARN that names the key in the KMS's snapshot; a reference to no
+// key matches only "*". The refusal names the key as the caller named it,
+// never what it resolved to, so that it tells nothing of other keys.
+func (a *keyAuthorizer) Authorize(_ context.Context, req *kms.AuthzRequest) error {
+	if req.Key != nil && !a.denied && a.keyARN == "" {
+		a.keyARN = req.Key.ARN
 	}
-	if ref.alias != "" {
-		// An alias as a resource: only grants naming it (or "*") apply.
-		if p.allows(action, func(entry string) bool { return entry == ref.alias }) {
-			return nil
-		}
-		return deny(ref.alias)
-	}
-	if ref.keyID == "" && len(ref.ciphertext) == 0 {
-		// Operations on no key need a grant on "*".
-		if p.allows(action, func(string) bool { return false }) {
-			return nil
-		}
-		return deny("resource *")
-	}
-	var keyID string
-	resolved := false
-	if ref.keyID != "" {
-		if id, err := s.cfg.Backend.ResolveKey(ctx, ref.keyID); err == nil {
-			keyID, resolved = id, true
-		}
-	} else {
-		keyID, resolved = kms.CiphertextKeyID(ref.ciphertext)
+	if a.p.Root {
+		return nil
 	}
 	match := func(entry string) bool {
-		if !resolved {
-			return false // an unknown key matches only "*" (and then fails as not found)
+		if req.Key == nil {
+			return false
 		}
-		if strings.HasPrefix(entry, "alias/") || strings.HasPrefix(entry, "arn:") {
-			id, err := s.cfg.Backend.ResolveKey(ctx, entry)
-			return err == nil && id == keyID
-		}
-		return entry == keyID
+		id, ok := req.ResolveKey(entry)
+		return ok && id == req.Key.ID
 	}
-	if p.allows(action, match) {
+	if a.p.allows(req.Action, match) {
 		return nil
 	}
-	if resolved {
-		return deny("key " + s.cfg.Backend.KeyARN(keyID))
+	if req.Key != nil && !a.denied {
+		a.keyARN, a.denied = req.Key.ARN, true
 	}
-	return deny(ref.keyID)
+	what := req.Ref
+	if what == "" {
+		what = "the key of the ciphertext"
+	}
+	return denied(a.p, req.Action, what)
 }
