@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -66,8 +67,11 @@ type Config struct {
 	// Principals are further callers with the permissions they are
 	// granted (from a policy file).
 	Principals []*Principal
-	// InsecureDev accepts unsigned requests as the root principal. Only
-	// for development on loopback: the caller checks the address.
+	// InsecureDev accepts unsigned requests as the root principal if
+	// their Host header is a loopback name (localhost, 127.0.0.0/8, ::1;
+	// a web page sent here by DNS rebinding has its own name there).
+	// Only for development on loopback: the caller checks the listening
+	// address.
 	InsecureDev bool
 	// Audit receives one event per request; nil disables auditing.
 	Audit *AuditLog
@@ -499,6 +503,11 @@ func (s *Server) auditARN(ref, resolved string, body []byte) string {
 func (s *Server) authenticate(x *exchange) (*Principal, error) {
 	r := &x.req
 	if s.cfg.InsecureDev && r.header.get("Authorization") == "" {
+		// A page a browser was made to send here (DNS rebinding) names
+		// its own host: only requests for a loopback name are root.
+		if !loopbackHost(r.host) {
+			return nil, &authError{CodeMissingAuthenticationToken, fmt.Sprintf("unsigned requests are accepted (--insecure-dev) only with a loopback Host header (localhost, 127.0.0.1 or [::1], any port), not %q: sign the request", r.host)}
+		}
 		return s.root, nil
 	}
 	sr, err := parseAuthorization(r)
@@ -516,6 +525,21 @@ func (s *Server) authenticate(x *exchange) (*Principal, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// loopbackHost reports whether a Host header names the loopback interface:
+// localhost, an address of 127.0.0.0/8 or ::1, with or without a port.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	} else if len(host) > 2 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Zone() == "" && ip.Unmap().IsLoopback()
 }
 
 // signingKey returns the SigV4 signing key of a principal for a scope,
