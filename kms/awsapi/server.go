@@ -173,9 +173,10 @@ func New(cfg Config) (*Server, error) {
 // Registry returns the server's metrics registry, for more collectors.
 func (s *Server) Registry() *prometheus.Registry { return s.reg }
 
-// Handler returns the HTTP handler: the KMS API on POST /, /healthz and
-// /metrics. [Server.Serve] serves the same routes with a leaner HTTP/1.1
-// server; both run every KMS request through the same code.
+// Handler returns the HTTP handler: the KMS API on POST / and /healthz.
+// [Server.Serve] serves the same routes with a leaner HTTP/1.1 server;
+// both run every KMS request through the same code. The metrics are not
+// among them: see [Server.MetricsHandler].
 func (s *Server) Handler() http.Handler {
 	s.muxOnce.Do(func() {
 		mux := http.NewServeMux()
@@ -183,11 +184,20 @@ func (s *Server) Handler() http.Handler {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			io.WriteString(w, "ok\n")
 		})
-		mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 		mux.HandleFunc("/", s.serveKMS)
 		s.mux = mux
 	})
 	return s.mux
+}
+
+// MetricsHandler returns the Prometheus handler of the server's metrics
+// (requests and latency by operation and result, the key cache, the Go
+// runtime and the process). It does not authenticate: serve it on an
+// address of its own that only the scraper reaches (envelope serve
+// --metrics-addr), not beside the API, since what it shows (which
+// operations run, how often, how many are refused) helps an attacker.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
 }
 
 // newRequestID returns a random request id in AWS's UUID form. (x holds
