@@ -78,6 +78,7 @@ type AuthzRequest struct {
 	s   *Service
 	tx  Tx    // nil once Authorize has returned, or when Ref did not parse
 	err error // a failure to read the store while resolving
+	key KeyInfo
 }
 
 // KeyInfo is what an [Authorizer] is told of a key: a copy, so that nothing
@@ -132,7 +133,8 @@ func (s *Service) authorize(ctx context.Context, tx Tx, action, ref string, k *K
 	}
 	req := &AuthzRequest{Action: action, Ref: ref, s: s, tx: tx}
 	if k != nil {
-		req.Key = &KeyInfo{ID: k.ID, ARN: s.KeyARN(k.ID), Spec: k.Spec, Usage: k.Usage, State: k.State, Policy: k.Policy}
+		req.key = KeyInfo{ID: k.ID, ARN: s.KeyARN(k.ID), Spec: k.Spec, Usage: k.Usage, State: k.State, Policy: k.Policy}
+		req.Key = &req.key
 	}
 	err := a.Authorize(ctx, req)
 	req.tx = nil
