@@ -206,3 +206,41 @@ func TestAuthorizationAliasRace(t *testing.T) {
 		t.Errorf("the race barely ran: %d alias flips", flips.Load())
 	}
 }
+
+// TestKeyAuthorizerAuditKey: the key ARN keyAuthorizer keeps for the audit
+// log is the refused key, else the last one asked about for the first
+// action (a read retried against the store after the cache missed asks
+// again, and that is the key the operation used).
+func TestKeyAuthorizerAuditKey(t *testing.T) {
+	key := func(id string) *kms.KeyInfo {
+		return &kms.KeyInfo{ID: id, ARN: "arn:aws:kms:us-east-1:111122223333:key/" + id}
+	}
+	root := &Principal{Name: "root", Root: true}
+	fromOnly := &Principal{Name: "app", Allow: []Grant{{Actions: []string{"kms:ReEncryptFrom"}, Keys: []string{"*"}}}}
+	for _, c := range []struct {
+		name string
+		p    *Principal
+		asks []kms.AuthzRequest
+		want string
+	}{
+		{"one key", root, []kms.AuthzRequest{{Action: "kms:Decrypt", Key: key("a")}}, "a"},
+		{"asked again", root, []kms.AuthzRequest{{Action: "kms:Decrypt", Key: key("a")}, {Action: "kms:Decrypt", Key: key("b")}}, "b"},
+		{"ReEncrypt", root, []kms.AuthzRequest{{Action: "kms:ReEncryptFrom", Key: key("a")}, {Action: "kms:ReEncryptTo", Key: key("c")}}, "a"},
+		{"ReEncrypt asked again", root, []kms.AuthzRequest{{Action: "kms:ReEncryptFrom", Key: key("a")}, {Action: "kms:ReEncryptTo", Key: key("c")},
+			{Action: "kms:ReEncryptFrom", Key: key("b")}, {Action: "kms:ReEncryptTo", Key: key("c")}}, "b"},
+		{"no key", root, []kms.AuthzRequest{{Action: "kms:Decrypt"}}, ""},
+		{"refused", fromOnly, []kms.AuthzRequest{{Action: "kms:ReEncryptFrom", Key: key("a")}, {Action: "kms:ReEncryptTo", Key: key("c")}}, "c"},
+	} {
+		a := &keyAuthorizer{p: c.p}
+		for i := range c.asks {
+			a.Authorize(t.Context(), &c.asks[i])
+		}
+		want := ""
+		if c.want != "" {
+			want = key(c.want).ARN
+		}
+		if a.keyARN != want {
+			t.Errorf("%s: audit key %q, want %q", c.name, a.keyARN, want)
+		}
+	}
+}

@@ -593,11 +593,14 @@ func denied(p *Principal, action, what string) error {
 // keyAuthorizer is the [kms.Authorizer] of one request: the KMS asks it
 // about every key it resolves for the request, in the transaction that
 // then uses the key. It checks the principal's grants (the root principal
-// may do everything) and remembers, for the audit log, the ARN of the
-// first key asked about, or of the first key refused.
+// may do everything) and remembers, for the audit log, the ARN of the key
+// refused, else of the last key asked about for the first action asked
+// (ReEncrypt's source; an operation whose cached read missed asks again in
+// its read of the store, which is the one that counts).
 type keyAuthorizer struct {
 	p      *Principal
 	keyARN string
+	action string // of keyARN
 	denied bool
 }
 
@@ -609,8 +612,8 @@ var _ kms.Authorizer = (*keyAuthorizer)(nil)
 // key matches only "*". The refusal names the key as the caller named it,
 // never what it resolved to, so that it tells nothing of other keys.
 func (a *keyAuthorizer) Authorize(_ context.Context, req *kms.AuthzRequest) error {
-	if req.Key != nil && !a.denied && a.keyARN == "" {
-		a.keyARN = req.Key.ARN
+	if req.Key != nil && !a.denied && (a.keyARN == "" || req.Action == a.action) {
+		a.keyARN, a.action = req.Key.ARN, req.Action
 	}
 	if a.p.Root {
 		return nil
