@@ -8,7 +8,8 @@ import (
 // An Authorizer decides whether the caller of an operation may act on a key.
 // A [Service] asks the Authorizer its context carries ([WithAuthorizer]);
 // with none, it checks nothing (the embedded CLI, a server's root
-// principal).
+// principal). Other implementations of [API] need not ask it (a remote
+// KMS authorizes its own callers).
 //
 // The Service calls Authorize for every key an operation acts on, after it
 // has resolved the reference the caller gave (a key id, key ARN, alias name
