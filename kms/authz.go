@@ -26,11 +26,13 @@ import (
 //
 // If Authorize returns an error, the operation stops there, before the key
 // is used, and returns that error as it is; a refusal should be an *[Error]
-// with Code [CodeAccessDenied]. Authorize may be called more than once for
-// the same key and action within one operation (an operation whose read of
-// the cache missed runs again against the store; GenerateDataKeyPair reads
-// the key before and after making the pair); each answer holds for the
-// attempt it was asked in.
+// with Code [CodeAccessDenied]. Authorize may be asked more than once about
+// the same reference and action within one operation (an operation whose
+// read of the cache missed runs again against the store;
+// GenerateDataKeyPair reads its key before and after making the pair):
+// each answer holds for the attempt it was given in, and the operation acts
+// on the key of its last attempt. Operations on no key (CreateKey,
+// ListKeys, ListAliases without a KeyId, GenerateRandom) ask nothing.
 //
 // Authorize runs inside a store transaction, possibly a write transaction:
 // it must be quick, it must not call the Service, and it must not keep req,
