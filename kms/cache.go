@@ -12,7 +12,10 @@ import (
 // (its record, alias and unsealed material) when it is not told of a change.
 // Changes made through the service clear the cache at once; the TTL bounds
 // how long a change made by another process (the CLI on the same keystore,
-// another server on a shared store) can go unseen.
+// another server on a shared store) can go unseen. It also bounds how long
+// unsealed material stays in memory after its key was last read from the
+// store: expired entries are dropped, their material cleared, about a TTL
+// later at most, whether or not the service is used meanwhile.
 const DefaultCacheTTL = 2 * time.Second
 
 // maxCachedKeys bounds the cache; past it, the cache starts over.
@@ -35,6 +38,15 @@ type materialID struct {
 // them read nothing from the store: key records, aliases, and unsealed key
 // material. Every write through the service clears it; entries expire after
 // the TTL.
+//
+// Expired entries are dropped by a sweep, run by a timer armed when the
+// first entry goes in and re-armed for the next entry to expire while any
+// remain: material is cleared (zeroed) when its entry is dropped, so none
+// outlives its entry by more than the sweep's delay (a TTL at most after it
+// expired) even when the service sits idle. Reads never sweep: a hit costs
+// what it did. Parsed RSA private keys are dropped, not cleared: Go keeps
+// copies of their values (precomputed forms) that cannot be reached to
+// clear, and operations may be using the key.
 type keyCache struct {
 	ttl time.Duration
 	now func() time.Time
@@ -45,6 +57,7 @@ type keyCache struct {
 	aliases   map[string]cached[string]
 	materials map[materialID]cached[[]byte]
 	rsaKeys   map[string]cached[*rsa.PrivateKey]
+	sweeper   *time.Timer // armed while the cache holds entries
 
 	hits, misses atomic.Uint64
 }
@@ -131,6 +144,50 @@ func put[K comparable, T any](c *keyCache, gen uint64, table func(*keyCache) map
 		c.reset()
 	}
 	table(c)[k] = cached[T]{v, c.now()}
+	if c.sweeper == nil {
+		c.sweeper = time.AfterFunc(c.ttl+sweepSlack, c.sweep)
+	}
+}
+
+// sweepSlack delays sweeps a little past an entry's expiry, so that a
+// sweep finds the entry it was armed for expired.
+const sweepSlack = 10 * time.Millisecond
+
+// sweep drops the expired entries, clearing their material, and arms the
+// sweeper again for the next entry to expire, if any.
+func (c *keyCache) sweep() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	var next time.Time // the earliest expiry of what remains
+	sweepTable(c, c.keys, now, &next, nil)
+	sweepTable(c, c.aliases, now, &next, nil)
+	sweepTable(c, c.materials, now, &next, func(m []byte) { clear(m) })
+	sweepTable(c, c.rsaKeys, now, &next, nil)
+	if next.IsZero() {
+		c.sweeper = nil // put arms a new one
+		return
+	}
+	if c.sweeper != nil { // nil when a test calls sweep itself
+		c.sweeper.Reset(next.Sub(now) + sweepSlack)
+	}
+}
+
+// sweepTable deletes the expired entries of m (calling drop on each value
+// deleted) and moves next back to the expiry of the earliest that remains.
+func sweepTable[K comparable, T any](c *keyCache, m map[K]cached[T], now time.Time, next *time.Time, drop func(T)) {
+	for k, e := range m {
+		if now.Sub(e.at) > c.ttl {
+			if drop != nil {
+				drop(e.v)
+			}
+			delete(m, k)
+			continue
+		}
+		if exp := e.at.Add(c.ttl); next.IsZero() || exp.Before(*next) {
+			*next = exp
+		}
+	}
 }
 
 // The cache's tables, chosen under its lock.

@@ -120,20 +120,23 @@ type opened struct {
 	materialID string
 }
 
-// decryptIn decrypts a ciphertext blob inside a transaction. keyID, when
+// decryptIn decrypts a ciphertext blob inside a transaction, once the
+// caller's permission for action on the key used is checked. keyID, when
 // given, must name the key the blob was made with (IncorrectKeyException
 // otherwise); asymmetric keys require it and an RSA algorithm.
-func (s *Service) decryptIn(tx Tx, blob []byte, keyID, alg string, ec map[string]string) (*opened, error) {
+func (s *Service) decryptIn(ctx context.Context, tx Tx, action string, blob []byte, keyID, alg string, ec map[string]string) (*opened, error) {
 	if len(blob) == 0 || len(blob) > blobMaxLen {
 		return nil, validationf("CiphertextBlob must be 1 to %d bytes, got %d", blobMaxLen, len(blob))
 	}
 	var named *KeyRecord
 	if keyID != "" {
-		ref, err := s.parseKeyRef(keyID, true)
+		// The key named is the key used, or the call fails: authorizing
+		// it authorizes the key used.
+		ref, err := s.parseAuthorized(ctx, action, keyID, true)
 		if err != nil {
 			return nil, err
 		}
-		if named, err = s.load(tx, ref); err != nil {
+		if named, err = s.loadAuthorized(ctx, tx, action, ref); err != nil {
 			return nil, err
 		}
 	}
@@ -169,12 +172,17 @@ func (s *Service) decryptIn(tx Tx, blob []byte, keyID, alg string, ec map[string
 	}
 	h, ok := parseBlobHeader(blob)
 	if !ok {
+		if named == nil { // names no key: asked about none
+			if err := s.authorize(ctx, tx, action, "", nil); err != nil {
+				return nil, err
+			}
+		}
 		return nil, newError(CodeInvalidCiphertext, "the ciphertext is not a ciphertext blob of this KMS, or it is damaged")
 	}
 	k := named
 	if k == nil {
 		var err error
-		if k, err = s.load(tx, keyRef{id: h.keyID}); err != nil {
+		if k, err = s.loadAuthorized(ctx, tx, action, keyRef{id: h.keyID, raw: h.keyID}); err != nil {
 			if CodeOf(err) == CodeNotFound && !s.existed(tx, h.keyID) {
 				// A damaged blob names no key this KMS ever had.
 				return nil, newError(CodeInvalidCiphertext, "the ciphertext is not a ciphertext blob of this KMS, or it is damaged")
@@ -202,13 +210,14 @@ func (s *Service) decryptIn(tx Tx, blob []byte, keyID, alg string, ec map[string
 	return &opened{plaintext: pt, key: k, alg: AlgSymmetricDefault, materialID: k.Versions[h.version-1].MaterialID}, nil
 }
 
-// usableKey loads the key keyID names and checks it can be used.
-func (s *Service) usableKey(tx Tx, keyID string) (*KeyRecord, error) {
-	ref, err := s.parseKeyRef(keyID, true)
+// usableKey loads the key keyID names, has the caller's permission for
+// action on it checked, and checks it can be used.
+func (s *Service) usableKey(ctx context.Context, tx Tx, action, keyID string) (*KeyRecord, error) {
+	ref, err := s.parseAuthorized(ctx, action, keyID, true)
 	if err != nil {
 		return nil, err
 	}
-	k, err := s.load(tx, ref)
+	k, err := s.loadAuthorized(ctx, tx, action, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +235,7 @@ func (s *Service) Encrypt(ctx context.Context, in *EncryptInput) (*EncryptOutput
 	}
 	var out *sealed
 	err := s.view(ctx, func(tx Tx) error {
-		k, err := s.usableKey(tx, in.KeyId)
+		k, err := s.usableKey(ctx, tx, "kms:Encrypt", in.KeyId)
 		if err != nil {
 			return err
 		}
@@ -251,7 +260,7 @@ func (s *Service) Decrypt(ctx context.Context, in *DecryptInput) (*DecryptOutput
 	var o *opened
 	err := s.view(ctx, func(tx Tx) error {
 		var err error
-		o, err = s.decryptIn(tx, in.CiphertextBlob, in.KeyId, in.EncryptionAlgorithm, in.EncryptionContext)
+		o, err = s.decryptIn(ctx, tx, "kms:Decrypt", in.CiphertextBlob, in.KeyId, in.EncryptionAlgorithm, in.EncryptionContext)
 		return err
 	})
 	if err != nil {
@@ -277,12 +286,12 @@ func (s *Service) ReEncrypt(ctx context.Context, in *ReEncryptInput) (*ReEncrypt
 	}
 	var out *ReEncryptOutput
 	err := s.view(ctx, func(tx Tx) error {
-		o, err := s.decryptIn(tx, in.CiphertextBlob, in.SourceKeyId, in.SourceEncryptionAlgorithm, in.SourceEncryptionContext)
+		o, err := s.decryptIn(ctx, tx, "kms:ReEncryptFrom", in.CiphertextBlob, in.SourceKeyId, in.SourceEncryptionAlgorithm, in.SourceEncryptionContext)
 		if err != nil {
 			return err
 		}
 		defer clear(o.plaintext)
-		dst, err := s.usableKey(tx, in.DestinationKeyId)
+		dst, err := s.usableKey(ctx, tx, "kms:ReEncryptTo", in.DestinationKeyId)
 		if err != nil {
 			return err
 		}
@@ -323,8 +332,9 @@ func dataKeyLength(n *int32, spec string) (int, error) {
 	return 0, validationf("give NumberOfBytes or KeySpec")
 }
 
-// generate makes a random data key of n bytes and encrypts it under keyID.
-func (s *Service) generate(ctx context.Context, keyID string, n int, ec map[string]string, tokens []string) ([]byte, *sealed, error) {
+// generate makes a random data key of n bytes and encrypts it under keyID,
+// for action.
+func (s *Service) generate(ctx context.Context, action, keyID string, n int, ec map[string]string, tokens []string) ([]byte, *sealed, error) {
 	if err := checkGrantTokens(tokens); err != nil {
 		return nil, nil, err
 	}
@@ -332,7 +342,7 @@ func (s *Service) generate(ctx context.Context, keyID string, n int, ec map[stri
 	rand.Read(pt)
 	var out *sealed
 	err := s.view(ctx, func(tx Tx) error {
-		k, err := s.usableKey(tx, keyID)
+		k, err := s.usableKey(ctx, tx, action, keyID)
 		if err != nil {
 			return err
 		}
@@ -355,7 +365,7 @@ func (s *Service) GenerateDataKey(ctx context.Context, in *GenerateDataKeyInput)
 	if err != nil {
 		return nil, err
 	}
-	pt, out, err := s.generate(ctx, in.KeyId, n, in.EncryptionContext, in.GrantTokens)
+	pt, out, err := s.generate(ctx, "kms:GenerateDataKey", in.KeyId, n, in.EncryptionContext, in.GrantTokens)
 	if err != nil {
 		return nil, err
 	}
@@ -372,7 +382,7 @@ func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, in *Gener
 	if err != nil {
 		return nil, err
 	}
-	pt, out, err := s.generate(ctx, in.KeyId, n, in.EncryptionContext, in.GrantTokens)
+	pt, out, err := s.generate(ctx, "kms:GenerateDataKeyWithoutPlaintext", in.KeyId, n, in.EncryptionContext, in.GrantTokens)
 	if err != nil {
 		return nil, err
 	}
@@ -383,9 +393,23 @@ func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, in *Gener
 	return &GenerateDataKeyWithoutPlaintextOutput{CiphertextBlob: out.blob, KeyId: out.keyARN, KeyMaterialId: out.materialID}, nil
 }
 
+// checkKeyPairSpec refuses a KeyPairSpec newKeyPair cannot make.
+func checkKeyPairSpec(spec string) error {
+	switch spec {
+	case "RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521":
+		return nil
+	case "ECC_SECG_P256K1", "SM2", "ECC_NIST_EDWARDS25519":
+		return newError(CodeUnsupportedOperation, "KeyPairSpec %s is not supported here (supported: RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521)", spec)
+	}
+	return validationf("KeyPairSpec must be RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384 or ECC_NIST_P521, got %q", spec)
+}
+
 // newKeyPair makes a data key pair: PKCS #8 DER private key and SPKI DER
 // public key.
 func newKeyPair(spec string) (priv, pub []byte, err error) {
+	if err := checkKeyPairSpec(spec); err != nil {
+		return nil, nil, err
+	}
 	var key crypto.Signer
 	switch spec {
 	case "RSA_2048", "RSA_3072", "RSA_4096":
@@ -397,10 +421,6 @@ func newKeyPair(spec string) (priv, pub []byte, err error) {
 		key, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	case "ECC_NIST_P521":
 		key, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
-	case "ECC_SECG_P256K1", "SM2", "ECC_NIST_EDWARDS25519":
-		return nil, nil, newError(CodeUnsupportedOperation, "KeyPairSpec %s is not supported here (supported: RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521)", spec)
-	default:
-		return nil, nil, validationf("KeyPairSpec must be RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384 or ECC_NIST_P521, got %q", spec)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -414,32 +434,49 @@ func newKeyPair(spec string) (priv, pub []byte, err error) {
 	return priv, pub, nil
 }
 
-func (s *Service) generatePair(ctx context.Context, in *GenerateDataKeyPairInput) (*GenerateDataKeyPairOutput, error) {
+// generatePair makes a data key pair and encrypts its private key under
+// in.KeyId, for action.
+func (s *Service) generatePair(ctx context.Context, action string, in *GenerateDataKeyPairInput) (*GenerateDataKeyPairOutput, error) {
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	// Check the key before the (slow) key pair generation.
+	if err := checkKeyPairSpec(in.KeyPairSpec); err != nil {
+		return nil, err
+	}
+	// Check the key and the caller's permission before the (slow) key
+	// pair generation, which a dry run never reaches.
+	var id string
 	err := s.view(ctx, func(tx Tx) error {
-		k, err := s.usableKey(tx, in.KeyId)
+		k, err := s.usableKey(ctx, tx, action, in.KeyId)
 		if err != nil {
 			return err
 		}
 		if !keySpecs[k.Spec].symmetric {
 			return newError(CodeInvalidKeyUsage, "%s is an %s key; data key pairs need a symmetric key", s.KeyARN(k.ID), k.Spec)
 		}
+		id = k.ID
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	priv, pub, err := newKeyPair(in.KeyPairSpec)
+	if in.DryRun {
+		return nil, dryRun()
+	}
+	priv, pub, err := s.newKeyPair(in.KeyPairSpec)
 	if err != nil {
 		return nil, internal(err)
 	}
+	// Encrypt under the key checked above, not whatever in.KeyId names
+	// now; its state and the caller's permission are checked again, as
+	// they may have changed meanwhile.
 	var out *sealed
 	err = s.view(ctx, func(tx Tx) error {
-		k, err := s.usableKey(tx, in.KeyId)
+		k, err := s.loadAuthorized(ctx, tx, action, keyRef{id: id, raw: in.KeyId})
 		if err != nil {
+			return err
+		}
+		if err := s.usable(k); err != nil {
 			return err
 		}
 		out, err = s.encryptWith(tx, k, "", priv, in.EncryptionContext)
@@ -449,22 +486,18 @@ func (s *Service) generatePair(ctx context.Context, in *GenerateDataKeyPairInput
 		clear(priv)
 		return nil, err
 	}
-	if in.DryRun {
-		clear(priv)
-		return nil, dryRun()
-	}
 	return &GenerateDataKeyPairOutput{PrivateKeyCiphertextBlob: out.blob, PrivateKeyPlaintext: priv, PublicKey: pub,
 		KeyId: out.keyARN, KeyPairSpec: in.KeyPairSpec, KeyMaterialId: out.materialID}, nil
 }
 
 // GenerateDataKeyPair implements [API].
 func (s *Service) GenerateDataKeyPair(ctx context.Context, in *GenerateDataKeyPairInput) (*GenerateDataKeyPairOutput, error) {
-	return s.generatePair(ctx, in)
+	return s.generatePair(ctx, "kms:GenerateDataKeyPair", in)
 }
 
 // GenerateDataKeyPairWithoutPlaintext implements [API].
 func (s *Service) GenerateDataKeyPairWithoutPlaintext(ctx context.Context, in *GenerateDataKeyPairWithoutPlaintextInput) (*GenerateDataKeyPairWithoutPlaintextOutput, error) {
-	out, err := s.generatePair(ctx, (*GenerateDataKeyPairInput)(in))
+	out, err := s.generatePair(ctx, "kms:GenerateDataKeyPairWithoutPlaintext", (*GenerateDataKeyPairInput)(in))
 	if err != nil {
 		return nil, err
 	}
@@ -494,7 +527,7 @@ func (s *Service) GetPublicKey(ctx context.Context, in *GetPublicKeyInput) (*Get
 	}
 	var out *GetPublicKeyOutput
 	err := s.view(ctx, func(tx Tx) error {
-		k, err := s.usableKey(tx, in.KeyId)
+		k, err := s.usableKey(ctx, tx, "kms:GetPublicKey", in.KeyId)
 		if err != nil {
 			return err
 		}

@@ -5,4 +5,12 @@
 //
 // The service runs in process over a [Store]; key material is sealed under a
 // root key before it reaches the store, so it is never at rest in the clear.
+//
+// # Authorization
+//
+// The service itself trusts its caller. A caller that acts for others (the
+// AWS-API server, for its principals) puts an [Authorizer] in the context
+// of each operation ([WithAuthorizer]): the service asks it about every key
+// the operation acts on, in the transaction that resolves and uses the key,
+// so that the key authorized is the key used.
 package kms

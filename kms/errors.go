@@ -43,6 +43,7 @@ const (
 	CodeMalformedPolicy      = "MalformedPolicyDocumentException"
 	CodeTag                  = "TagException"
 	CodeDryRun               = "DryRunOperationException"
+	CodeAccessDenied         = "AccessDeniedException"
 	CodeInternal             = "KMSInternalException"
 )
 

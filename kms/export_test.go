@@ -38,3 +38,13 @@ func VersionsForTest(s *Service, keyID string) (int, error) {
 	})
 	return n, err
 }
+
+// OnKeyPairForTest has s call fn before it makes each data key pair of
+// GenerateDataKeyPair(WithoutPlaintext), so that tests count the pairs made
+// and act while one is being made.
+func OnKeyPairForTest(s *Service, fn func(spec string)) {
+	s.newKeyPair = func(spec string) ([]byte, []byte, error) {
+		fn(spec)
+		return newKeyPair(spec)
+	}
+}

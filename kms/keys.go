@@ -175,13 +175,13 @@ func (s *Service) DescribeKey(ctx context.Context, in *DescribeKeyInput) (*Descr
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	ref, err := s.parseKeyRef(in.KeyId, true)
+	ref, err := s.parseAuthorized(ctx, "kms:DescribeKey", in.KeyId, true)
 	if err != nil {
 		return nil, err
 	}
 	var out *DescribeKeyOutput
 	err = s.view(ctx, func(tx Tx) error {
-		k, err := s.load(tx, ref)
+		k, err := s.loadAuthorized(ctx, tx, "kms:DescribeKey", ref)
 		if err != nil {
 			return err
 		}
@@ -233,15 +233,15 @@ func (s *Service) ListKeys(ctx context.Context, in *ListKeysInput) (*ListKeysOut
 	return out, nil
 }
 
-// modify loads the key ref names in a write transaction, lets fn change it,
-// and stores it.
-func (s *Service) modify(ctx context.Context, keyID string, fn func(tx Tx, k *KeyRecord) error) error {
-	ref, err := s.parseKeyRef(keyID, false)
+// modify loads the key ref names in a write transaction, has the caller's
+// permission for action on it checked, lets fn change it, and stores it.
+func (s *Service) modify(ctx context.Context, action, keyID string, fn func(tx Tx, k *KeyRecord) error) error {
+	ref, err := s.parseAuthorized(ctx, action, keyID, false)
 	if err != nil {
 		return err
 	}
 	return s.update(ctx, func(tx Tx) error {
-		k, err := s.load(tx, ref)
+		k, err := s.loadAuthorized(ctx, tx, action, ref)
 		if err != nil {
 			return err
 		}
@@ -257,7 +257,7 @@ func (s *Service) UpdateKeyDescription(ctx context.Context, in *UpdateKeyDescrip
 	if len(in.Description) > maxDescriptionLen {
 		return nil, validationf("Description is longer than %d characters", maxDescriptionLen)
 	}
-	err := s.modify(ctx, in.KeyId, func(_ Tx, k *KeyRecord) error {
+	err := s.modify(ctx, "kms:UpdateKeyDescription", in.KeyId, func(_ Tx, k *KeyRecord) error {
 		if err := s.notPendingDeletion(k); err != nil {
 			return err
 		}
@@ -272,7 +272,7 @@ func (s *Service) UpdateKeyDescription(ctx context.Context, in *UpdateKeyDescrip
 
 // EnableKey implements [API].
 func (s *Service) EnableKey(ctx context.Context, in *EnableKeyInput) (*EnableKeyOutput, error) {
-	err := s.modify(ctx, in.KeyId, func(_ Tx, k *KeyRecord) error {
+	err := s.modify(ctx, "kms:EnableKey", in.KeyId, func(_ Tx, k *KeyRecord) error {
 		if err := s.notPendingDeletion(k); err != nil {
 			return err
 		}
@@ -292,7 +292,7 @@ func (s *Service) EnableKey(ctx context.Context, in *EnableKeyInput) (*EnableKey
 
 // DisableKey implements [API].
 func (s *Service) DisableKey(ctx context.Context, in *DisableKeyInput) (*DisableKeyOutput, error) {
-	err := s.modify(ctx, in.KeyId, func(_ Tx, k *KeyRecord) error {
+	err := s.modify(ctx, "kms:DisableKey", in.KeyId, func(_ Tx, k *KeyRecord) error {
 		if err := s.notPendingDeletion(k); err != nil {
 			return err
 		}
@@ -316,7 +316,7 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, in *ScheduleKeyDeleti
 		}
 	}
 	var out *ScheduleKeyDeletionOutput
-	err := s.modify(ctx, in.KeyId, func(_ Tx, k *KeyRecord) error {
+	err := s.modify(ctx, "kms:ScheduleKeyDeletion", in.KeyId, func(_ Tx, k *KeyRecord) error {
 		if err := s.notPendingDeletion(k); err != nil {
 			return err
 		}
@@ -337,7 +337,7 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, in *ScheduleKeyDeleti
 // AWS.
 func (s *Service) CancelKeyDeletion(ctx context.Context, in *CancelKeyDeletionInput) (*CancelKeyDeletionOutput, error) {
 	var arn string
-	err := s.modify(ctx, in.KeyId, func(_ Tx, k *KeyRecord) error {
+	err := s.modify(ctx, "kms:CancelKeyDeletion", in.KeyId, func(_ Tx, k *KeyRecord) error {
 		if k.State != StatePendingDeletion {
 			return newError(CodeInvalidState, "%s is not pending deletion.", s.KeyARN(k.ID))
 		}
@@ -360,7 +360,7 @@ func (s *Service) CreateAlias(ctx context.Context, in *CreateAliasInput) (*Creat
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
-	ref, err := s.parseKeyRef(in.TargetKeyId, false)
+	ref, err := s.parseAuthorized(ctx, "kms:CreateAlias", in.TargetKeyId, false)
 	if err != nil {
 		return nil, err
 	}
@@ -370,7 +370,7 @@ func (s *Service) CreateAlias(ctx context.Context, in *CreateAliasInput) (*Creat
 		} else if !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		k, err := s.load(tx, ref)
+		k, err := s.loadAuthorized(ctx, tx, "kms:CreateAlias", ref)
 		if err != nil {
 			return err
 		}
@@ -392,33 +392,34 @@ func (s *Service) UpdateAlias(ctx context.Context, in *UpdateAliasInput) (*Updat
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
-	ref, err := s.parseKeyRef(in.TargetKeyId, false)
+	const action = "kms:UpdateAlias"
+	ref, err := s.parseAuthorized(ctx, action, in.TargetKeyId, false)
 	if err != nil {
 		return nil, err
 	}
 	err = s.update(ctx, func(tx Tx) error {
-		a, err := tx.GetAlias(in.AliasName)
-		if errors.Is(err, ErrNotFound) {
-			return newError(CodeNotFound, "Alias %s is not found.", s.AliasARN(in.AliasName))
-		}
+		a, err := s.aliasTarget(ctx, tx, action, in.AliasName) // the key it points to now
 		if err != nil {
 			return err
 		}
-		k, err := s.load(tx, ref)
+		if a.alias == nil {
+			return newError(CodeNotFound, "Alias %s is not found.", s.AliasARN(in.AliasName))
+		}
+		k, err := s.loadAuthorized(ctx, tx, action, ref) // the new one
 		if err != nil {
 			return err
 		}
 		if err := s.notPendingDeletion(k); err != nil {
 			return err
 		}
-		if old, err := tx.GetKey(a.KeyID); err == nil {
+		if old := a.key; old != nil {
 			if keySpecs[old.Spec].symmetric != keySpecs[k.Spec].symmetric || old.Usage != k.Usage {
 				return validationf("alias %s points to a %s key; the new target must be of the same type and usage, not %s", in.AliasName, old.Spec, k.Spec)
 			}
 		}
-		a.KeyID = k.ID
-		a.LastUpdated = s.now().UTC()
-		return tx.PutAlias(a)
+		a.alias.KeyID = k.ID
+		a.alias.LastUpdated = s.now().UTC()
+		return tx.PutAlias(a.alias)
 	})
 	if err != nil {
 		return nil, err
@@ -432,10 +433,12 @@ func (s *Service) DeleteAlias(ctx context.Context, in *DeleteAliasInput) (*Delet
 		return nil, err
 	}
 	err := s.update(ctx, func(tx Tx) error {
-		if _, err := tx.GetAlias(in.AliasName); errors.Is(err, ErrNotFound) {
-			return newError(CodeNotFound, "Alias %s is not found.", s.AliasARN(in.AliasName))
-		} else if err != nil {
+		a, err := s.aliasTarget(ctx, tx, "kms:DeleteAlias", in.AliasName)
+		if err != nil {
 			return err
+		}
+		if a.alias == nil {
+			return newError(CodeNotFound, "Alias %s is not found.", s.AliasARN(in.AliasName))
 		}
 		return tx.DeleteAlias(in.AliasName)
 	})
@@ -445,29 +448,58 @@ func (s *Service) DeleteAlias(ctx context.Context, in *DeleteAliasInput) (*Delet
 	return &DeleteAliasOutput{}, nil
 }
 
+// aliasLoad is an alias and the key it points to: either may be nil (no
+// such alias; a key that is gone).
+type aliasLoad struct {
+	alias *AliasRecord
+	key   *KeyRecord
+}
+
+// aliasTarget reads an alias and the key it points to in tx, and asks the
+// Authorizer whether the caller may perform action on that key (on no key,
+// if there is none, so that a refused caller learns nothing of it).
+func (s *Service) aliasTarget(ctx context.Context, tx Tx, action, name string) (aliasLoad, error) {
+	var l aliasLoad
+	a, err := tx.GetAlias(name)
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		return l, err
+	default:
+		l.alias = a
+		k, err := s.load(tx, keyRef{id: a.KeyID, raw: name})
+		if err != nil && CodeOf(err) != CodeNotFound {
+			return l, err
+		}
+		l.key = k
+	}
+	return l, s.authorize(ctx, tx, action, name, l.key)
+}
+
 // ListAliases implements [API].
 func (s *Service) ListAliases(ctx context.Context, in *ListAliasesInput) (*ListAliasesOutput, error) {
 	limit, err := checkLimit(in.Limit, 100, 50)
 	if err != nil {
 		return nil, err
 	}
-	var keyID string
+	var ref keyRef
 	if in.KeyId != "" {
-		ref, err := s.parseKeyRef(in.KeyId, false)
-		if err != nil {
+		if ref, err = s.parseAuthorized(ctx, "kms:ListAliases", in.KeyId, false); err != nil {
 			return nil, err
 		}
-		keyID = ref.id
 	}
 	if in.Marker != "" && !strings.HasPrefix(in.Marker, "alias/") {
 		return nil, newError(CodeInvalidMarker, "invalid Marker %q", in.Marker)
 	}
 	out := &ListAliasesOutput{Aliases: []AliasListEntry{}}
 	err = s.store.View(ctx, func(tx Tx) error {
-		if keyID != "" {
-			if _, err := s.load(tx, keyRef{id: keyID}); err != nil {
+		var keyID string
+		if in.KeyId != "" {
+			k, err := s.loadAuthorized(ctx, tx, "kms:ListAliases", ref)
+			if err != nil {
 				return err
 			}
+			keyID = k.ID
 		}
 		as, err := tx.ListAliases(keyID, in.Marker, limit+1)
 		if err != nil {
@@ -511,7 +543,7 @@ func (s *Service) TagResource(ctx context.Context, in *TagResourceInput) (*TagRe
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err
 	}
-	err := s.modify(ctx, in.KeyId, func(_ Tx, k *KeyRecord) error {
+	err := s.modify(ctx, "kms:TagResource", in.KeyId, func(_ Tx, k *KeyRecord) error {
 		if err := s.notPendingDeletion(k); err != nil {
 			return err
 		}
@@ -539,7 +571,7 @@ func (s *Service) UntagResource(ctx context.Context, in *UntagResourceInput) (*U
 			return nil, validationf("TagKeys must be 1 to %d characters each", maxTagKeyLen)
 		}
 	}
-	err := s.modify(ctx, in.KeyId, func(_ Tx, k *KeyRecord) error {
+	err := s.modify(ctx, "kms:UntagResource", in.KeyId, func(_ Tx, k *KeyRecord) error {
 		if err := s.notPendingDeletion(k); err != nil {
 			return err
 		}
@@ -558,13 +590,13 @@ func (s *Service) ListResourceTags(ctx context.Context, in *ListResourceTagsInpu
 	if err != nil {
 		return nil, err
 	}
-	ref, err := s.parseKeyRef(in.KeyId, false)
+	ref, err := s.parseAuthorized(ctx, "kms:ListResourceTags", in.KeyId, false)
 	if err != nil {
 		return nil, err
 	}
 	out := &ListResourceTagsOutput{Tags: []Tag{}}
 	err = s.view(ctx, func(tx Tx) error {
-		k, err := s.load(tx, ref)
+		k, err := s.loadAuthorized(ctx, tx, "kms:ListResourceTags", ref)
 		if err != nil {
 			return err
 		}
@@ -614,7 +646,7 @@ func (s *Service) EnableKeyRotation(ctx context.Context, in *EnableKeyRotationIn
 			return nil, validationf("RotationPeriodInDays must be between %d and %d, got %d", minRotationPeriod, maxRotationPeriod, period)
 		}
 	}
-	err := s.modify(ctx, in.KeyId, func(_ Tx, k *KeyRecord) error {
+	err := s.modify(ctx, "kms:EnableKeyRotation", in.KeyId, func(_ Tx, k *KeyRecord) error {
 		if err := s.usable(k); err != nil {
 			return err
 		}
@@ -634,7 +666,7 @@ func (s *Service) EnableKeyRotation(ctx context.Context, in *EnableKeyRotationIn
 
 // DisableKeyRotation implements [API].
 func (s *Service) DisableKeyRotation(ctx context.Context, in *DisableKeyRotationInput) (*DisableKeyRotationOutput, error) {
-	err := s.modify(ctx, in.KeyId, func(_ Tx, k *KeyRecord) error {
+	err := s.modify(ctx, "kms:DisableKeyRotation", in.KeyId, func(_ Tx, k *KeyRecord) error {
 		if err := s.usable(k); err != nil {
 			return err
 		}
@@ -653,13 +685,13 @@ func (s *Service) DisableKeyRotation(ctx context.Context, in *DisableKeyRotation
 
 // GetKeyRotationStatus implements [API].
 func (s *Service) GetKeyRotationStatus(ctx context.Context, in *GetKeyRotationStatusInput) (*GetKeyRotationStatusOutput, error) {
-	ref, err := s.parseKeyRef(in.KeyId, false)
+	ref, err := s.parseAuthorized(ctx, "kms:GetKeyRotationStatus", in.KeyId, false)
 	if err != nil {
 		return nil, err
 	}
 	var out *GetKeyRotationStatusOutput
 	err = s.view(ctx, func(tx Tx) error {
-		k, err := s.load(tx, ref)
+		k, err := s.loadAuthorized(ctx, tx, "kms:GetKeyRotationStatus", ref)
 		if err != nil {
 			return err
 		}
@@ -681,7 +713,7 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, in *GetKeyRotationSt
 // per key, as in AWS.
 func (s *Service) RotateKeyOnDemand(ctx context.Context, in *RotateKeyOnDemandInput) (*RotateKeyOnDemandOutput, error) {
 	var arn string
-	err := s.modify(ctx, in.KeyId, func(tx Tx, k *KeyRecord) error {
+	err := s.modify(ctx, "kms:RotateKeyOnDemand", in.KeyId, func(tx Tx, k *KeyRecord) error {
 		if err := s.usable(k); err != nil {
 			return err
 		}
@@ -712,7 +744,7 @@ func (s *Service) ListKeyRotations(ctx context.Context, in *ListKeyRotationsInpu
 	if err != nil {
 		return nil, err
 	}
-	ref, err := s.parseKeyRef(in.KeyId, false)
+	ref, err := s.parseAuthorized(ctx, "kms:ListKeyRotations", in.KeyId, false)
 	if err != nil {
 		return nil, err
 	}
@@ -725,7 +757,7 @@ func (s *Service) ListKeyRotations(ctx context.Context, in *ListKeyRotationsInpu
 	out := &ListKeyRotationsOutput{Rotations: []RotationsListEntry{}}
 	var lastVersion []int
 	err = s.view(ctx, func(tx Tx) error {
-		k, err := s.load(tx, ref)
+		k, err := s.loadAuthorized(ctx, tx, "kms:ListKeyRotations", ref)
 		if err != nil {
 			return err
 		}
@@ -761,13 +793,13 @@ func (s *Service) GetKeyPolicy(ctx context.Context, in *GetKeyPolicyInput) (*Get
 	if in.PolicyName != "" && in.PolicyName != defaultPolicyName {
 		return nil, newError(CodeNotFound, "Policy %q does not exist; the only key policy is \"default\"", in.PolicyName)
 	}
-	ref, err := s.parseKeyRef(in.KeyId, false)
+	ref, err := s.parseAuthorized(ctx, "kms:GetKeyPolicy", in.KeyId, false)
 	if err != nil {
 		return nil, err
 	}
 	var out *GetKeyPolicyOutput
 	err = s.view(ctx, func(tx Tx) error {
-		k, err := s.load(tx, ref)
+		k, err := s.loadAuthorized(ctx, tx, "kms:GetKeyPolicy", ref)
 		if err != nil {
 			return err
 		}
@@ -789,7 +821,7 @@ func (s *Service) PutKeyPolicy(ctx context.Context, in *PutKeyPolicyInput) (*Put
 	if err := checkPolicy(in.Policy); err != nil {
 		return nil, err
 	}
-	err := s.modify(ctx, in.KeyId, func(_ Tx, k *KeyRecord) error {
+	err := s.modify(ctx, "kms:PutKeyPolicy", in.KeyId, func(_ Tx, k *KeyRecord) error {
 		k.Policy = in.Policy // allowed in every key state, as in AWS
 		return nil
 	})
@@ -804,12 +836,12 @@ func (s *Service) ListKeyPolicies(ctx context.Context, in *ListKeyPoliciesInput)
 	if _, err := checkLimit(in.Limit, 1000, 100); err != nil {
 		return nil, err
 	}
-	ref, err := s.parseKeyRef(in.KeyId, false)
+	ref, err := s.parseAuthorized(ctx, "kms:ListKeyPolicies", in.KeyId, false)
 	if err != nil {
 		return nil, err
 	}
 	err = s.view(ctx, func(tx Tx) error {
-		_, err := s.load(tx, ref)
+		_, err := s.loadAuthorized(ctx, tx, "kms:ListKeyPolicies", ref)
 		return err
 	})
 	if err != nil {

@@ -67,6 +67,8 @@ type Service struct {
 	account string
 	now     func() time.Time
 	cache   *keyCache // nil when off
+	// newKeyPair makes GenerateDataKeyPair's pairs (tests count them).
+	newKeyPair func(spec string) (priv, pub []byte, err error)
 }
 
 var _ API = (*Service)(nil)
@@ -84,7 +86,7 @@ var rootCheckPlaintext = []byte("envelope keystore root key check v1")
 // and fails with [ErrWrongRootKey] if it does not match, so that a wrong root
 // key never writes into a keystore it cannot read.
 func New(ctx context.Context, store Store, root RootKey, opts Options) (*Service, error) {
-	s := &Service{store: store, root: root, region: opts.Region, account: opts.AccountID, now: opts.Now}
+	s := &Service{store: store, root: root, region: opts.Region, account: opts.AccountID, now: opts.Now, newKeyPair: newKeyPair}
 	if s.region == "" {
 		s.region = DefaultRegion
 	}
@@ -155,6 +157,10 @@ var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4
 type keyRef struct {
 	id, alias string
 	raw       string
+	// aliasRefused is an alias given where the operation takes only a
+	// key id or ARN: it is resolved and authorized all the same, then
+	// refused (see loadAuthorized).
+	aliasRefused bool
 }
 
 func (s *Service) parseKeyRef(raw string, allowAlias bool) (keyRef, error) {

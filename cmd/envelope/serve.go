@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -21,7 +22,7 @@ import (
 )
 
 const serveHelp = `Usage: envelope serve [--addr HOST:PORT] [--store DIR] [--region R] [--account-id A]
-                      [--tls-cert FILE --tls-key FILE] [--policy FILE] [flags]
+                      [--tls-cert FILE --tls-key FILE] [--policy FILE] [--metrics-addr HOST:PORT] [flags]
 
 Serve the keystore over the AWS KMS API (AWS JSON 1.1, SigV4), so that AWS
 SDKs, the AWS CLI and the AWS Encryption SDK work against it with only the
@@ -66,16 +67,29 @@ refused), headers at most 64 KiB in 100 lines. Timeouts: 10 s to read a
 request's headers, 30 s for the whole request and for the answer, 2 minutes
 idle between requests.
 
-Also served: GET /healthz, GET /metrics (Prometheus). Logs go to stderr
-(log/slog). SIGTERM or SIGINT shut the server down gracefully. Unless GOGC
-is set, the garbage collector runs at GOGC=400 (less CPU per request, a
-little more memory).
+Plain HTTP carries requests and answers unencrypted, plaintext data keys
+included: without --tls-cert, serve on a loopback address only (a warning
+says so otherwise). --insecure-dev takes unsigned requests as root, only on
+a loopback address and only with a loopback Host header (localhost,
+127.0.0.1, [::1]): a web page cannot reach it by DNS rebinding.
+
+Also served: GET /healthz. Metrics (Prometheus: requests and latency by
+operation and result, the key cache, the Go runtime) are served only with
+--metrics-addr, at GET /metrics on that address alone and without
+authentication, as they show which operations run, how often and how many
+are refused: give it a loopback or internal address only the scraper
+reaches. Logs go to stderr (log/slog). SIGTERM or SIGINT shut the server
+down gracefully. Unless GOGC is set, the garbage collector runs at GOGC=400
+(less CPU per request, a little more memory). The server's memory holds
+unsealed keys: it makes itself non-dumpable (Linux) and turns core dumps
+off.
 
 Flags:
 %s
 Examples:
   envelope serve
   envelope serve --addr 0.0.0.0:8443 --tls-cert server.crt --tls-key server.key --policy policy.json
+  envelope serve --metrics-addr 127.0.0.1:9500
   aws kms list-keys --endpoint-url http://127.0.0.1:8500
 `
 
@@ -83,7 +97,7 @@ Examples:
 const DefaultAddr = "127.0.0.1:8500"
 
 func (c *cli) serve(args []string) error {
-	var addr, store, region, account, certFile, keyFile, policyFile, auditFile, logLevel, logFormat string
+	var addr, store, region, account, certFile, keyFile, policyFile, auditFile, logLevel, logFormat, metricsAddr string
 	var insecure, auditSync bool
 	fs := c.newFlagSet("serve")
 	fs.StringVar(&addr, "addr", DefaultAddr, "listen on `HOST:PORT`")
@@ -98,6 +112,7 @@ func (c *cli) serve(args []string) error {
 	fs.BoolVar(&insecure, "insecure-dev", false, "accept unsigned requests as root (development only; loopback addresses only)")
 	fs.StringVar(&logLevel, "log-level", "info", "`LEVEL`: debug (every request), info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "`FORMAT` of the logs: text or json")
+	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve GET /metrics (Prometheus, unauthenticated) on `HOST:PORT`; default: metrics are not served")
 	if ok, err := c.parse(fs, args, serveHelp); !ok {
 		return err
 	}
@@ -113,6 +128,15 @@ func (c *cli) serve(args []string) error {
 	}
 	if insecure && !isLoopback(host) {
 		return usageErrorf("--insecure-dev accepts unsigned requests and is refused on %q: use a loopback address such as 127.0.0.1", addr)
+	}
+	if metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(metricsAddr); err != nil {
+			return usageErrorf("--metrics-addr %q: want HOST:PORT", metricsAddr)
+		}
+	}
+	// Before any key is unsealed in this process.
+	if err := protectProcess(); err != nil {
+		return err
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
@@ -213,6 +237,19 @@ func (c *cli) serve(args []string) error {
 		ln = tls.NewListener(ln, tlsConfig)
 		scheme = "https"
 	}
+	if tlsConfig == nil && !isLoopback(host) {
+		const warning = "serving plain HTTP on a non-loopback address: requests and answers, plaintext data keys included, cross the network unencrypted; use --tls-cert and --tls-key"
+		fmt.Fprintf(c.stderr, "envelope serve: WARNING: %s (%s)\n", warning, addr)
+		log.Warn(warning, "addr", addr)
+	}
+	if metricsAddr != "" {
+		stopMetrics, err := serveMetrics(metricsAddr, srv.MetricsHandler(), log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopMetrics()
+	}
 	go sweep(ctx, ks, log)
 	log.Info("serving the AWS KMS API", "url", scheme+"://"+ln.Addr().String(), "region", ks.Region(), "account", ks.AccountID(),
 		"keystore", dir, "audit", auditFile, "principals", len(principals)+1, "insecureDev", insecure)
@@ -231,6 +268,23 @@ func (c *cli) serve(args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// serveMetrics serves GET /metrics on addr with h, until the function it
+// returns is called.
+func serveMetrics(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s (--metrics-addr): %v", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go hs.Serve(ln)
+	log.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	return func() { hs.Close() }, nil
 }
 
 func isLoopback(host string) bool {

@@ -62,6 +62,8 @@ func TestServe(t *testing.T) {
 	t.Run("LoadSmoke", func(t *testing.T) { testServeLoadSmoke(t, bin) })
 	t.Run("GracefulShutdown", func(t *testing.T) { testServeGracefulShutdown(t, bin) })
 	t.Run("ShutdownInFlight", func(t *testing.T) { testServeShutdownInFlight(t, bin) })
+	t.Run("Protection", func(t *testing.T) { testServeProtection(t, bin) })
+	t.Run("PlainHTTPWarning", func(t *testing.T) { testServePlainHTTPWarning(t, bin) })
 }
 
 // buildEnvelope builds the envelope command into a temporary directory.
@@ -1149,7 +1151,8 @@ func testServeLoadSmoke(t *testing.T, bin string) {
 	if testing.Short() {
 		duration = 2 * time.Second
 	}
-	p := startServe(t, bin, serveOpts{})
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := startServe(t, bin, serveOpts{args: []string{"--metrics-addr", metricsAddr}})
 	ctx := context.Background()
 	key := must[*kms.CreateKeyOutput](t, "CreateKey")(p.client(serveRoot).CreateKey(ctx, &kms.CreateKeyInput{})).KeyMetadata.KeyId
 	must[*kms.CreateAliasOutput](t, "CreateAlias")(p.client(serveRoot).CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/load"), TargetKeyId: key}))
@@ -1202,7 +1205,7 @@ func testServeLoadSmoke(t *testing.T, bin string) {
 	}
 
 	// The counters saw every call.
-	resp, err := http.Get(p.url + "/metrics")
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

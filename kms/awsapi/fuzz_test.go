@@ -48,7 +48,7 @@ func FuzzHandler(f *testing.F) {
 		if strings.Contains(op, "Delete") || op == "ScheduleKeyDeletion" {
 			return // keep the seeded key usable for the rest of the run
 		}
-		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+		r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8500/", bytes.NewReader(body)) // InsecureDev wants a loopback Host
 		r.Header.Set("X-Amz-Target", "TrentService."+op)
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
@@ -61,6 +61,9 @@ func FuzzHandler(f *testing.F) {
 		case http.StatusBadRequest, http.StatusInternalServerError:
 			if out["__type"] == "" || out["message"] == nil || w.Header().Get("x-amzn-ErrorType") == "" {
 				t.Fatalf("%s(%q): error answer without a type or message: %q", op, body, w.Body.Bytes())
+			}
+			if out["__type"] == CodeMissingAuthenticationToken {
+				t.Fatalf("%s(%q): %q: the fuzzer's requests do not reach the KMS", op, body, w.Body.Bytes())
 			}
 			if w.Code == http.StatusInternalServerError {
 				t.Fatalf("%s(%q): internal error: %q", op, body, w.Body.Bytes())

@@ -22,6 +22,8 @@ type operation struct {
 	index int
 	// call decodes the JSON body, runs the operation and appends its JSON
 	// answer to dst. A nil check allows everything (the root principal).
+	// Permissions on keys are not check's: the KMS asks the kms.Authorizer
+	// ctx carries for each key it resolves.
 	call func(ctx context.Context, api kms.API, body []byte, check authorizer, dst []byte) (opResult, error)
 }
 
@@ -35,20 +37,13 @@ type opResult struct {
 	audit auditInfo
 }
 
-// authorizer checks that the caller may perform action on the key a
-// request names ("" for operations on no key; a ciphertext for Decrypt
-// and ReEncrypt without a key).
-type authorizer func(action string, ref resourceRef) error
-
-// resourceRef is what a request acts on: a key (named by id, ARN, alias
-// name or alias ARN, or found inside a ciphertext), or an alias itself
-// (CreateAlias, UpdateAlias and DeleteAlias need permission on the alias
-// and, separately, on the keys involved).
-type resourceRef struct {
-	keyID      string // as given: key id, ARN, alias name or alias ARN
-	ciphertext []byte // when the key comes from a ciphertext
-	alias      string // an alias as a resource of its own
-}
+// authorizer checks that the caller may perform action on a resource the
+// server checks itself, where the KMS resolves no key: an alias as a
+// resource of its own (CreateAlias, UpdateAlias and DeleteAlias need
+// permission on the alias and, checked by the KMS, on the keys involved),
+// or, for alias "", no key at all ("*": CreateKey, ListKeys, ListAliases
+// without KeyId, GenerateRandom).
+type authorizer func(action, alias string) error
 
 // auditInfo is what the audit log records of a request besides who and
 // when.
@@ -58,12 +53,20 @@ type auditInfo struct {
 }
 
 // spec describes an operation generically: its input type, the key it
-// acts on, its encryption context, and the key ARN its output reports.
+// acts on, the permissions the server checks itself, its encryption
+// context, and the key ARN its output reports.
 type spec[In, Out any] struct {
-	fn      func(kms.API) func(context.Context, *In) (*Out, error)
-	actions func(*In) []actionOn
-	ec      func(*In) map[string]string
-	outKey  func(*Out) string
+	fn func(kms.API) func(context.Context, *In) (*Out, error)
+	// keyRef, set for operations on keys, returns the key reference the
+	// request gives (for the audit log, when the KMS resolves none). The
+	// KMS checks the permissions on the keys it resolves.
+	keyRef func(*In) string
+	// checks lists the permissions the server checks itself (on aliases
+	// as resources, or on "*"). With neither keyRef nor checks, the
+	// operation acts on no key and needs its action on "*".
+	checks func(*In) []actionOn
+	ec     func(*In) map[string]string
+	outKey func(*Out) string
 	// decode, when set, decodes the common shapes of the input faster
 	// than encoding/json, to the same result; it returns false for
 	// anything else, which encoding/json then decodes.
@@ -73,10 +76,11 @@ type spec[In, Out any] struct {
 	encode func(dst []byte, out *Out) []byte
 }
 
-// actionOn pairs an action with the resource it needs permission on.
+// actionOn pairs an action with the alias it needs permission on ("": on
+// "*").
 type actionOn struct {
 	action string
-	ref    resourceRef
+	alias  string
 }
 
 // errEncode is an answer encoding/json could not encode.
@@ -106,33 +110,29 @@ func (s spec[In, Out]) op(name string) operation {
 				res.audit.ecKeys = keys
 			}
 		}
+		if s.keyRef != nil {
+			res.audit.keyARN = s.keyRef(in)
+		}
 		var acts []actionOn
-		if s.actions != nil {
-			acts = s.actions(in)
-		} else {
+		switch {
+		case s.checks != nil:
+			acts = s.checks(in)
+		case s.keyRef == nil:
 			acts = []actionOn{{action: action}}
 		}
 		if check != nil {
 			for _, a := range acts {
-				if err := check(a.action, a.ref); err != nil {
-					if res.audit.keyARN == "" {
-						res.audit.keyARN = a.ref.keyID
-					}
+				if err := check(a.action, a.alias); err != nil {
 					return res, err
 				}
 			}
 		}
 		out, err := s.fn(api)(ctx, in)
 		if err != nil {
-			if len(acts) > 0 {
-				res.audit.keyARN = acts[0].ref.keyID
-			}
 			return res, err
 		}
 		if s.outKey != nil {
 			res.audit.keyARN = s.outKey(out)
-		} else if len(acts) > 0 {
-			res.audit.keyARN = acts[0].ref.keyID
 		}
 		if s.encode != nil {
 			res.body = s.encode(dst, out)
@@ -232,10 +232,6 @@ func jsonErrorText(err error) string {
 	return "cannot decode"
 }
 
-func key(action, id string) []actionOn {
-	return []actionOn{{action: action, ref: resourceRef{keyID: id}}}
-}
-
 // operations is the explicit dispatch table, X-Amz-Target "TrentService."
 // + name → operation. Nothing else is reachable.
 var operations = func() map[string]operation {
@@ -247,132 +243,122 @@ var operations = func() map[string]operation {
 		spec[kms.DescribeKeyInput, kms.DescribeKeyOutput]{fn: func(a kms.API) func(context.Context, *kms.DescribeKeyInput) (*kms.DescribeKeyOutput, error) {
 			return a.DescribeKey
 		},
-			actions: func(in *kms.DescribeKeyInput) []actionOn { return key("kms:DescribeKey", in.KeyId) },
-			outKey:  func(o *kms.DescribeKeyOutput) string { return o.KeyMetadata.Arn }}.op("DescribeKey"),
+			keyRef: func(in *kms.DescribeKeyInput) string { return in.KeyId },
+			outKey: func(o *kms.DescribeKeyOutput) string { return o.KeyMetadata.Arn }}.op("DescribeKey"),
 		spec[kms.ListKeysInput, kms.ListKeysOutput]{fn: func(a kms.API) func(context.Context, *kms.ListKeysInput) (*kms.ListKeysOutput, error) {
 			return a.ListKeys
 		}}.op("ListKeys"),
 		spec[kms.UpdateKeyDescriptionInput, kms.UpdateKeyDescriptionOutput]{fn: func(a kms.API) func(context.Context, *kms.UpdateKeyDescriptionInput) (*kms.UpdateKeyDescriptionOutput, error) {
 			return a.UpdateKeyDescription
-		}, actions: func(in *kms.UpdateKeyDescriptionInput) []actionOn { return key("kms:UpdateKeyDescription", in.KeyId) }}.op("UpdateKeyDescription"),
+		}, keyRef: func(in *kms.UpdateKeyDescriptionInput) string { return in.KeyId }}.op("UpdateKeyDescription"),
 		spec[kms.EnableKeyInput, kms.EnableKeyOutput]{fn: func(a kms.API) func(context.Context, *kms.EnableKeyInput) (*kms.EnableKeyOutput, error) {
 			return a.EnableKey
 		},
-			actions: func(in *kms.EnableKeyInput) []actionOn { return key("kms:EnableKey", in.KeyId) }}.op("EnableKey"),
+			keyRef: func(in *kms.EnableKeyInput) string { return in.KeyId }}.op("EnableKey"),
 		spec[kms.DisableKeyInput, kms.DisableKeyOutput]{fn: func(a kms.API) func(context.Context, *kms.DisableKeyInput) (*kms.DisableKeyOutput, error) {
 			return a.DisableKey
 		},
-			actions: func(in *kms.DisableKeyInput) []actionOn { return key("kms:DisableKey", in.KeyId) }}.op("DisableKey"),
+			keyRef: func(in *kms.DisableKeyInput) string { return in.KeyId }}.op("DisableKey"),
 		spec[kms.ScheduleKeyDeletionInput, kms.ScheduleKeyDeletionOutput]{fn: func(a kms.API) func(context.Context, *kms.ScheduleKeyDeletionInput) (*kms.ScheduleKeyDeletionOutput, error) {
 			return a.ScheduleKeyDeletion
-		}, actions: func(in *kms.ScheduleKeyDeletionInput) []actionOn { return key("kms:ScheduleKeyDeletion", in.KeyId) },
+		}, keyRef: func(in *kms.ScheduleKeyDeletionInput) string { return in.KeyId },
 			outKey: func(o *kms.ScheduleKeyDeletionOutput) string { return o.KeyId }}.op("ScheduleKeyDeletion"),
 		spec[kms.CancelKeyDeletionInput, kms.CancelKeyDeletionOutput]{fn: func(a kms.API) func(context.Context, *kms.CancelKeyDeletionInput) (*kms.CancelKeyDeletionOutput, error) {
 			return a.CancelKeyDeletion
-		}, actions: func(in *kms.CancelKeyDeletionInput) []actionOn { return key("kms:CancelKeyDeletion", in.KeyId) },
+		}, keyRef: func(in *kms.CancelKeyDeletionInput) string { return in.KeyId },
 			outKey: func(o *kms.CancelKeyDeletionOutput) string { return o.KeyId }}.op("CancelKeyDeletion"),
 
 		spec[kms.CreateAliasInput, kms.CreateAliasOutput]{fn: func(a kms.API) func(context.Context, *kms.CreateAliasInput) (*kms.CreateAliasOutput, error) {
 			return a.CreateAlias
 		},
-			actions: func(in *kms.CreateAliasInput) []actionOn {
-				return []actionOn{{"kms:CreateAlias", resourceRef{alias: in.AliasName}},
-					{"kms:CreateAlias", resourceRef{keyID: in.TargetKeyId}}}
-			}}.op("CreateAlias"),
+			keyRef: func(in *kms.CreateAliasInput) string { return in.TargetKeyId },
+			checks: func(in *kms.CreateAliasInput) []actionOn { return []actionOn{{"kms:CreateAlias", in.AliasName}} }}.op("CreateAlias"),
 		spec[kms.UpdateAliasInput, kms.UpdateAliasOutput]{fn: func(a kms.API) func(context.Context, *kms.UpdateAliasInput) (*kms.UpdateAliasOutput, error) {
 			return a.UpdateAlias
 		},
-			actions: func(in *kms.UpdateAliasInput) []actionOn {
-				return []actionOn{{"kms:UpdateAlias", resourceRef{alias: in.AliasName}},
-					{"kms:UpdateAlias", resourceRef{keyID: in.TargetKeyId}},
-					{"kms:UpdateAlias", resourceRef{keyID: in.AliasName}}} // the key it points to now
-			}}.op("UpdateAlias"),
+			keyRef: func(in *kms.UpdateAliasInput) string { return in.TargetKeyId },
+			checks: func(in *kms.UpdateAliasInput) []actionOn { return []actionOn{{"kms:UpdateAlias", in.AliasName}} }}.op("UpdateAlias"),
 		spec[kms.DeleteAliasInput, kms.DeleteAliasOutput]{fn: func(a kms.API) func(context.Context, *kms.DeleteAliasInput) (*kms.DeleteAliasOutput, error) {
 			return a.DeleteAlias
 		},
-			actions: func(in *kms.DeleteAliasInput) []actionOn {
-				return []actionOn{{"kms:DeleteAlias", resourceRef{alias: in.AliasName}},
-					{"kms:DeleteAlias", resourceRef{keyID: in.AliasName}}}
-			}}.op("DeleteAlias"),
+			keyRef: func(in *kms.DeleteAliasInput) string { return in.AliasName },
+			checks: func(in *kms.DeleteAliasInput) []actionOn { return []actionOn{{"kms:DeleteAlias", in.AliasName}} }}.op("DeleteAlias"),
 		spec[kms.ListAliasesInput, kms.ListAliasesOutput]{fn: func(a kms.API) func(context.Context, *kms.ListAliasesInput) (*kms.ListAliasesOutput, error) {
 			return a.ListAliases
 		},
-			actions: func(in *kms.ListAliasesInput) []actionOn { return key("kms:ListAliases", in.KeyId) }}.op("ListAliases"),
+			keyRef: func(in *kms.ListAliasesInput) string { return in.KeyId },
+			checks: func(in *kms.ListAliasesInput) []actionOn {
+				if in.KeyId == "" {
+					return []actionOn{{action: "kms:ListAliases"}} // on no key
+				}
+				return nil
+			}}.op("ListAliases"),
 
 		spec[kms.TagResourceInput, kms.TagResourceOutput]{fn: func(a kms.API) func(context.Context, *kms.TagResourceInput) (*kms.TagResourceOutput, error) {
 			return a.TagResource
 		},
-			actions: func(in *kms.TagResourceInput) []actionOn { return key("kms:TagResource", in.KeyId) }}.op("TagResource"),
+			keyRef: func(in *kms.TagResourceInput) string { return in.KeyId }}.op("TagResource"),
 		spec[kms.UntagResourceInput, kms.UntagResourceOutput]{fn: func(a kms.API) func(context.Context, *kms.UntagResourceInput) (*kms.UntagResourceOutput, error) {
 			return a.UntagResource
 		},
-			actions: func(in *kms.UntagResourceInput) []actionOn { return key("kms:UntagResource", in.KeyId) }}.op("UntagResource"),
+			keyRef: func(in *kms.UntagResourceInput) string { return in.KeyId }}.op("UntagResource"),
 		spec[kms.ListResourceTagsInput, kms.ListResourceTagsOutput]{fn: func(a kms.API) func(context.Context, *kms.ListResourceTagsInput) (*kms.ListResourceTagsOutput, error) {
 			return a.ListResourceTags
-		}, actions: func(in *kms.ListResourceTagsInput) []actionOn { return key("kms:ListResourceTags", in.KeyId) }}.op("ListResourceTags"),
+		}, keyRef: func(in *kms.ListResourceTagsInput) string { return in.KeyId }}.op("ListResourceTags"),
 
 		spec[kms.EnableKeyRotationInput, kms.EnableKeyRotationOutput]{fn: func(a kms.API) func(context.Context, *kms.EnableKeyRotationInput) (*kms.EnableKeyRotationOutput, error) {
 			return a.EnableKeyRotation
-		}, actions: func(in *kms.EnableKeyRotationInput) []actionOn { return key("kms:EnableKeyRotation", in.KeyId) }}.op("EnableKeyRotation"),
+		}, keyRef: func(in *kms.EnableKeyRotationInput) string { return in.KeyId }}.op("EnableKeyRotation"),
 		spec[kms.DisableKeyRotationInput, kms.DisableKeyRotationOutput]{fn: func(a kms.API) func(context.Context, *kms.DisableKeyRotationInput) (*kms.DisableKeyRotationOutput, error) {
 			return a.DisableKeyRotation
-		}, actions: func(in *kms.DisableKeyRotationInput) []actionOn { return key("kms:DisableKeyRotation", in.KeyId) }}.op("DisableKeyRotation"),
+		}, keyRef: func(in *kms.DisableKeyRotationInput) string { return in.KeyId }}.op("DisableKeyRotation"),
 		spec[kms.GetKeyRotationStatusInput, kms.GetKeyRotationStatusOutput]{fn: func(a kms.API) func(context.Context, *kms.GetKeyRotationStatusInput) (*kms.GetKeyRotationStatusOutput, error) {
 			return a.GetKeyRotationStatus
-		}, actions: func(in *kms.GetKeyRotationStatusInput) []actionOn { return key("kms:GetKeyRotationStatus", in.KeyId) },
+		}, keyRef: func(in *kms.GetKeyRotationStatusInput) string { return in.KeyId },
 			outKey: func(o *kms.GetKeyRotationStatusOutput) string { return o.KeyId }}.op("GetKeyRotationStatus"),
 		spec[kms.RotateKeyOnDemandInput, kms.RotateKeyOnDemandOutput]{fn: func(a kms.API) func(context.Context, *kms.RotateKeyOnDemandInput) (*kms.RotateKeyOnDemandOutput, error) {
 			return a.RotateKeyOnDemand
-		}, actions: func(in *kms.RotateKeyOnDemandInput) []actionOn { return key("kms:RotateKeyOnDemand", in.KeyId) },
+		}, keyRef: func(in *kms.RotateKeyOnDemandInput) string { return in.KeyId },
 			outKey: func(o *kms.RotateKeyOnDemandOutput) string { return o.KeyId }}.op("RotateKeyOnDemand"),
 		spec[kms.ListKeyRotationsInput, kms.ListKeyRotationsOutput]{fn: func(a kms.API) func(context.Context, *kms.ListKeyRotationsInput) (*kms.ListKeyRotationsOutput, error) {
 			return a.ListKeyRotations
-		}, actions: func(in *kms.ListKeyRotationsInput) []actionOn { return key("kms:ListKeyRotations", in.KeyId) }}.op("ListKeyRotations"),
+		}, keyRef: func(in *kms.ListKeyRotationsInput) string { return in.KeyId }}.op("ListKeyRotations"),
 
 		spec[kms.EncryptInput, kms.EncryptOutput]{fn: func(a kms.API) func(context.Context, *kms.EncryptInput) (*kms.EncryptOutput, error) { return a.Encrypt },
-			actions: func(in *kms.EncryptInput) []actionOn { return key("kms:Encrypt", in.KeyId) },
-			ec:      func(in *kms.EncryptInput) map[string]string { return in.EncryptionContext },
-			outKey:  func(o *kms.EncryptOutput) string { return o.KeyId },
-			decode:  decodeEncrypt, encode: encodeEncrypt}.op("Encrypt"),
+			keyRef: func(in *kms.EncryptInput) string { return in.KeyId },
+			ec:     func(in *kms.EncryptInput) map[string]string { return in.EncryptionContext },
+			outKey: func(o *kms.EncryptOutput) string { return o.KeyId },
+			decode: decodeEncrypt, encode: encodeEncrypt}.op("Encrypt"),
 		spec[kms.DecryptInput, kms.DecryptOutput]{fn: func(a kms.API) func(context.Context, *kms.DecryptInput) (*kms.DecryptOutput, error) { return a.Decrypt },
-			actions: func(in *kms.DecryptInput) []actionOn {
-				return []actionOn{{"kms:Decrypt", resourceRef{keyID: in.KeyId, ciphertext: in.CiphertextBlob}}}
-			},
+			keyRef: func(in *kms.DecryptInput) string { return in.KeyId },
 			ec:     func(in *kms.DecryptInput) map[string]string { return in.EncryptionContext },
 			outKey: func(o *kms.DecryptOutput) string { return o.KeyId },
 			decode: decodeDecrypt, encode: encodeDecrypt}.op("Decrypt"),
 		spec[kms.ReEncryptInput, kms.ReEncryptOutput]{fn: func(a kms.API) func(context.Context, *kms.ReEncryptInput) (*kms.ReEncryptOutput, error) {
 			return a.ReEncrypt
 		},
-			actions: func(in *kms.ReEncryptInput) []actionOn {
-				return []actionOn{{"kms:ReEncryptFrom", resourceRef{keyID: in.SourceKeyId, ciphertext: in.CiphertextBlob}},
-					{"kms:ReEncryptTo", resourceRef{keyID: in.DestinationKeyId}}}
-			},
+			keyRef: func(in *kms.ReEncryptInput) string { return in.SourceKeyId },
 			ec:     func(in *kms.ReEncryptInput) map[string]string { return in.DestinationEncryptionContext },
 			outKey: func(o *kms.ReEncryptOutput) string { return o.KeyId }}.op("ReEncrypt"),
 		spec[kms.GenerateDataKeyInput, kms.GenerateDataKeyOutput]{fn: func(a kms.API) func(context.Context, *kms.GenerateDataKeyInput) (*kms.GenerateDataKeyOutput, error) {
 			return a.GenerateDataKey
-		}, actions: func(in *kms.GenerateDataKeyInput) []actionOn { return key("kms:GenerateDataKey", in.KeyId) },
+		}, keyRef: func(in *kms.GenerateDataKeyInput) string { return in.KeyId },
 			ec:     func(in *kms.GenerateDataKeyInput) map[string]string { return in.EncryptionContext },
 			outKey: func(o *kms.GenerateDataKeyOutput) string { return o.KeyId },
 			decode: decodeGenerateDataKey, encode: encodeGenerateDataKey}.op("GenerateDataKey"),
 		spec[kms.GenerateDataKeyWithoutPlaintextInput, kms.GenerateDataKeyWithoutPlaintextOutput]{fn: func(a kms.API) func(context.Context, *kms.GenerateDataKeyWithoutPlaintextInput) (*kms.GenerateDataKeyWithoutPlaintextOutput, error) {
 			return a.GenerateDataKeyWithoutPlaintext
-		}, actions: func(in *kms.GenerateDataKeyWithoutPlaintextInput) []actionOn {
-			return key("kms:GenerateDataKeyWithoutPlaintext", in.KeyId)
-		},
+		}, keyRef: func(in *kms.GenerateDataKeyWithoutPlaintextInput) string { return in.KeyId },
 			ec:     func(in *kms.GenerateDataKeyWithoutPlaintextInput) map[string]string { return in.EncryptionContext },
 			outKey: func(o *kms.GenerateDataKeyWithoutPlaintextOutput) string { return o.KeyId }}.op("GenerateDataKeyWithoutPlaintext"),
 		spec[kms.GenerateDataKeyPairInput, kms.GenerateDataKeyPairOutput]{fn: func(a kms.API) func(context.Context, *kms.GenerateDataKeyPairInput) (*kms.GenerateDataKeyPairOutput, error) {
 			return a.GenerateDataKeyPair
-		}, actions: func(in *kms.GenerateDataKeyPairInput) []actionOn { return key("kms:GenerateDataKeyPair", in.KeyId) },
+		}, keyRef: func(in *kms.GenerateDataKeyPairInput) string { return in.KeyId },
 			ec:     func(in *kms.GenerateDataKeyPairInput) map[string]string { return in.EncryptionContext },
 			outKey: func(o *kms.GenerateDataKeyPairOutput) string { return o.KeyId }}.op("GenerateDataKeyPair"),
 		spec[kms.GenerateDataKeyPairWithoutPlaintextInput, kms.GenerateDataKeyPairWithoutPlaintextOutput]{fn: func(a kms.API) func(context.Context, *kms.GenerateDataKeyPairWithoutPlaintextInput) (*kms.GenerateDataKeyPairWithoutPlaintextOutput, error) {
 			return a.GenerateDataKeyPairWithoutPlaintext
-		}, actions: func(in *kms.GenerateDataKeyPairWithoutPlaintextInput) []actionOn {
-			return key("kms:GenerateDataKeyPairWithoutPlaintext", in.KeyId)
-		},
+		}, keyRef: func(in *kms.GenerateDataKeyPairWithoutPlaintextInput) string { return in.KeyId },
 			ec:     func(in *kms.GenerateDataKeyPairWithoutPlaintextInput) map[string]string { return in.EncryptionContext },
 			outKey: func(o *kms.GenerateDataKeyPairWithoutPlaintextOutput) string { return o.KeyId }}.op("GenerateDataKeyPairWithoutPlaintext"),
 		spec[kms.GenerateRandomInput, kms.GenerateRandomOutput]{fn: func(a kms.API) func(context.Context, *kms.GenerateRandomInput) (*kms.GenerateRandomOutput, error) {
@@ -381,20 +367,20 @@ var operations = func() map[string]operation {
 		spec[kms.GetPublicKeyInput, kms.GetPublicKeyOutput]{fn: func(a kms.API) func(context.Context, *kms.GetPublicKeyInput) (*kms.GetPublicKeyOutput, error) {
 			return a.GetPublicKey
 		},
-			actions: func(in *kms.GetPublicKeyInput) []actionOn { return key("kms:GetPublicKey", in.KeyId) },
-			outKey:  func(o *kms.GetPublicKeyOutput) string { return o.KeyId }}.op("GetPublicKey"),
+			keyRef: func(in *kms.GetPublicKeyInput) string { return in.KeyId },
+			outKey: func(o *kms.GetPublicKeyOutput) string { return o.KeyId }}.op("GetPublicKey"),
 
 		spec[kms.GetKeyPolicyInput, kms.GetKeyPolicyOutput]{fn: func(a kms.API) func(context.Context, *kms.GetKeyPolicyInput) (*kms.GetKeyPolicyOutput, error) {
 			return a.GetKeyPolicy
 		},
-			actions: func(in *kms.GetKeyPolicyInput) []actionOn { return key("kms:GetKeyPolicy", in.KeyId) }}.op("GetKeyPolicy"),
+			keyRef: func(in *kms.GetKeyPolicyInput) string { return in.KeyId }}.op("GetKeyPolicy"),
 		spec[kms.PutKeyPolicyInput, kms.PutKeyPolicyOutput]{fn: func(a kms.API) func(context.Context, *kms.PutKeyPolicyInput) (*kms.PutKeyPolicyOutput, error) {
 			return a.PutKeyPolicy
 		},
-			actions: func(in *kms.PutKeyPolicyInput) []actionOn { return key("kms:PutKeyPolicy", in.KeyId) }}.op("PutKeyPolicy"),
+			keyRef: func(in *kms.PutKeyPolicyInput) string { return in.KeyId }}.op("PutKeyPolicy"),
 		spec[kms.ListKeyPoliciesInput, kms.ListKeyPoliciesOutput]{fn: func(a kms.API) func(context.Context, *kms.ListKeyPoliciesInput) (*kms.ListKeyPoliciesOutput, error) {
 			return a.ListKeyPolicies
-		}, actions: func(in *kms.ListKeyPoliciesInput) []actionOn { return key("kms:ListKeyPolicies", in.KeyId) }}.op("ListKeyPolicies"),
+		}, keyRef: func(in *kms.ListKeyPoliciesInput) string { return in.KeyId }}.op("ListKeyPolicies"),
 	}
 	m := make(map[string]operation, len(ops))
 	for i, o := range ops {

@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -45,17 +46,12 @@ import (
 // 32 KiB key policy, escaped) is far below it.
 const MaxBodyBytes = 1 << 20
 
-// KeyResolver resolves key references for authorization. *kms.Service
-// implements it.
-type KeyResolver interface {
-	ResolveKey(ctx context.Context, ref string) (string, error)
-}
-
-// Backend is what the server serves: the KMS operations, key resolution,
-// and key ARNs (for authorization messages and the audit log).
+// Backend is what the server serves: the KMS operations, and key ARNs
+// (for the audit log). Its operations must ask the [kms.Authorizer] their
+// context carries ([kms.WithAuthorizer]) about every key they act on, as
+// *kms.Service does: the server authorizes its principals through it.
 type Backend interface {
 	kms.API
-	KeyResolver
 	KeyARN(id string) string
 }
 
@@ -71,8 +67,11 @@ type Config struct {
 	// Principals are further callers with the permissions they are
 	// granted (from a policy file).
 	Principals []*Principal
-	// InsecureDev accepts unsigned requests as the root principal. Only
-	// for development on loopback: the caller checks the address.
+	// InsecureDev accepts unsigned requests as the root principal if
+	// their Host header is a loopback name (localhost, 127.0.0.0/8, ::1;
+	// a web page sent here by DNS rebinding has its own name there).
+	// Only for development on loopback: the caller checks the listening
+	// address.
 	InsecureDev bool
 	// Audit receives one event per request; nil disables auditing.
 	Audit *AuditLog
@@ -174,9 +173,10 @@ func New(cfg Config) (*Server, error) {
 // Registry returns the server's metrics registry, for more collectors.
 func (s *Server) Registry() *prometheus.Registry { return s.reg }
 
-// Handler returns the HTTP handler: the KMS API on POST /, /healthz and
-// /metrics. [Server.Serve] serves the same routes with a leaner HTTP/1.1
-// server; both run every KMS request through the same code.
+// Handler returns the HTTP handler: the KMS API on POST / and /healthz.
+// [Server.Serve] serves the same routes with a leaner HTTP/1.1 server;
+// both run every KMS request through the same code. The metrics are not
+// among them: see [Server.MetricsHandler].
 func (s *Server) Handler() http.Handler {
 	s.muxOnce.Do(func() {
 		mux := http.NewServeMux()
@@ -184,11 +184,20 @@ func (s *Server) Handler() http.Handler {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			io.WriteString(w, "ok\n")
 		})
-		mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 		mux.HandleFunc("/", s.serveKMS)
 		s.mux = mux
 	})
 	return s.mux
+}
+
+// MetricsHandler returns the Prometheus handler of the server's metrics
+// (requests and latency by operation and result, the key cache, the Go
+// runtime and the process). It does not authenticate: serve it on an
+// address of its own that only the scraper reaches (envelope serve
+// --metrics-addr), not beside the API, since what it shows (which
+// operations run, how often, how many are refused) helps an attacker.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
 }
 
 // newRequestID returns a random request id in AWS's UUID form. (x holds
@@ -266,6 +275,7 @@ type exchange struct {
 	scratch []byte // SigV4 canonical request and string to sign
 	audit   []byte // the audit line being built
 	idBytes [16]byte
+	authz   keyAuthorizer // the KMS's authorizer for the request
 }
 
 var exchanges = sync.Pool{New: func() any { return new(exchange) }}
@@ -436,17 +446,18 @@ func (s *Server) handle(x *exchange) {
 		return
 	}
 	principal = p.Name
-	ctx := r.ctx
 	body := r.body
+	// The KMS asks x.authz about every key it resolves, in the
+	// transaction that uses the key; x.authz remembers the key's ARN.
+	x.authz = keyAuthorizer{p: p}
+	ctx := kms.WithAuthorizer(r.ctx, &x.authz)
 	var authz authorizer
 	if !p.Root {
-		authz = func(action string, ref resourceRef) error {
-			return s.authorize(ctx, p, action, ref)
-		}
+		authz = func(action, alias string) error { return authorize(p, action, alias) }
 	}
 	out, err := op.call(ctx, s.cfg.Backend, body, authz, w.body[:0])
 	info = out.audit
-	info.keyARN = s.auditARN(ctx, info.keyARN, body)
+	info.keyARN = s.auditARN(info.keyARN, x.authz.keyARN, body)
 	if err != nil {
 		var ae *authError
 		var ke *kms.Error
@@ -475,12 +486,16 @@ func appendError(dst []byte, code, msg string) []byte {
 	return append(dst, '}')
 }
 
-// auditARN turns the key a request named (an alias, a bare id, or nothing
-// for a Decrypt that named none) into the key's ARN for the audit log,
-// when the key can be found.
-func (s *Server) auditARN(ctx context.Context, ref string, body []byte) string {
+// auditARN returns the key ARN the audit log records for a request: the
+// ARN its answer reports (ref, then), else the ARN of the key the KMS
+// resolved for it (resolved), else the key as the request named it (the ARN
+// of the key a ciphertext names, when it named none).
+func (s *Server) auditARN(ref, resolved string, body []byte) string {
 	if strings.HasPrefix(ref, "arn:") && strings.Contains(ref, ":key/") {
 		return ref
+	}
+	if resolved != "" {
+		return resolved
 	}
 	if ref == "" {
 		var in struct{ CiphertextBlob []byte }
@@ -491,9 +506,6 @@ func (s *Server) auditARN(ctx context.Context, ref string, body []byte) string {
 		}
 		return ""
 	}
-	if id, err := s.cfg.Backend.ResolveKey(ctx, ref); err == nil {
-		return s.cfg.Backend.KeyARN(id)
-	}
 	return ref
 }
 
@@ -501,6 +513,11 @@ func (s *Server) auditARN(ctx context.Context, ref string, body []byte) string {
 func (s *Server) authenticate(x *exchange) (*Principal, error) {
 	r := &x.req
 	if s.cfg.InsecureDev && r.header.get("Authorization") == "" {
+		// A page a browser was made to send here (DNS rebinding) names
+		// its own host: only requests for a loopback name are root.
+		if !loopbackHost(r.host) {
+			return nil, &authError{CodeMissingAuthenticationToken, fmt.Sprintf("unsigned requests are accepted (--insecure-dev) only with a loopback Host header (localhost, 127.0.0.1 or [::1], any port), not %q: sign the request", r.host)}
+		}
 		return s.root, nil
 	}
 	sr, err := parseAuthorization(r)
@@ -520,6 +537,21 @@ func (s *Server) authenticate(x *exchange) (*Principal, error) {
 	return p, nil
 }
 
+// loopbackHost reports whether a Host header names the loopback interface:
+// localhost, an address of 127.0.0.0/8 or ::1, with or without a port.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	} else if len(host) > 2 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Zone() == "" && ip.Unmap().IsLoopback()
+}
+
 // signingKey returns the SigV4 signing key of a principal for a scope,
 // derived once per day and cached (four HMACs saved per request).
 func (s *Server) signingKey(p *Principal, sr *sigv4Request) *sigKey {
@@ -536,52 +568,72 @@ func (s *Server) signingKey(p *Principal, sr *sigv4Request) *sigKey {
 	return k
 }
 
-// authorize checks that p may perform action on ref.
-func (s *Server) authorize(ctx context.Context, p *Principal, action string, ref resourceRef) error {
-	if p.Root {
+// authorize checks that p may perform action on an alias as a resource, or
+// on "*" if alias is "" (operations on no key). Permissions on keys are
+// keyAuthorizer's.
+func authorize(p *Principal, action, alias string) error {
+	if alias != "" {
+		// An alias as a resource: only grants naming it (or "*") apply.
+		if p.allows(action, func(entry string) bool { return entry == alias }) {
+			return nil
+		}
+		return denied(p, action, alias)
+	}
+	if p.allows(action, func(string) bool { return false }) {
 		return nil
 	}
-	deny := func(what string) error {
-		return &authError{CodeAccessDenied, fmt.Sprintf("User: %s is not authorized to perform: %s on %s", p.Name, action, what)}
+	return denied(p, action, "resource *")
+}
+
+// denied is the refusal of action on what to p.
+func denied(p *Principal, action, what string) error {
+	return &kms.Error{Code: CodeAccessDenied, Message: fmt.Sprintf("User: %s is not authorized to perform: %s on %s", p.Name, action, what)}
+}
+
+// keyAuthorizer is the [kms.Authorizer] of one request: the KMS asks it
+// about every key it resolves for the request, in the transaction that
+// then uses the key. It checks the principal's grants (the root principal
+// may do everything) and remembers, for the audit log, the ARN of the key
+// refused, else of the last key asked about for the first action asked
+// (ReEncrypt's source; an operation whose cached read missed asks again in
+// its read of the store, which is the one that counts).
+type keyAuthorizer struct {
+	p      *Principal
+	keyARN string
+	action string // of keyARN
+	denied bool
+}
+
+var _ kms.Authorizer = (*keyAuthorizer)(nil)
+
+// Authorize implements [kms.Authorizer]. A grant's key entry matches the
+// key asked about if it is "*", the key's id, or a key ARN, alias name or
+// alias ARN that names the key in the KMS's snapshot; a reference to no
+// key matches only "*". The refusal names the key as the caller named it,
+// never what it resolved to, so that it tells nothing of other keys.
+func (a *keyAuthorizer) Authorize(_ context.Context, req *kms.AuthzRequest) error {
+	if req.Key != nil && !a.denied && (a.keyARN == "" || req.Action == a.action) {
+		a.keyARN, a.action = req.Key.ARN, req.Action
 	}
-	if ref.alias != "" {
-		// An alias as a resource: only grants naming it (or "*") apply.
-		if p.allows(action, func(entry string) bool { return entry == ref.alias }) {
-			return nil
-		}
-		return deny(ref.alias)
-	}
-	if ref.keyID == "" && len(ref.ciphertext) == 0 {
-		// Operations on no key need a grant on "*".
-		if p.allows(action, func(string) bool { return false }) {
-			return nil
-		}
-		return deny("resource *")
-	}
-	var keyID string
-	resolved := false
-	if ref.keyID != "" {
-		if id, err := s.cfg.Backend.ResolveKey(ctx, ref.keyID); err == nil {
-			keyID, resolved = id, true
-		}
-	} else {
-		keyID, resolved = kms.CiphertextKeyID(ref.ciphertext)
+	if a.p.Root {
+		return nil
 	}
 	match := func(entry string) bool {
-		if !resolved {
-			return false // an unknown key matches only "*" (and then fails as not found)
+		if req.Key == nil {
+			return false
 		}
-		if strings.HasPrefix(entry, "alias/") || strings.HasPrefix(entry, "arn:") {
-			id, err := s.cfg.Backend.ResolveKey(ctx, entry)
-			return err == nil && id == keyID
-		}
-		return entry == keyID
+		id, ok := req.ResolveKey(entry)
+		return ok && id == req.Key.ID
 	}
-	if p.allows(action, match) {
+	if a.p.allows(req.Action, match) {
 		return nil
 	}
-	if resolved {
-		return deny("key " + s.cfg.Backend.KeyARN(keyID))
+	if req.Key != nil && !a.denied {
+		a.keyARN, a.denied = req.Key.ARN, true
 	}
-	return deny(ref.keyID)
+	what := req.Ref
+	if what == "" {
+		what = "the key of the ciphertext"
+	}
+	return denied(a.p, req.Action, what)
 }

@@ -539,7 +539,9 @@ func testMetrics(t *testing.T) {
 	e.call("DescribeKey", `{"KeyId":"alias/none"}`, signOpts{})
 	e.call("Frobnicate", "{}", signOpts{})
 
-	resp, err := e.hs.Client().Get(e.hs.URL + "/metrics")
+	ms := httptest.NewServer(e.srv.MetricsHandler())
+	defer ms.Close()
+	resp, err := ms.Client().Get(ms.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -565,6 +567,16 @@ func testMetrics(t *testing.T) {
 	// the metrics without bound).
 	if strings.Contains(text, "Frobnicate") {
 		t.Errorf("/metrics holds the unknown target name")
+	}
+	// Not beside the API: anyone who reaches the API would see them.
+	resp, err = e.hs.Client().Get(e.hs.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK || strings.Contains(string(b), "envelope_kms_requests_total") {
+		regression(t, "server.go Handler serves /metrics, unauthenticated, on the API's address")
 	}
 }
 
