@@ -86,6 +86,7 @@ type Keystore struct {
 	// Created reports whether Open created the keystore.
 	Created bool
 	store   *sqlite.Store
+	root    kms.RootKey // seals the audit key and marks (audit.go)
 }
 
 // Close closes the keystore.
@@ -138,7 +139,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Keystore, error) {
 		}
 		return nil, fmt.Errorf("keystore %s: %v", dir, err)
 	}
-	return &Keystore{Service: svc, Dir: dir, Created: !existed || fresh, store: store}, nil
+	return &Keystore{Service: svc, Dir: dir, Created: !existed || fresh, store: store, root: root}, nil
 }
 
 // arnIdentity is the region and account a keystore's ARNs carry.
