@@ -1,205 +1,603 @@
 package awsapi
 
 import (
-	"bufio"
 	"bytes"
+	"cmp"
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
-	"github.com/envelopekms/envelope/internal/durable"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// AuditEvent is one line of the audit log: who did what to which key, and
-// how it ended. It never holds key material, plaintext or context values.
+// AuditEvent is the line of one request in the audit log: who did what to
+// which key, and how it ended. It never holds key material, plaintext or
+// context values. Fields a caller controls are bounded (see [AuditLog]);
+// what does not fit is summarised in the Omitted fields.
 type AuditEvent struct {
-	Seq                   int64    `json:"seq"`
-	Time                  string   `json:"time"`
-	RequestID             string   `json:"requestId"`
-	Principal             string   `json:"principal"`
-	SourceAddress         string   `json:"sourceAddress"`
-	Operation             string   `json:"operation"`
-	KeyARN                string   `json:"keyArn,omitempty"`
-	EncryptionContextKeys []string `json:"encryptionContextKeys,omitempty"`
+	Seq  int64  `json:"seq"`
+	Time string `json:"time"`
+	// Type is "" for a request. The server's own records carry "start",
+	// "resume" or "unauthenticated" and the members described at
+	// [AuditLog], which AuditEvent does not hold; [AuditLog.Write] writes
+	// only requests and ignores Type.
+	Type          string `json:"type,omitempty"`
+	RequestID     string `json:"requestId"`
+	Principal     string `json:"principal"`
+	SourceAddress string `json:"sourceAddress"`
+	Operation     string `json:"operation"`
+	KeyARN        string `json:"keyArn,omitempty"`
+	// KeyARNOmitted stands for a key reference too long to write (a
+	// request's KeyId is recorded before it is known to name a key).
+	KeyARNOmitted         *AuditOmitted `json:"keyArnOmitted,omitempty"`
+	EncryptionContextKeys []string      `json:"encryptionContextKeys,omitempty"`
+	// EncryptionContextKeysOmitted summarises the context keys not listed:
+	// those too long, and those beyond the first few.
+	EncryptionContextKeysOmitted *AuditOmitted `json:"encryptionContextKeysOmitted,omitempty"`
 	// Result is "Success" or the AWS error name.
 	Result string `json:"result"`
 }
 
-// macField ends every line: ,"mac":"<64 hex digits>"}
-const macField = `,"mac":"`
+// AuditOmitted summarises what a line leaves out of a field. SHA256 is the
+// SHA-256, in hex, over the values left out, in order, each as its length
+// (4 bytes, big-endian) and its bytes: whoever holds the values can check
+// them against it.
+type AuditOmitted struct {
+	// Count is the number of values left out of a list.
+	Count int `json:"count,omitempty"`
+	// Bytes is the length of a string left out.
+	Bytes  int    `json:"bytes,omitempty"`
+	SHA256 string `json:"sha256"`
+	// Prefix is the first bytes of a string left out (at most 64).
+	Prefix string `json:"prefix,omitempty"`
+}
 
-// The audit log is a file of JSON lines chained by HMAC-SHA256: each line
-// ends with mac = HMAC(key, previous line's mac ‖ this line up to the mac
-// field), the first line chaining from 32 zero bytes. Without the audit key
-// no line can be edited, inserted or deleted unnoticed; lines cut from the
-// end leave no trace in the file itself (seq numbers do show a gap to
-// anyone who saw later ones).
+// Bounds of what one request's line holds; lengths are of the values as
+// written (JSON-escaped, without quotes).
+const (
+	maxAuditKeyARN      = 512
+	maxAuditContextKey  = 128
+	maxAuditContextKeys = 32
+	auditPrefixBytes    = 64
+)
+
+// Unauthenticated failures (requests with no principal) are written one by
+// one up to a rate; beyond it they are counted, by source address and
+// error, into one summary line per AuditSummaryInterval.
+const (
+	unauthenticatedRate  = 10 // lines per second
+	unauthenticatedBurst = 50
+	maxSummaryPairs      = 64 // source and error pairs named in a summary
+)
+
+// AuditSyncInterval is how often the default audit mode syncs the log to
+// disk, and how often, in both modes, the log's high-water mark is raised
+// in the keystore ([AuditMarks]).
+const AuditSyncInterval = time.Second
+
+// AuditSummaryInterval is how often unauthenticated failures counted
+// rather than written are summarised in one line.
+const AuditSummaryInterval = 10 * time.Second
+
+// Retries of a log that cannot be written back off from retryMin to
+// retryMax.
+const (
+	retryMin = 10 * time.Millisecond
+	retryMax = time.Second
+)
+
+const (
+	// macField ends every line: ,"mac":"<64 hex digits>"}
+	macField = `,"mac":"`
+	// macSuffixLen is the length of the mac member and the closing brace.
+	macSuffixLen = len(macField) + 64 + 2
+	// maxTornText is how much of a torn line its start record quotes.
+	maxTornText = 1024
+	// maxTailScan bounds how far from the end of a log Open looks for its
+	// last complete line.
+	maxTailScan = 64 << 20
+	// maxUnsynced bounds the lines kept for rewriting until the default
+	// mode's next sync; beyond it the log is synced at once.
+	maxUnsynced = 16 << 20
+)
+
+// AuditMarks keeps audit logs' high-water marks outside the logs, so that
+// lines cut from the end of a log can be told: a log that ends before its
+// mark has lost lines. *keystore.Keystore implements it, in the keystore,
+// sealed under its root key.
+type AuditMarks interface {
+	// AuditMark returns the mark of the log with the given id: the
+	// highest sequence number known on disk and that line's mac; seq 0
+	// if there is none.
+	AuditMark(ctx context.Context, id string) (seq int64, mac []byte, err error)
+	// RaiseAuditMark records seq and mac as the mark of log id, written
+	// from where (host and path), unless the mark is already higher.
+	RaiseAuditMark(ctx context.Context, id, where string, seq int64, mac []byte) error
+	// AuditLogAt returns the id of the log last marked from where, or "".
+	AuditLogAt(ctx context.Context, where string) (string, error)
+}
+
+// AuditOptions configure [OpenAuditLog].
+type AuditOptions struct {
+	// Key is the 32-byte HMAC-SHA256 key of the chain.
+	Key []byte
+	// Sync makes each request wait until its line is on disk (fsync,
+	// shared by the requests waiting together). By default a request
+	// waits until its line is written to the operating system, and the
+	// log is synced every AuditSyncInterval.
+	Sync bool
+	// Marks, if not nil, keeps the log's high-water mark (the keystore).
+	Marks AuditMarks
+	// Logger logs failures and recoveries; nil discards.
+	Logger *slog.Logger
+
+	// wrap, in tests, wraps the log file to inject faults.
+	wrap func(*os.File) auditFile
+}
+
+// auditFile is what the log needs of its file.
+type auditFile interface {
+	io.ReaderAt
+	io.WriterAt
+	Truncate(size int64) error
+	Sync() error
+	Close() error
+}
+
+// AuditLog is the server's audit log: a file of JSON lines, one per request
+// and a few of its own, chained by HMAC-SHA256. Each line ends with
+// mac = HMAC(key, previous line's mac ‖ this line up to the mac member);
+// the first line of a log chains from 32 zero bytes, or from the prevMac
+// of the start record it is. Without the key no line can be edited,
+// inserted or deleted unnoticed ([VerifyAuditLog]).
+//
+// # Lines
+//
+// A request's line ([AuditEvent]): seq, time, requestId, principal ("-"
+// when none was authenticated), sourceAddress, operation, keyArn (or
+// keyArnOmitted), encryptionContextKeys (and encryptionContextKeysOmitted),
+// result, mac. Context keys are listed, in order, while they are at most
+// 128 bytes and 32 of them; a key reference of more than 512 bytes is
+// replaced by its length, SHA-256 and first 64 bytes ([AuditOmitted]). A
+// request's line is thus at most about 7 KiB.
+//
+// Requests that fail with no authenticated principal are written one by
+// one up to 10 a second (50 at once); beyond that they are counted, by
+// source address and error, into a summary line every
+// AuditSummaryInterval.
+//
+// The server's own lines carry a "type":
+//   - "start", written each time the log is opened: logId (the log's id,
+//     random, kept from open to open), host, pid, mode ("batched" or
+//     "sync"), prevSeq and prevMac (the line it chains from), missing (the
+//     lines known written but found cut from the end: the log ended before
+//     its high-water mark), highWater (the mark found, when marks are
+//     kept) and torn (bytes, sha256 and the text of an incomplete last line
+//     that was cut: a crash in the middle of a write).
+//   - "resume", written when the log can be written again after failing:
+//     failedAt, error, attempts, refused (requests refused meanwhile,
+//     without lines of their own) and withheld (from, through: the lines
+//     of requests that were answered KMSInternalException because their
+//     lines could not be written; the operations they record did run).
+//   - "unauthenticated": since, until, count, bySource (source, result,
+//     count) and others (count) for the pairs beyond 64.
+//
+// # Guarantees
+//
+// A request is answered only once its line is written to the operating
+// system (default mode) or synced to disk (sync mode): a crash of the
+// server process loses no answered request's line. In the default mode a
+// power failure can lose the lines written since the last sync, at most
+// AuditSyncInterval earlier. When a line cannot be written (a full disk,
+// an I/O error), the requests waiting for it are answered
+// KMSInternalException instead (a computed answer, which may hold a data
+// key, is discarded), every later request is refused until the log can be
+// written again, and a background retry writes the pending lines, with
+// the chain intact, as soon as it can.
+//
+// With [AuditOptions.Marks], the seq and mac of the last line synced are
+// raised as the log's high-water mark every AuditSyncInterval and on
+// Close; a log that ends before its mark was cut, and [VerifyAuditLog]
+// says by how many lines at least. A reopened log continues after its mark,
+// never reusing a sequence number, and its start record says what is
+// missing.
 type AuditLog struct {
-	mu   sync.Mutex
-	f    *os.File
-	key  []byte
-	prev []byte
-	seq  int64
-	sync bool
-	mac  hash.Hash // HMAC-SHA256 with key, reset for each line
+	path  string
+	where string // host and absolute path, for the marks
+	id    string
+	key   []byte
+	sync  bool
+	marks AuditMarks
+	log   *slog.Logger
+	f     auditFile
+	osf   *os.File // the file under f, locked while open
 
-	pending []byte // lines not yet written
-	spare   []byte // the flusher's last batch, for reuse
-	kick    chan struct{}
-	stopped chan struct{}
+	mu      sync.Mutex
 	cond    *sync.Cond
-	synced  int64 // highest seq on disk (fsync)
-	err     error // sticky write failure
-	closed  bool
+	mac     hash.Hash // HMAC-SHA256 with key, reset for each line
+	prev    []byte    // the mac of the last line appended
+	seq     int64     // the last line appended
+	pending []byte    // lines appended, not yet written
+	spare   []byte    // a written batch's buffer, for reuse
+	writing bool      // a batch is being written
+	size    int64     // where the written lines end in the file
+	dirty   bool      // the file may hold bytes past size: cut them
+	done    int64     // the last line written (sync mode: and synced)
+	doneMAC []byte    // its mac
+	// synced lines: the file up to syncedSize is on disk.
+	synced     int64
+	syncedMAC  []byte
+	syncedSize int64
+	unsynced   []byte // the file from syncedSize to size, to rewrite after a failure
+	// A failure, while the log cannot be written.
+	err          error
+	failedAt     time.Time
+	attempts     int64
+	refused      int64
+	withheldFrom int64
+	closed       bool
+	marked       int64 // the last seq raised as the mark
+
+	healthy       atomic.Bool
+	writeFailures atomic.Int64
+	refusedTotal  atomic.Int64
+	summarized    atomic.Int64
+	markFailures  atomic.Int64
+
+	// Unauthenticated failures beyond the rate, for the next summary.
+	umu      sync.Mutex
+	tokens   float64
+	tokensAt time.Time
+	usince   time.Time
+	ucount   int64
+	upairs   map[[2]string]int64
+	uothers  int64
+
+	kick    chan struct{}
+	stop    chan struct{}
+	stopped chan struct{}
 }
 
-// AuditFlushInterval is how often the default (batching) audit mode hands
-// its lines to the operating system: the loss window if the server
-// process crashes. Lines in the operating system's page cache survive a
-// server crash but not a power loss; with sync, each answer waits until
-// its line is on disk.
-const AuditFlushInterval = 10 * time.Millisecond
+// errAuditClosed is a write after Close.
+var errAuditClosed = errors.New("audit log closed")
 
-// LoadOrCreateAuditKey reads the 32-byte audit key from file, creating it
-// (mode 0600) if absent.
-func LoadOrCreateAuditKey(file string) ([]byte, error) {
-	key, err := os.ReadFile(file)
-	if err == nil {
-		if len(key) != 32 {
-			return nil, fmt.Errorf("audit key %s is %d bytes, want 32", file, len(key))
-		}
-		return key, nil
+// OpenAuditLog opens (creating, mode 0600) the audit log at path, locks it
+// against other processes, recovers a torn last line, and writes a start
+// record that continues its chain (see [AuditLog]). A log that cannot be
+// written at once (a full disk) opens unhealthy and recovers by itself.
+func OpenAuditLog(path string, opts AuditOptions) (*AuditLog, error) {
+	if len(opts.Key) != 32 {
+		return nil, fmt.Errorf("audit key is %d bytes, want 32", len(opts.Key))
 	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("audit log %q: %v", path, err)
 	}
-	key = make([]byte, 32)
-	rand.Read(key)
-	if err := durable.WriteNew(file, key, 0o600); durable.CreateFailed(err) {
-		return nil, fmt.Errorf("creating audit key: %v", err)
-	} else if err != nil {
-		return nil, fmt.Errorf("writing audit key: %v", err)
-	}
-	return key, nil
-}
-
-// OpenAuditLog opens (creating, mode 0600) the audit log at path and
-// continues its chain from its last line. With sync false, lines are
-// written in batches every AuditFlushInterval; with syncWrites, Write
-// returns only once its line is on disk, many concurrent writers sharing
-// one fsync (group commit).
-func OpenAuditLog(path string, key []byte, syncWrites bool) (*AuditLog, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	host, _ := os.Hostname()
+	osf, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening audit log: %v", err)
 	}
-	a := &AuditLog{f: f, key: key, prev: make([]byte, 32), sync: syncWrites, mac: hmac.New(sha256.New, key),
-		kick: make(chan struct{}, 1), stopped: make(chan struct{})}
+	if err := lockFile(osf); err != nil {
+		osf.Close()
+		return nil, fmt.Errorf("audit log %s is in use by another process (%v): each server needs a log of its own", path, err)
+	}
+	a := &AuditLog{path: path, where: host + ":" + abs, key: bytes.Clone(opts.Key), sync: opts.Sync, marks: opts.Marks,
+		log: opts.Logger, f: osf, osf: osf, mac: hmac.New(sha256.New, opts.Key),
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if opts.wrap != nil {
+		a.f = opts.wrap(osf)
+	}
 	a.cond = sync.NewCond(&a.mu)
-	last, err := lastLine(f)
-	if err != nil {
-		f.Close()
+	a.healthy.Store(true)
+	if err := a.open(); err != nil {
+		osf.Close()
 		return nil, err
 	}
-	if len(last) > 0 {
-		mac, rest, err := splitMAC(last)
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("audit log %s: the last line is damaged (%v); run \"envelope audit verify\"", path, err)
-		}
-		var ev AuditEvent
-		if err := json.Unmarshal(append(rest, '}'), &ev); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("audit log %s: the last line is damaged (%v)", path, err)
-		}
-		a.prev, a.seq = mac, ev.Seq
-	}
-	a.synced = a.seq
-	go a.flusher()
+	go a.maintain()
 	return a, nil
 }
 
-// lastLine returns the last complete line of f (without its newline).
-func lastLine(f *os.File) ([]byte, error) {
-	st, err := f.Stat()
+// open reads the end of the log, finds its id and mark, and writes the
+// start record.
+func (a *AuditLog) open() error {
+	st, err := a.osf.Stat()
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("audit log %s: %v", a.path, err)
 	}
 	size := st.Size()
-	if size == 0 {
-		return nil, nil
-	}
-	const chunk = 64 << 10
-	var buf []byte
-	for off := size; off > 0; {
-		n := int64(chunk)
-		if off < n {
-			n = off
-		}
-		off -= n
-		b := make([]byte, n)
-		if _, err := f.ReadAt(b, off); err != nil && err != io.EOF {
-			return nil, err
-		}
-		buf = append(b, buf...)
-		trimmed := bytes.TrimRight(buf, "\n")
-		if i := bytes.LastIndexByte(trimmed, '\n'); i >= 0 {
-			return trimmed[i+1:], nil
-		}
-		if off == 0 {
-			return trimmed, nil
-		}
-	}
-	return nil, nil
-}
-
-func splitMAC(line []byte) (mac, rest []byte, err error) {
-	i := bytes.LastIndex(line, []byte(macField))
-	if i < 0 || len(line) != i+len(macField)+64+2 || !bytes.HasSuffix(line, []byte(`"}`)) {
-		return nil, nil, errors.New("no mac at the end of the line")
-	}
-	mac, err = hex.DecodeString(string(line[i+len(macField) : len(line)-2]))
+	good, lastStart, err := scanTail(a.f, size)
 	if err != nil {
-		return nil, nil, errors.New("the mac is not hex")
+		return fmt.Errorf("audit log %s: %v", a.path, err)
 	}
-	return mac, line[:i], nil
+	var lastSeq int64
+	lastMAC := make([]byte, 32)
+	if good > 0 {
+		if lastSeq, lastMAC, err = readLineEnds(a.f, lastStart, good-1); err != nil {
+			return fmt.Errorf("audit log %s: the last line is damaged (%v); run \"envelope audit verify\"", a.path, err)
+		}
+	}
+	var torn *tornTail
+	if size > good {
+		if torn, err = readTorn(a.f, good, size); err != nil {
+			return fmt.Errorf("audit log %s: %v", a.path, err)
+		}
+	}
+	if good > 0 {
+		a.id = firstLineLogID(a.f)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if a.id == "" && a.marks != nil {
+		if a.id, err = a.marks.AuditLogAt(ctx, a.where); err != nil {
+			return fmt.Errorf("audit log %s: reading its high-water mark: %v", a.path, err)
+		}
+	}
+	if a.id == "" {
+		var b [16]byte
+		rand.Read(b[:])
+		a.id = hex.EncodeToString(b[:])
+	}
+	var markSeq int64
+	var markMAC []byte
+	if a.marks != nil {
+		if markSeq, markMAC, err = a.marks.AuditMark(ctx, a.id); err != nil {
+			return fmt.Errorf("audit log %s: reading its high-water mark: %v", a.path, err)
+		}
+	}
+	s := startRecord{id: a.id, mode: "batched", prevSeq: lastSeq, prevMAC: lastMAC, marks: a.marks != nil, highWater: markSeq, torn: torn}
+	if a.sync {
+		s.mode = "sync"
+	}
+	if markSeq > lastSeq {
+		if good > 0 {
+			s.missing = markSeq - lastSeq // cut from the end
+		} else if len(markMAC) == 32 {
+			s.prevSeq, s.prevMAC = markSeq, markMAC // a new file: the log goes on
+		}
+	}
+	a.seq = s.prevSeq + s.missing
+	a.prev = bytes.Clone(s.prevMAC)
+	a.size, a.syncedSize, a.dirty = good, good, torn != nil
+	a.done, a.doneMAC = a.seq, bytes.Clone(a.prev)
+	a.synced, a.syncedMAC = a.seq, bytes.Clone(a.prev)
+	if s.missing > 0 {
+		a.log.Warn("lines were cut from the end of the audit log: it ends before its high-water mark", "log", a.path,
+			"lastSeq", lastSeq, "highWater", markSeq, "missing", s.missing)
+	}
+	if torn != nil {
+		a.log.Warn("cut the torn last line of the audit log (a crash while writing it); the start record holds what was cut", "log", a.path, "bytes", torn.bytes)
+	}
+
+	a.mu.Lock()
+	a.appendLocked(s.appendTail(nil, time.Now()))
+	a.flushLocked()
+	if a.err == nil && !a.sync {
+		if err := a.f.Sync(); err != nil {
+			a.failLocked(err)
+		} else {
+			a.markSyncedLocked(a.size, a.done, a.doneMAC)
+		}
+	}
+	failed := a.err
+	a.mu.Unlock()
+	if failed == nil {
+		a.raiseMark()
+	}
+	return nil
 }
 
-func lineMAC(key, prev, rest []byte) []byte {
-	h := hmac.New(sha256.New, key)
-	h.Write(prev)
-	h.Write(rest)
-	return h.Sum(nil)
+// startRecord is what a start record says.
+type startRecord struct {
+	id        string
+	mode      string
+	prevSeq   int64
+	prevMAC   []byte
+	missing   int64
+	marks     bool
+	highWater int64
+	torn      *tornTail
 }
 
-// Write appends ev to the log, setting its sequence number. In the default
-// mode the line reaches the operating system within AuditFlushInterval; in
-// sync mode Write returns once it is on disk.
+// tornTail is an incomplete last line.
+type tornTail struct {
+	bytes  int64
+	sha256 []byte
+	text   []byte // its first maxTornText bytes
+}
+
+func (s *startRecord) appendTail(dst []byte, now time.Time) []byte {
+	host, _ := os.Hostname()
+	dst = appendAuditTime(dst, now)
+	dst = append(dst, `,"type":"start","logId":`...)
+	dst = appendJSONString(dst, s.id)
+	dst = append(dst, `,"host":`...)
+	dst = appendJSONString(dst, host)
+	dst = append(dst, `,"pid":`...)
+	dst = strconv.AppendInt(dst, int64(os.Getpid()), 10)
+	dst = append(dst, `,"mode":"`...)
+	dst = append(dst, s.mode...)
+	dst = append(dst, `","prevSeq":`...)
+	dst = strconv.AppendInt(dst, s.prevSeq, 10)
+	dst = append(dst, `,"prevMac":"`...)
+	dst = hex.AppendEncode(dst, s.prevMAC)
+	dst = append(dst, `","missing":`...)
+	dst = strconv.AppendInt(dst, s.missing, 10)
+	if s.marks {
+		dst = append(dst, `,"highWater":`...)
+		dst = strconv.AppendInt(dst, s.highWater, 10)
+	}
+	if t := s.torn; t != nil {
+		dst = append(dst, `,"torn":{"bytes":`...)
+		dst = strconv.AppendInt(dst, t.bytes, 10)
+		dst = append(dst, `,"sha256":"`...)
+		dst = hex.AppendEncode(dst, t.sha256)
+		dst = append(dst, `","text":`...)
+		dst = appendJSONString(dst, string(t.text))
+		dst = append(dst, '}')
+	}
+	return dst
+}
+
+// scanTail finds where the complete lines of a file of size bytes end
+// (good, just after its last newline) and where the last of them starts.
+func scanTail(f io.ReaderAt, size int64) (good, lastStart int64, err error) {
+	const chunk = 64 << 10
+	buf := make([]byte, chunk)
+	good = -1
+	for end := size; end > 0; {
+		if size-end > maxTailScan {
+			if good < 0 {
+				return 0, 0, fmt.Errorf("no complete line in the last %d MiB", maxTailScan>>20)
+			}
+			return 0, 0, fmt.Errorf("the last line is longer than %d MiB", maxTailScan>>20)
+		}
+		off := max(end-chunk, 0)
+		b := buf[:end-off]
+		if _, err := f.ReadAt(b, off); err != nil && err != io.EOF {
+			return 0, 0, err
+		}
+		for i := len(b) - 1; i >= 0; i-- {
+			if b[i] != '\n' {
+				continue
+			}
+			if good < 0 {
+				good = off + int64(i) + 1
+				continue
+			}
+			return good, off + int64(i) + 1, nil
+		}
+		end = off
+	}
+	if good < 0 {
+		return 0, 0, nil // no complete line
+	}
+	return good, 0, nil
+}
+
+// readLineEnds returns the seq and mac of the line from start to end (its
+// newline), reading only its beginning and end.
+func readLineEnds(f io.ReaderAt, start, end int64) (int64, []byte, error) {
+	n := end - start
+	if n < int64(len(`{"seq":1`))+int64(macSuffixLen) {
+		return 0, nil, errors.New("too short")
+	}
+	head := make([]byte, min(n-int64(macSuffixLen), 32))
+	if _, err := f.ReadAt(head, start); err != nil {
+		return 0, nil, err
+	}
+	seq, ok := parseSeq(head)
+	if !ok {
+		return 0, nil, errors.New(`it does not begin with {"seq":N`)
+	}
+	suffix := make([]byte, macSuffixLen)
+	if _, err := f.ReadAt(suffix, end-int64(macSuffixLen)); err != nil {
+		return 0, nil, err
+	}
+	mac, ok := parseMACSuffix(suffix)
+	if !ok {
+		return 0, nil, errors.New("no mac at the end of the line")
+	}
+	return seq, mac, nil
+}
+
+// parseSeq parses the {"seq":N, that begins every line.
+func parseSeq(b []byte) (int64, bool) {
+	rest, ok := bytes.CutPrefix(b, []byte(`{"seq":`))
+	if !ok {
+		return 0, false
+	}
+	i := 0
+	for i < len(rest) && i < 19 && '0' <= rest[i] && rest[i] <= '9' {
+		i++
+	}
+	if i == 0 || i >= len(rest) || rest[i] != ',' || rest[0] == '0' {
+		return 0, false
+	}
+	seq, err := strconv.ParseInt(string(rest[:i]), 10, 64)
+	return seq, err == nil
+}
+
+// parseMACSuffix parses the ,"mac":"<64 hex digits>"} that ends every line.
+func parseMACSuffix(suffix []byte) ([]byte, bool) {
+	if len(suffix) != macSuffixLen || !bytes.HasPrefix(suffix, []byte(macField)) || !bytes.HasSuffix(suffix, []byte(`"}`)) {
+		return nil, false
+	}
+	mac := make([]byte, 32)
+	if _, err := hex.Decode(mac, suffix[len(macField):len(macField)+64]); err != nil {
+		return nil, false
+	}
+	return mac, true
+}
+
+// readTorn describes the bytes of f from good to size: an incomplete line.
+func readTorn(f io.ReaderAt, good, size int64) (*tornTail, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, good, size-good)); err != nil {
+		return nil, err
+	}
+	text := make([]byte, min(size-good, maxTornText))
+	if _, err := f.ReadAt(text, good); err != nil && err != io.EOF {
+		return nil, err
+	}
+	return &tornTail{bytes: size - good, sha256: h.Sum(nil), text: text}, nil
+}
+
+// firstLineLogID returns the logId of the log's first line if it is a start
+// record, else "" (a log begun by a server before start records).
+func firstLineLogID(f io.ReaderAt) string {
+	b := make([]byte, 64<<10)
+	n, _ := f.ReadAt(b, 0)
+	line, _, ok := bytes.Cut(b[:n], []byte("\n"))
+	if !ok {
+		return ""
+	}
+	var rec struct {
+		Type  string `json:"type"`
+		LogID string `json:"logId"`
+	}
+	if json.Unmarshal(line, &rec) != nil || rec.Type != "start" {
+		return ""
+	}
+	return rec.LogID
+}
+
+// Write appends a request's line to the log, setting ev.Seq, and returns
+// once it is written (in sync mode, on disk). After an error the line
+// waits for the log to be writable again (it is not lost unless the
+// process ends first), and the request must be refused.
 func (a *AuditLog) Write(ev *AuditEvent) error {
 	tail := appendAuditTail(nil, ev.Time, ev.RequestID, ev.Principal, ev.SourceAddress, ev.Operation, ev.KeyARN, ev.EncryptionContextKeys, ev.Result)
 	seq, err := a.writeTail(tail)
-	if err == nil || seq != 0 {
+	if seq != 0 {
 		ev.Seq = seq
 	}
 	return err
 }
 
-// appendAuditTail appends the JSON of an audit event from its second
-// member ("time") to its last ("result"), without the closing brace:
-// exactly what encoding/json makes of an AuditEvent after "seq". at is a
-// string (AuditEvent.Time) or a time.Time, formatted as RFC 3339 in UTC
-// with nanoseconds.
-func appendAuditTail[T string | time.Time](dst []byte, at T, requestID, principal, source, operation, keyARN string, ecKeys []string, result string) []byte {
+// appendAuditTime appends ,"time":"<at>" with at a string (AuditEvent.Time)
+// or a time.Time, formatted as RFC 3339 in UTC with nanoseconds.
+func appendAuditTime[T string | time.Time](dst []byte, at T) []byte {
 	dst = append(dst, `,"time":`...)
 	switch t := any(at).(type) {
 	case string:
@@ -209,6 +607,16 @@ func appendAuditTail[T string | time.Time](dst []byte, at T, requestID, principa
 		dst = t.UTC().AppendFormat(dst, time.RFC3339Nano)
 		dst = append(dst, '"')
 	}
+	return dst
+}
+
+// appendAuditTail appends the JSON of a request's line from its second
+// member ("time") to its last ("result"), without the closing brace:
+// what encoding/json makes of an AuditEvent after "seq", once the fields
+// over the bounds are summarised ([AuditLog]). at is a string
+// (AuditEvent.Time) or a time.Time.
+func appendAuditTail[T string | time.Time](dst []byte, at T, requestID, principal, source, operation, keyARN string, ecKeys []string, result string) []byte {
+	dst = appendAuditTime(dst, at)
 	dst = append(dst, `,"requestId":`...)
 	dst = appendJSONString(dst, requestID)
 	dst = append(dst, `,"principal":`...)
@@ -218,41 +626,124 @@ func appendAuditTail[T string | time.Time](dst []byte, at T, requestID, principa
 	dst = append(dst, `,"operation":`...)
 	dst = appendJSONString(dst, operation)
 	if keyARN != "" {
-		dst = append(dst, `,"keyArn":`...)
-		dst = appendJSONString(dst, keyARN)
+		mark := len(dst)
+		if len(keyARN) <= maxAuditKeyARN {
+			dst = append(dst, `,"keyArn":`...)
+			dst = appendJSONString(dst, keyARN)
+		}
+		if len(dst)-mark-len(`,"keyArn":""`) > maxAuditKeyARN || len(keyARN) > maxAuditKeyARN {
+			dst = appendOmittedString(dst[:mark], `,"keyArnOmitted":`, keyARN)
+		}
 	}
 	if len(ecKeys) > 0 {
-		dst = append(dst, `,"encryptionContextKeys":[`...)
-		for i, k := range ecKeys {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendJSONString(dst, k)
-		}
-		dst = append(dst, ']')
+		dst = appendContextKeys(dst, ecKeys)
 	}
 	dst = append(dst, `,"result":`...)
 	return appendJSONString(dst, result)
 }
 
-// writeTail appends a line made of the next sequence number and tail (from
-// appendAuditTail), chained by its mac, and returns the sequence number.
-// The encoding happens before, outside the lock: only the numbering and the
-// chain are serial.
+// appendContextKeys appends encryptionContextKeys (the keys that fit) and
+// encryptionContextKeysOmitted (a summary of the others), either absent
+// when empty.
+func appendContextKeys(dst []byte, keys []string) []byte {
+	start := len(dst)
+	dst = append(dst, `,"encryptionContextKeys":[`...)
+	listed, omitted := 0, 0
+	var h hash.Hash
+	for _, k := range keys {
+		if listed < maxAuditContextKeys && len(k) <= maxAuditContextKey {
+			mark := len(dst)
+			if listed > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, k)
+			if len(dst)-mark-2-min(listed, 1) <= maxAuditContextKey {
+				listed++
+				continue
+			}
+			dst = dst[:mark]
+		}
+		if h == nil {
+			h = sha256.New()
+		}
+		writeOmitted(h, k)
+		omitted++
+	}
+	if listed == 0 {
+		dst = dst[:start]
+	} else {
+		dst = append(dst, ']')
+	}
+	if omitted > 0 {
+		dst = append(dst, `,"encryptionContextKeysOmitted":{"count":`...)
+		dst = strconv.AppendInt(dst, int64(omitted), 10)
+		dst = append(dst, `,"sha256":"`...)
+		dst = hex.AppendEncode(dst, h.Sum(nil))
+		dst = append(dst, `"}`...)
+	}
+	return dst
+}
+
+// appendOmittedString appends member (`,"name":`) as the summary of s.
+func appendOmittedString(dst []byte, member, s string) []byte {
+	h := sha256.New()
+	writeOmitted(h, s)
+	n := min(len(s), auditPrefixBytes)
+	for n > 0 && n < len(s) && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	dst = append(dst, member...)
+	dst = append(dst, `{"bytes":`...)
+	dst = strconv.AppendInt(dst, int64(len(s)), 10)
+	dst = append(dst, `,"sha256":"`...)
+	dst = hex.AppendEncode(dst, h.Sum(nil))
+	dst = append(dst, '"')
+	if n > 0 {
+		dst = append(dst, `,"prefix":`...)
+		dst = appendJSONString(dst, s[:n])
+	}
+	return append(dst, '}')
+}
+
+// writeOmitted adds a value left out to its digest: its length, 4 bytes
+// big-endian, and its bytes.
+func writeOmitted(h hash.Hash, s string) {
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(s)))
+	h.Write(n[:])
+	io.WriteString(h, s)
+}
+
+// writeTail appends a line made of the next sequence number and tail,
+// chained by its mac, and waits until it is written (sync mode: on disk).
+// It returns the line's sequence number; on an error the line stays
+// pending (written once the log recovers) and the request must be refused.
 func (a *AuditLog) writeTail(tail []byte) (int64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
-		return 0, errors.New("audit log closed")
+		return 0, errAuditClosed
 	}
-	if a.err != nil {
-		return 0, a.err
+	seq := a.appendLocked(tail)
+	for a.done < seq {
+		if a.err != nil {
+			return seq, a.err
+		}
+		if !a.writing {
+			a.flushLocked() // group commit: this writer writes every pending line
+			continue
+		}
+		a.cond.Wait()
 	}
+	return seq, nil
+}
+
+// appendLocked appends a line of the next seq and tail to pending.
+func (a *AuditLog) appendLocked(tail []byte) int64 {
 	a.seq++
-	seq := a.seq
 	start := len(a.pending)
 	a.pending = append(a.pending, `{"seq":`...)
-	a.pending = strconv.AppendInt(a.pending, seq, 10)
+	a.pending = strconv.AppendInt(a.pending, a.seq, 10)
 	a.pending = append(a.pending, tail...)
 	a.mac.Reset()
 	a.mac.Write(a.prev)
@@ -261,17 +752,80 @@ func (a *AuditLog) writeTail(tail []byte) (int64, error) {
 	a.pending = append(a.pending, macField...)
 	a.pending = hex.AppendEncode(a.pending, a.prev)
 	a.pending = append(a.pending, "\"}\n"...)
-	if !a.sync {
-		if len(a.pending) > 256<<10 {
-			a.wake()
+	return a.seq
+}
+
+// flushLocked writes the pending lines (a.mu held, released during the
+// write; nothing else writing, the log healthy).
+func (a *AuditLog) flushLocked() {
+	if len(a.pending) == 0 || a.writing || a.err != nil {
+		return
+	}
+	a.writing = true
+	batch, upto, mac := a.pending, a.seq, bytes.Clone(a.prev)
+	a.pending, a.spare = a.spare[:0], nil
+	off, dirty := a.size, a.dirty
+	a.mu.Unlock()
+	_, err := a.f.WriteAt(batch, off)
+	if err == nil && dirty {
+		err = a.f.Truncate(off + int64(len(batch)))
+	}
+	if err == nil && a.sync {
+		err = a.f.Sync()
+	}
+	a.mu.Lock()
+	a.writing = false
+	if err != nil {
+		a.pending = append(batch, a.pending...)
+		a.failLocked(err)
+	} else {
+		a.size, a.dirty = off+int64(len(batch)), false
+		a.done, a.doneMAC = upto, mac
+		if a.sync {
+			a.markSyncedLocked(a.size, upto, mac)
+		} else {
+			a.unsynced = append(a.unsynced, batch...)
+			if len(a.unsynced) > maxUnsynced {
+				a.wake()
+			}
 		}
-		return seq, nil
+		if cap(batch) <= 1<<20 {
+			a.spare = batch[:0]
+		}
 	}
+	a.cond.Broadcast()
+}
+
+// markSyncedLocked records that the file is on disk up to size, which
+// ends with line seq of the given mac.
+func (a *AuditLog) markSyncedLocked(size, seq int64, mac []byte) {
+	if size <= a.syncedSize && seq <= a.synced {
+		return
+	}
+	if n := size - a.syncedSize; n >= int64(len(a.unsynced)) {
+		a.unsynced = a.unsynced[:0]
+	} else {
+		a.unsynced = a.unsynced[:copy(a.unsynced, a.unsynced[n:])]
+	}
+	a.syncedSize, a.synced, a.syncedMAC = size, seq, bytes.Clone(mac)
+}
+
+// failLocked records a failure to write or sync: from now on requests are
+// refused until the maintainer rewrites what is not on disk.
+func (a *AuditLog) failLocked(err error) {
+	a.writeFailures.Add(1)
+	a.attempts++
+	a.dirty = true
+	if a.err != nil {
+		return
+	}
+	a.err = fmt.Errorf("audit log: %w", err)
+	a.failedAt = time.Now()
+	a.withheldFrom = a.done + 1
+	a.refused = 0
+	a.healthy.Store(false)
+	a.log.Error("the audit log cannot be written: every KMS request is refused until it can (retrying)", "log", a.path, "err", err)
 	a.wake()
-	for a.synced < seq && a.err == nil {
-		a.cond.Wait()
-	}
-	return seq, a.err
 }
 
 func (a *AuditLog) wake() {
@@ -281,49 +835,351 @@ func (a *AuditLog) wake() {
 	}
 }
 
-// flusher writes pending lines: every AuditFlushInterval, or at once when
-// woken (sync mode, or a large batch); in sync mode it fsyncs each batch
-// and wakes its writers.
-func (a *AuditLog) flusher() {
+// maintain runs in the background: it retries a log that cannot be
+// written, syncs the default mode's log and raises the mark every
+// AuditSyncInterval, and writes the summaries of unauthenticated failures.
+func (a *AuditLog) maintain() {
 	defer close(a.stopped)
-	t := time.NewTicker(AuditFlushInterval)
-	defer t.Stop()
+	timer := time.NewTimer(AuditSyncInterval)
+	defer timer.Stop()
+	backoff := retryMin
+	nextSync := time.Now().Add(AuditSyncInterval)
 	for {
 		select {
-		case <-a.kick:
-		case <-t.C:
-		}
-		a.mu.Lock()
-		batch, upto, closed := a.pending, a.seq, a.closed
-		a.pending, a.spare = a.spare[:0], nil
-		a.mu.Unlock()
-		var err error
-		if len(batch) > 0 {
-			_, err = a.f.Write(batch)
-		}
-		if err == nil && (a.sync && len(batch) > 0 || closed) {
-			err = a.f.Sync() // on closing, always: an earlier batch may not be synced yet
-		}
-		a.mu.Lock()
-		if err != nil && a.err == nil {
-			a.err = fmt.Errorf("audit log: %w", err)
-		}
-		if a.sync || closed {
-			a.synced = upto
-		}
-		if cap(batch) <= 1<<20 {
-			a.spare = batch // the next batch's buffer
-		}
-		a.cond.Broadcast()
-		done := closed && len(a.pending) == 0 // closed seen before this batch: it was synced
-		a.mu.Unlock()
-		if done {
+		case <-a.stop:
 			return
+		case <-a.kick:
+		case <-timer.C:
 		}
+		if !a.healthy.Load() {
+			if !a.retry() {
+				timer.Reset(backoff)
+				backoff = min(2*backoff, retryMax)
+				continue
+			}
+			backoff = retryMin
+			a.flushPending()
+			a.raiseMark()
+		}
+		now := time.Now()
+		a.mu.Lock()
+		over := len(a.unsynced) > maxUnsynced
+		a.mu.Unlock()
+		if !now.Before(nextSync) || over {
+			a.syncAndMark()
+			nextSync = now.Add(AuditSyncInterval)
+		}
+		wait := time.Until(nextSync)
+		if due, ok := a.summaryDue(); ok {
+			if !now.Before(due) {
+				a.writeSummary(now)
+			} else {
+				wait = min(wait, due.Sub(now))
+			}
+		}
+		timer.Reset(max(wait, time.Millisecond))
 	}
 }
 
-// Close writes what is pending, syncs it to disk and closes the log.
+// retry rewrites what is not on disk (the lines written since the last
+// sync, and the pending ones) and syncs it; on success the log is healthy
+// again and a resume record is appended. It reports whether the log is
+// healthy.
+func (a *AuditLog) retry() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for a.writing {
+		a.cond.Wait()
+	}
+	if a.err == nil {
+		return true
+	}
+	a.writing = true
+	off := a.syncedSize
+	data := make([]byte, 0, len(a.unsynced)+len(a.pending))
+	data = append(append(data, a.unsynced...), a.pending...)
+	pending, upto, mac := a.pending, a.seq, bytes.Clone(a.prev)
+	a.pending = nil
+	a.mu.Unlock()
+	_, err := a.f.WriteAt(data, off)
+	if err == nil {
+		err = a.f.Truncate(off + int64(len(data)))
+	}
+	if err == nil {
+		err = a.f.Sync()
+	}
+	a.mu.Lock()
+	a.writing = false
+	defer a.cond.Broadcast()
+	if err != nil {
+		a.pending = append(pending, a.pending...)
+		a.failLocked(err)
+		return false
+	}
+	a.size, a.dirty, a.done, a.doneMAC = off+int64(len(data)), false, upto, mac
+	a.unsynced = a.unsynced[:0]
+	a.markSyncedLocked(a.size, upto, mac)
+	r := resumeRecord{failedAt: a.failedAt, err: a.err, attempts: a.attempts, refused: a.refused, withheldFrom: a.withheldFrom, withheldThrough: upto}
+	a.log.Info("the audit log can be written again; serving", "log", a.path, "after", time.Since(a.failedAt).Round(time.Millisecond),
+		"refused", a.refused, "attempts", a.attempts)
+	a.err, a.attempts, a.refused = nil, 0, 0
+	a.appendLocked(r.appendTail(nil, time.Now()))
+	a.healthy.Store(!a.closed)
+	return true
+}
+
+// resumeRecord is what a resume record says.
+type resumeRecord struct {
+	failedAt                      time.Time
+	err                           error
+	attempts, refused             int64
+	withheldFrom, withheldThrough int64
+}
+
+func (r *resumeRecord) appendTail(dst []byte, now time.Time) []byte {
+	dst = appendAuditTime(dst, now)
+	dst = append(dst, `,"type":"resume","failedAt":`...)
+	dst = appendJSONString(dst, r.failedAt.UTC().Format(time.RFC3339Nano))
+	dst = append(dst, `,"error":`...)
+	dst = appendJSONString(dst, r.err.Error())
+	dst = append(dst, `,"attempts":`...)
+	dst = strconv.AppendInt(dst, r.attempts, 10)
+	dst = append(dst, `,"refused":`...)
+	dst = strconv.AppendInt(dst, r.refused, 10)
+	if r.withheldThrough >= r.withheldFrom {
+		dst = append(dst, `,"withheld":{"from":`...)
+		dst = strconv.AppendInt(dst, r.withheldFrom, 10)
+		dst = append(dst, `,"through":`...)
+		dst = strconv.AppendInt(dst, r.withheldThrough, 10)
+		dst = append(dst, '}')
+	}
+	return dst
+}
+
+// flushPending writes the lines pending now, if the log is healthy.
+func (a *AuditLog) flushPending() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	target := a.seq
+	for a.done < target && a.err == nil {
+		if !a.writing {
+			a.flushLocked()
+			continue
+		}
+		a.cond.Wait()
+	}
+}
+
+// syncAndMark syncs the default mode's log (sync mode's lines are synced
+// as they are written) and raises the mark.
+func (a *AuditLog) syncAndMark() {
+	a.mu.Lock()
+	size, done, mac := a.size, a.done, a.doneMAC
+	need := a.err == nil && !a.sync && (done > a.synced || size > a.syncedSize)
+	a.mu.Unlock()
+	if need {
+		err := a.f.Sync()
+		a.mu.Lock()
+		if err != nil {
+			a.failLocked(err)
+		} else {
+			a.markSyncedLocked(size, done, mac)
+		}
+		a.mu.Unlock()
+	}
+	a.raiseMark()
+}
+
+// raiseMark raises the log's mark to its last synced line.
+func (a *AuditLog) raiseMark() {
+	if a.marks == nil {
+		return
+	}
+	a.mu.Lock()
+	seq, mac := a.synced, bytes.Clone(a.syncedMAC)
+	a.mu.Unlock()
+	if seq <= a.marked {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.marks.RaiseAuditMark(ctx, a.id, a.where, seq, mac); err != nil {
+		if a.markFailures.Add(1) == 1 {
+			a.log.Warn("could not raise the audit log's high-water mark in the keystore: lines cut from the log's end may go unnoticed", "log", a.path, "err", err)
+		}
+		return
+	}
+	a.marked = seq
+}
+
+// admitUnauthenticated decides whether an unauthenticated failure gets a
+// line of its own (within the rate) or is counted for the next summary.
+func (a *AuditLog) admitUnauthenticated(source, result string) bool {
+	now := time.Now()
+	a.umu.Lock()
+	defer a.umu.Unlock()
+	if a.tokensAt.IsZero() {
+		a.tokens = unauthenticatedBurst
+	} else {
+		a.tokens = min(unauthenticatedBurst, a.tokens+now.Sub(a.tokensAt).Seconds()*unauthenticatedRate)
+	}
+	a.tokensAt = now
+	if a.tokens >= 1 {
+		a.tokens--
+		return true
+	}
+	if a.upairs == nil {
+		a.upairs, a.usince = map[[2]string]int64{}, now
+	}
+	k := [2]string{source, result}
+	if _, ok := a.upairs[k]; ok || len(a.upairs) < maxSummaryPairs {
+		a.upairs[k]++
+	} else {
+		a.uothers++
+	}
+	a.ucount++
+	a.summarized.Add(1)
+	return false
+}
+
+// summaryDue returns when the next summary is due, if one is.
+func (a *AuditLog) summaryDue() (time.Time, bool) {
+	a.umu.Lock()
+	defer a.umu.Unlock()
+	return a.usince.Add(AuditSummaryInterval), a.upairs != nil
+}
+
+// takeSummary returns the tail of a summary line of the failures counted
+// since the last, or nil if none were.
+func (a *AuditLog) takeSummary(now time.Time) []byte {
+	a.umu.Lock()
+	pairs, since, count, others := a.upairs, a.usince, a.ucount, a.uothers
+	a.upairs, a.ucount, a.uothers = nil, 0, 0
+	a.umu.Unlock()
+	if pairs == nil {
+		return nil
+	}
+	type pair struct {
+		k [2]string
+		n int64
+	}
+	sorted := make([]pair, 0, len(pairs))
+	for k, n := range pairs {
+		sorted = append(sorted, pair{k, n})
+	}
+	slices.SortFunc(sorted, func(x, y pair) int {
+		if c := cmp.Compare(y.n, x.n); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(x.k[0], y.k[0]); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.k[1], y.k[1])
+	})
+	dst := appendAuditTime(nil, now)
+	dst = append(dst, `,"type":"unauthenticated","since":`...)
+	dst = appendJSONString(dst, since.UTC().Format(time.RFC3339Nano))
+	dst = append(dst, `,"until":`...)
+	dst = appendJSONString(dst, now.UTC().Format(time.RFC3339Nano))
+	dst = append(dst, `,"count":`...)
+	dst = strconv.AppendInt(dst, count, 10)
+	dst = append(dst, `,"bySource":[`...)
+	for i, p := range sorted {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"source":`...)
+		dst = appendJSONString(dst, p.k[0])
+		dst = append(dst, `,"result":`...)
+		dst = appendJSONString(dst, p.k[1])
+		dst = append(dst, `,"count":`...)
+		dst = strconv.AppendInt(dst, p.n, 10)
+		dst = append(dst, '}')
+	}
+	dst = append(dst, ']')
+	if others > 0 {
+		dst = append(dst, `,"others":{"count":`...)
+		dst = strconv.AppendInt(dst, others, 10)
+		dst = append(dst, '}')
+	}
+	return dst
+}
+
+// writeSummary appends the summary of unauthenticated failures, if any,
+// and writes it (or leaves it pending while the log cannot be written).
+func (a *AuditLog) writeSummary(now time.Time) {
+	tail := a.takeSummary(now)
+	if tail == nil {
+		return
+	}
+	a.mu.Lock()
+	a.appendLocked(tail)
+	a.mu.Unlock()
+	a.flushPending()
+}
+
+// admit reports whether a request may be served: not while the log cannot
+// be written (the request is then counted as refused).
+func (a *AuditLog) admit() error {
+	if a.healthy.Load() {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.err != nil {
+		a.refused++
+		a.refusedTotal.Add(1)
+		return a.err
+	}
+	if a.closed {
+		return errAuditClosed
+	}
+	return nil
+}
+
+// Err returns why the log cannot be written, while it cannot (every KMS
+// request is refused meanwhile), or nil.
+func (a *AuditLog) Err() error {
+	if a.healthy.Load() {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case a.err != nil:
+		return fmt.Errorf("%w (since %s, %d attempts; retrying, and refusing every KMS request until it can be written)",
+			a.err, a.failedAt.UTC().Format(time.RFC3339), a.attempts)
+	case a.closed:
+		return errAuditClosed
+	}
+	return nil
+}
+
+// collectors returns the log's metrics.
+func (a *AuditLog) collectors() []prometheus.Collector {
+	counter := func(name, help string, v *atomic.Int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
+	}
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "envelope_audit_healthy", Help: "1 while the audit log can be written; 0 while it cannot, and every KMS request is refused.",
+		}, func() float64 {
+			if a.Err() == nil {
+				return 1
+			}
+			return 0
+		}),
+		counter("envelope_audit_write_failures_total", "Failed attempts to write or sync the audit log.", &a.writeFailures),
+		counter("envelope_audit_refused_total", "KMS requests refused because the audit log could not be written.", &a.refusedTotal),
+		counter("envelope_audit_unauthenticated_summarized_total", "Failed unauthenticated requests counted in a summary line rather than written one by one.", &a.summarized),
+		counter("envelope_audit_mark_failures_total", "Failed attempts to raise the audit log's high-water mark in the keystore.", &a.markFailures),
+	}
+}
+
+// Close writes what is pending (with a last summary of unauthenticated
+// failures), syncs it, raises the mark and closes the log. If the log
+// still cannot be written, the lines not written are lost and Close says
+// how many.
 func (a *AuditLog) Close() error {
 	a.mu.Lock()
 	if a.closed {
@@ -331,56 +1187,46 @@ func (a *AuditLog) Close() error {
 		return nil
 	}
 	a.closed = true
+	a.healthy.Store(false)
 	a.mu.Unlock()
-	a.wake()
+	close(a.stop)
 	<-a.stopped
+	if tail := a.takeSummary(time.Now()); tail != nil {
+		a.mu.Lock()
+		a.appendLocked(tail)
+		a.mu.Unlock()
+	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	failed := a.err != nil
+	a.mu.Unlock()
+	if failed {
+		a.retry() // a last attempt
+	}
+	a.flushPending()
+	a.mu.Lock()
 	err := a.err
-	if cerr := a.f.Close(); err == nil {
-		err = cerr
+	if err == nil {
+		size, done, mac := a.size, a.done, a.doneMAC
+		a.mu.Unlock()
+		if serr := a.f.Sync(); serr != nil {
+			err = fmt.Errorf("audit log: %w", serr)
+		}
+		a.mu.Lock()
+		if err == nil {
+			a.markSyncedLocked(size, done, mac)
+		}
 	}
-	return err
-}
-
-// ChainError says where an audit log's chain breaks.
-type ChainError struct {
-	Line   int // 1-based
-	Reason string
-}
-
-func (e *ChainError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Reason) }
-
-// VerifyAudit checks an audit log's chain with key and returns the number
-// of lines, or a *ChainError naming the first line that breaks it.
-func VerifyAudit(r io.Reader, key []byte) (int, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	prev := make([]byte, 32)
-	var seq int64
-	n := 0
-	for sc.Scan() {
-		n++
-		line := sc.Bytes()
-		mac, rest, err := splitMAC(line)
-		if err != nil {
-			return n, &ChainError{n, err.Error() + " (the line was edited or cut)"}
-		}
-		if !hmac.Equal(mac, lineMAC(key, prev, rest)) {
-			return n, &ChainError{n, "the mac does not match: this line was edited, or a line before it was edited, inserted or deleted (or the audit key is not this log's)"}
-		}
-		var ev AuditEvent
-		if err := json.Unmarshal(append(bytes.Clone(rest), '}'), &ev); err != nil {
-			return n, &ChainError{n, "not a JSON audit event: " + err.Error()}
-		}
-		if n > 1 && ev.Seq != seq+1 {
-			return n, &ChainError{n, fmt.Sprintf("seq %d follows %d", ev.Seq, seq)}
-		}
-		seq = ev.Seq
-		prev = mac
+	lost := a.seq - a.synced
+	a.mu.Unlock()
+	if err == nil {
+		a.raiseMark()
 	}
-	if err := sc.Err(); err != nil {
-		return n, err
+	cerr := a.f.Close()
+	if err != nil {
+		return fmt.Errorf("%w; %d lines were not written", err, lost)
 	}
-	return n, nil
+	if cerr != nil {
+		return fmt.Errorf("audit log: %v", cerr)
+	}
+	return nil
 }
