@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -31,7 +32,12 @@ $ENVELOPE_HOME), opened with its root key (ENVELOPE_PASSPHRASE for a
 passphrase keystore). --key checks the chain with a key exported earlier
 instead (such as the audit.key file older versions kept beside the log);
 the marks are then still read from the keystore if it opens. LOG defaults
-to audit.log in the keystore directory.
+to audit.log in the keystore directory; "-" reads standard input.
+
+A log whose file was moved away (rotated) goes on in a new file that
+continues its chain: the new file alone shows the earlier lines missing;
+check the files together, in order: cat audit.log.1 audit.log | envelope
+audit verify -
 
 Flags:
 %s
@@ -120,12 +126,18 @@ func (c *cli) audit(args []string) error {
 	}
 	defer clear(key)
 
-	f, err := os.Open(logFile)
-	if err != nil {
-		return fmt.Errorf("opening the audit log: %w", unwrapPathError(err, logFile))
+	var in io.Reader = c.stdin
+	if logFile == "-" {
+		logFile = "standard input"
+	} else {
+		f, err := os.Open(logFile)
+		if err != nil {
+			return fmt.Errorf("opening the audit log: %w", unwrapPathError(err, logFile))
+		}
+		defer f.Close()
+		in = f
 	}
-	defer f.Close()
-	rep, err := awsapi.VerifyAuditLog(f, key, marks)
+	rep, err := awsapi.VerifyAuditLog(in, key, marks)
 	var ce *awsapi.ChainError
 	if errors.As(err, &ce) {
 		return fmt.Errorf("audit log %s: the chain breaks at %v", logFile, ce)
@@ -160,7 +172,11 @@ func readAuditKeyFile(file string) ([]byte, error) {
 // moved into the keystore kept beside the log (or in the keystore
 // directory); nil, nil if there is none.
 func legacyAuditKey(logFile, dir string) ([]byte, error) {
-	for _, file := range []string{filepath.Join(filepath.Dir(logFile), keystore.AuditKeyFileName), filepath.Join(dir, keystore.AuditKeyFileName)} {
+	files := []string{filepath.Join(dir, keystore.AuditKeyFileName)}
+	if logFile != "-" {
+		files = append([]string{filepath.Join(filepath.Dir(logFile), keystore.AuditKeyFileName)}, files...)
+	}
+	for _, file := range files {
 		if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
 			continue
 		}

@@ -584,4 +584,19 @@ func testServeAuditLegacyKey(t *testing.T, bin string) {
 	if code, out, errOut := auditVerify(t, bin, home, "--key", exported, logFile); code != 0 || !strings.Contains(out, want) {
 		t.Errorf("envelope audit verify --key (the old file) = %d %q %q; want 0, %q", code, out, errOut, want)
 	}
+	cmd := exec.Command(bin, "audit", "verify", "-")
+	cmd.Env = serveEnviron(home, false)
+	cmd.Stdin = bytes.NewReader(mustReadFile(t, logFile))
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "standard input: "+want) {
+		t.Errorf("envelope audit verify - = %v %q; want %q", err, out, want)
+	}
+}
+
+func mustReadFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

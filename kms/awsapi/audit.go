@@ -240,12 +240,12 @@ type AuditLog struct {
 	size    int64     // where the written lines end in the file
 	dirty   bool      // the file may hold bytes past size: cut them
 	done    int64     // the last line written (sync mode: and synced)
-	doneMAC []byte    // its mac
+	doneMAC [32]byte  // its mac
 	// synced lines: the file up to syncedSize is on disk.
 	synced     int64
-	syncedMAC  []byte
+	syncedMAC  [32]byte
 	syncedSize int64
-	unsynced   []byte // the file from syncedSize to size, to rewrite after a failure
+	unsynced   unsyncedLines // the file from syncedSize to size, to rewrite after a failure
 	// A failure, while the log cannot be written.
 	err          error
 	failedAt     time.Time
@@ -379,8 +379,8 @@ func (a *AuditLog) open() error {
 	a.seq = s.prevSeq + s.missing
 	a.prev = bytes.Clone(s.prevMAC)
 	a.size, a.syncedSize, a.dirty = good, good, torn != nil
-	a.done, a.doneMAC = a.seq, bytes.Clone(a.prev)
-	a.synced, a.syncedMAC = a.seq, bytes.Clone(a.prev)
+	a.done, a.doneMAC = a.seq, [32]byte(a.prev)
+	a.synced, a.syncedMAC = a.seq, [32]byte(a.prev)
 	if s.missing > 0 {
 		a.log.Warn("lines were cut from the end of the audit log: it ends before its high-water mark", "log", a.path,
 			"lastSeq", lastSeq, "highWater", markSeq, "missing", s.missing)
@@ -762,7 +762,7 @@ func (a *AuditLog) flushLocked() {
 		return
 	}
 	a.writing = true
-	batch, upto, mac := a.pending, a.seq, bytes.Clone(a.prev)
+	batch, upto, mac := a.pending, a.seq, [32]byte(a.prev)
 	a.pending, a.spare = a.spare[:0], nil
 	off, dirty := a.size, a.dirty
 	a.mu.Unlock()
@@ -784,8 +784,8 @@ func (a *AuditLog) flushLocked() {
 		if a.sync {
 			a.markSyncedLocked(a.size, upto, mac)
 		} else {
-			a.unsynced = append(a.unsynced, batch...)
-			if len(a.unsynced) > maxUnsynced {
+			a.unsynced.write(batch)
+			if a.unsynced.n > maxUnsynced {
 				a.wake()
 			}
 		}
@@ -798,16 +798,12 @@ func (a *AuditLog) flushLocked() {
 
 // markSyncedLocked records that the file is on disk up to size, which
 // ends with line seq of the given mac.
-func (a *AuditLog) markSyncedLocked(size, seq int64, mac []byte) {
+func (a *AuditLog) markSyncedLocked(size, seq int64, mac [32]byte) {
 	if size <= a.syncedSize && seq <= a.synced {
 		return
 	}
-	if n := size - a.syncedSize; n >= int64(len(a.unsynced)) {
-		a.unsynced = a.unsynced[:0]
-	} else {
-		a.unsynced = a.unsynced[:copy(a.unsynced, a.unsynced[n:])]
-	}
-	a.syncedSize, a.synced, a.syncedMAC = size, seq, bytes.Clone(mac)
+	a.unsynced.drop(int(min(size-a.syncedSize, int64(a.unsynced.n))))
+	a.syncedSize, a.synced, a.syncedMAC = size, seq, mac
 }
 
 // failLocked records a failure to write or sync: from now on requests are
@@ -863,7 +859,7 @@ func (a *AuditLog) maintain() {
 		}
 		now := time.Now()
 		a.mu.Lock()
-		over := len(a.unsynced) > maxUnsynced
+		over := a.unsynced.n > maxUnsynced
 		a.mu.Unlock()
 		if !now.Before(nextSync) || over {
 			a.syncAndMark()
@@ -896,9 +892,9 @@ func (a *AuditLog) retry() bool {
 	}
 	a.writing = true
 	off := a.syncedSize
-	data := make([]byte, 0, len(a.unsynced)+len(a.pending))
-	data = append(append(data, a.unsynced...), a.pending...)
-	pending, upto, mac := a.pending, a.seq, bytes.Clone(a.prev)
+	data := make([]byte, 0, a.unsynced.n+len(a.pending))
+	data = append(a.unsynced.appendTo(data), a.pending...)
+	pending, upto, mac := a.pending, a.seq, [32]byte(a.prev)
 	a.pending = nil
 	a.mu.Unlock()
 	_, err := a.f.WriteAt(data, off)
@@ -917,7 +913,7 @@ func (a *AuditLog) retry() bool {
 		return false
 	}
 	a.size, a.dirty, a.done, a.doneMAC = off+int64(len(data)), false, upto, mac
-	a.unsynced = a.unsynced[:0]
+	a.unsynced.drop(a.unsynced.n)
 	a.markSyncedLocked(a.size, upto, mac)
 	r := resumeRecord{failedAt: a.failedAt, err: a.err, attempts: a.attempts, refused: a.refused, withheldFrom: a.withheldFrom, withheldThrough: upto}
 	a.log.Info("the audit log can be written again; serving", "log", a.path, "after", time.Since(a.failedAt).Round(time.Millisecond),
@@ -996,14 +992,14 @@ func (a *AuditLog) raiseMark() {
 		return
 	}
 	a.mu.Lock()
-	seq, mac := a.synced, bytes.Clone(a.syncedMAC)
+	seq, mac := a.synced, a.syncedMAC
 	a.mu.Unlock()
 	if seq <= a.marked {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := a.marks.RaiseAuditMark(ctx, a.id, a.where, seq, mac); err != nil {
+	if err := a.marks.RaiseAuditMark(ctx, a.id, a.where, seq, mac[:]); err != nil {
 		if a.markFailures.Add(1) == 1 {
 			a.log.Warn("could not raise the audit log's high-water mark in the keystore: lines cut from the log's end may go unnoticed", "log", a.path, "err", err)
 		}
@@ -1229,4 +1225,65 @@ func (a *AuditLog) Close() error {
 		return fmt.Errorf("audit log: %v", cerr)
 	}
 	return nil
+}
+
+// unsyncedLines holds the bytes written but not yet synced, in chunks of
+// unsyncedChunk bytes reused once synced: the default mode copies each
+// batch here, to rewrite it if a sync fails, without allocating in the
+// steady state.
+type unsyncedLines struct {
+	chunks [][]byte // the first starts at off
+	off    int
+	free   [][]byte
+	n      int // bytes held
+}
+
+const unsyncedChunk = 64 << 10
+
+// write appends b.
+func (u *unsyncedLines) write(b []byte) {
+	u.n += len(b)
+	for len(b) > 0 {
+		if k := len(u.chunks); k == 0 || len(u.chunks[k-1]) == cap(u.chunks[k-1]) {
+			c := make([]byte, 0, unsyncedChunk)
+			if f := len(u.free); f > 0 {
+				c, u.free = u.free[f-1], u.free[:f-1]
+			}
+			u.chunks = append(u.chunks, c)
+		}
+		last := &u.chunks[len(u.chunks)-1]
+		m := min(len(b), cap(*last)-len(*last))
+		*last = append(*last, b[:m]...)
+		b = b[m:]
+	}
+}
+
+// drop discards the first n bytes.
+func (u *unsyncedLines) drop(n int) {
+	u.n -= n
+	for n > 0 {
+		c := u.chunks[0]
+		avail := len(c) - u.off
+		if n < avail {
+			u.off += n
+			return
+		}
+		n -= avail
+		u.off = 0
+		if len(u.free) < maxUnsynced/unsyncedChunk {
+			u.free = append(u.free, c[:0])
+		}
+		u.chunks = u.chunks[1:]
+	}
+}
+
+// appendTo appends the bytes held to dst.
+func (u *unsyncedLines) appendTo(dst []byte) []byte {
+	for i, c := range u.chunks {
+		if i == 0 {
+			c = c[u.off:]
+		}
+		dst = append(dst, c...)
+	}
+	return dst
 }

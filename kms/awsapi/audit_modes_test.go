@@ -3,6 +3,7 @@ package awsapi
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -63,3 +64,28 @@ func testAuditWriteThrough(t *testing.T, syncMode bool) {
 
 func TestAuditSyncMode(t *testing.T)    { testAuditWriteThrough(t, true) }
 func TestAuditBatchedMode(t *testing.T) { testAuditWriteThrough(t, false) }
+
+// TestUnsyncedLines checks the default mode's buffer of unsynced lines
+// against a plain byte slice, through writes and drops across chunks.
+func TestUnsyncedLines(t *testing.T) {
+	var u unsyncedLines
+	var model []byte
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 2000 {
+		if rng.IntN(3) > 0 {
+			b := bytes.Repeat([]byte{byte(i)}, rng.IntN(3*unsyncedChunk/2))
+			u.write(b)
+			model = append(model, b...)
+		} else {
+			n := rng.IntN(len(model) + 1)
+			u.drop(n)
+			model = model[n:]
+		}
+		if got := u.appendTo(nil); u.n != len(model) || !bytes.Equal(got, model) {
+			t.Fatalf("step %d: holds %d bytes (n %d), want %d", i, len(got), u.n, len(model))
+		}
+	}
+	if len(u.free) > maxUnsynced/unsyncedChunk {
+		t.Errorf("%d free chunks kept, want at most %d", len(u.free), maxUnsynced/unsyncedChunk)
+	}
+}
