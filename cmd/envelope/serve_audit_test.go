@@ -39,6 +39,7 @@ func TestServeAudit(t *testing.T) {
 		t.Run("KillLossWindow/"+mode, func(t *testing.T) { testServeAuditKills(t, bin, mode == "sync") })
 	}
 	t.Run("CutTail", func(t *testing.T) { testServeAuditCutTail(t, bin) })
+	t.Run("TornTail", func(t *testing.T) { testServeAuditTornTail(t, bin) })
 	t.Run("LegacyKeyFile", func(t *testing.T) { testServeAuditLegacyKey(t, bin) })
 }
 
@@ -521,6 +522,45 @@ func testServeAuditCutTail(t *testing.T, bin string) {
 	code, out, errOut = auditVerify(t, bin, home)
 	if code != 1 || !strings.Contains(errOut, "3 lines") {
 		t.Errorf("envelope audit verify of the continued log = %d %q %q; want 1 reporting the 3 missing lines", code, out, errOut)
+	}
+}
+
+// testServeAuditTornTail reproduces issue 9 item 4: a log whose last line
+// a crash cut short kept the server from starting. It starts: the torn
+// bytes are cut and recorded in its start record, and the log verifies.
+func testServeAuditTornTail(t *testing.T, bin string) {
+	home := t.TempDir()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := mustLaunch(t, bin, home, addr, nil)
+	if _, err := p.client(serveRoot).ListKeys(context.Background(), &kms.ListKeysInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.stop(); code != 0 {
+		t.Fatalf("envelope serve exited with status %d", code)
+	}
+	logFile := filepath.Join(home, "audit.log")
+	raw := mustReadFile(t, logFile)
+	lines := strings.SplitAfter(string(raw), "\n")
+	torn := lines[1][:len(lines[1])/2] // the ListKeys line, half written
+	if err := os.WriteFile(logFile, []byte(lines[0]+torn), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p = mustLaunch(t, bin, home, addr, nil)
+	if code := p.stop(); code != 0 {
+		t.Fatalf("envelope serve exited with status %d", code)
+	}
+	recs := auditRecords(t, logFile)
+	if len(recs) != 2 || recs[1]["type"] != "start" {
+		t.Fatalf("log after the restart = %v, want the first start record and a new one", recs)
+	}
+	tornRec, _ := recs[1]["torn"].(map[string]any)
+	if tornRec == nil || tornRec["bytes"] != float64(len(torn)) || tornRec["text"] != torn {
+		t.Errorf("start record %v does not record the %d torn bytes", recs[1], len(torn))
+	}
+	// The cut line was counted by the mark: verify says it is missing.
+	code, out, errOut := auditVerify(t, bin, home)
+	if code != 1 || !strings.Contains(errOut, "1 lines (seq 2 to 2) are missing") {
+		t.Errorf("envelope audit verify = %d %q %q; want 1 reporting the torn line missing", code, out, errOut)
 	}
 }
 

@@ -278,6 +278,9 @@ type AuditLog struct {
 // errAuditClosed is a write after Close.
 var errAuditClosed = errors.New("audit log closed")
 
+// errLogInUse is a log another process has locked.
+var errLogInUse = errors.New("audit log in use")
+
 // OpenAuditLog opens (creating, mode 0600) the audit log at path, locks it
 // against other processes, recovers a torn last line, and writes a start
 // record that continues its chain (see [AuditLog]). A log that cannot be
@@ -295,9 +298,10 @@ func OpenAuditLog(path string, opts AuditOptions) (*AuditLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening audit log: %v", err)
 	}
-	if err := lockFile(osf); err != nil {
+	lockErr := lockFile(osf)
+	if lockErr == errLogInUse {
 		osf.Close()
-		return nil, fmt.Errorf("audit log %s is in use by another process (%v): each server needs a log of its own", path, err)
+		return nil, fmt.Errorf("audit log %s is in use by another process: each server needs a log of its own", path)
 	}
 	a := &AuditLog{path: path, where: host + ":" + abs, key: bytes.Clone(opts.Key), sync: opts.Sync, marks: opts.Marks,
 		log: opts.Logger, f: osf, osf: osf, mac: hmac.New(sha256.New, opts.Key),
@@ -307,6 +311,9 @@ func OpenAuditLog(path string, opts AuditOptions) (*AuditLog, error) {
 	}
 	if opts.wrap != nil {
 		a.f = opts.wrap(osf)
+	}
+	if lockErr != nil {
+		a.log.Warn("cannot lock the audit log (its file system does not lock): make sure no other server writes it", "log", path, "err", lockErr)
 	}
 	a.cond = sync.NewCond(&a.mu)
 	a.healthy.Store(true)

@@ -207,3 +207,51 @@ func TestAuditMarkIsTheLogs(t *testing.T) {
 		t.Errorf("VerifyAuditLog with a wrong mark mac = %+v, %v; want a mismatch", r, err)
 	}
 }
+
+// TestAuditMarkMissing: a log whose server kept marks, checked against a
+// keystore without its mark (another keystore, or marks removed), cannot
+// be said complete; a log whose server kept none only gets a note.
+func TestAuditMarkMissing(t *testing.T) {
+	m := newMarkedLog(t)
+	m.write(t, 2)
+	check := func(path string, marks []AuditMark) *AuditReport {
+		t.Helper()
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		rep, err := VerifyAuditLog(f, m.key, marks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	if rep := check(m.path, []AuditMark{}); len(rep.Problems()) != 1 || !strings.Contains(rep.Problems()[0], "no high-water mark") {
+		t.Errorf("a marked log against no marks: problems %q, want the missing mark", rep.Problems())
+	}
+	if rep := check(m.path, nil); len(rep.Problems()) != 0 {
+		t.Errorf("a marked log without a keystore: problems %q, want none", rep.Problems())
+	}
+	unmarked := filepath.Join(t.TempDir(), "audit.log")
+	a, err := OpenAuditLog(unmarked, AuditOptions{Key: m.key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if rep := check(unmarked, []AuditMark{}); len(rep.Problems()) != 0 || len(rep.Notes()) != 1 || !strings.Contains(rep.Notes()[0], "cannot be detected") {
+		t.Errorf("a log kept without marks: problems %q, notes %q; want a note only", rep.Problems(), rep.Notes())
+	}
+	legacy := []byte{}
+	prev := make([]byte, 32)
+	for i := 1; i <= 2; i++ {
+		line, mac := macLine(m.key, prev, `{"seq":`+string(rune('0'+i))+`,"time":"t","requestId":"r","principal":"p","sourceAddress":"s","operation":"o","result":"Success"`)
+		legacy = append(legacy, line+"\n"...)
+		prev = mac
+	}
+	old := filepath.Join(t.TempDir(), "audit.log")
+	os.WriteFile(old, legacy, 0o600)
+	if rep := check(old, marksOf(t, m.ks)); len(rep.Problems()) != 0 || rep.Lines != 2 || len(rep.Notes()) != 1 || !strings.Contains(rep.Notes()[0], "no start record") {
+		t.Errorf("a log of a server before start records: %+v, problems %q, notes %q", rep, rep.Problems(), rep.Notes())
+	}
+}

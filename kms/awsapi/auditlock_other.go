@@ -4,6 +4,6 @@ package awsapi
 
 import "os"
 
-// lockFile does nothing where flock is missing: the operator must keep
-// each server's audit log its own.
+// lockFile does nothing where flock is missing: each server's audit log
+// must be its own.
 func lockFile(*os.File) error { return nil }

@@ -53,6 +53,8 @@ type AuditReport struct {
 	// Marks reports whether marks were given; Mark is LogID's.
 	Marks bool
 	Mark  *AuditMark
+	// Marked: the log's last start record says its server kept a mark.
+	Marked bool
 	// Cut is how many lines at least were cut from the end: the mark is
 	// past the last line.
 	Cut int64
@@ -76,6 +78,9 @@ func (r *AuditReport) Problems() []string {
 		p = append(p, fmt.Sprintf("at least %d lines were cut from the end: the keystore's high-water mark for this log is seq %d, the log ends at seq %d",
 			r.Cut, r.Mark.Seq, r.LastSeq))
 	}
+	if r.Marks && r.Marked && r.Mark == nil {
+		p = append(p, fmt.Sprintf("the keystore holds no high-water mark for log %s, though its server kept one: this is not the log's keystore, or its marks were removed (lines cut from the end cannot be counted)", r.LogID))
+	}
 	if r.MarkMismatch {
 		p = append(p, fmt.Sprintf("the line at the keystore's high-water mark (seq %d) is not the line the server recorded there", r.Mark.Seq))
 	}
@@ -91,7 +96,9 @@ func (r *AuditReport) Notes() []string {
 		n = append(n, "the log has no start record (written by a server before them): lines cut from its end cannot be detected")
 	case !r.Marks:
 	case r.Mark == nil:
-		n = append(n, fmt.Sprintf("the keystore holds no high-water mark for log %s: lines cut from its end cannot be detected", r.LogID))
+		if !r.Marked { // else a problem
+			n = append(n, fmt.Sprintf("the keystore holds no high-water mark for log %s: lines cut from its end cannot be detected", r.LogID))
+		}
 	case r.Cut == 0:
 		n = append(n, fmt.Sprintf("log %s, seq %d to %d: its end is at or past the keystore's high-water mark (seq %d)", r.LogID, r.FirstSeq, r.LastSeq, r.Mark.Seq))
 	}
@@ -189,6 +196,8 @@ func VerifyAuditLog(r io.Reader, key []byte, marks []AuditMark) (*AuditReport, e
 			PrevMAC string          `json:"prevMac"`
 			Missing int64           `json:"missing"`
 			Torn    json.RawMessage `json:"torn"`
+			// HighWater is present when the server kept marks.
+			HighWater *int64 `json:"highWater"`
 		}
 		var jsonErr error
 		if long {
@@ -234,7 +243,7 @@ func VerifyAuditLog(r io.Reader, key []byte, marks []AuditMark) (*AuditReport, e
 				rep.Gaps = append(rep.Gaps, AuditGap{Line: n, From: rec.PrevSeq + 1, Through: rec.PrevSeq + rec.Missing})
 			}
 			rep.Starts++
-			rep.LogID = rec.LogID
+			rep.LogID, rep.Marked = rec.LogID, rec.HighWater != nil
 			if len(rec.Torn) > 0 && string(rec.Torn) != "null" {
 				rep.Torn++
 			}
