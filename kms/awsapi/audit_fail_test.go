@@ -333,7 +333,7 @@ func TestAuditCloseWhileFailing(t *testing.T) {
 		t.Fatal("Write on a full disk succeeded")
 	}
 	err := fs.audit.Close()
-	if err == nil || !strings.Contains(err.Error(), "1 lines were not written") || !errors.Is(err, syscall.ENOSPC) {
+	if err == nil || !strings.Contains(err.Error(), "1 lines were not written to disk") || !errors.Is(err, syscall.ENOSPC) {
 		t.Errorf("Close = %v, want ENOSPC and 1 line lost", err)
 	}
 }
