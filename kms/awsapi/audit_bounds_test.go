@@ -150,6 +150,27 @@ func TestAuditLineBounded(t *testing.T) {
 			t.Errorf("keyArnOmitted = %+v, want %d bytes, the digest and a prefix", o, len(id))
 		}
 	})
+	t.Run("the longest line", func(t *testing.T) {
+		// As much as a line lists in full: 32 keys of 128 bytes and a key
+		// id of 512, and more keys summarised.
+		ec := map[string]string{}
+		for i := range maxAuditContextKeys + 10 {
+			ec[fmt.Sprintf("%03d", i)+strings.Repeat("k", maxAuditContextKey-3)] = "v"
+		}
+		id := "alias/" + strings.Repeat("x", maxAuditKeyARN-6)
+		_, line := request(t, "Encrypt", map[string]any{"KeyId": id, "Plaintext": []byte("p"), "EncryptionContext": ec})
+		t.Logf("the longest request line: %d bytes", len(line))
+		if len(line) > 7<<10 {
+			t.Errorf("the longest request line is %d bytes, want at most 7 KiB (the documented bound)", len(line))
+		}
+		var ev AuditEvent
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.KeyARN != id || len(ev.EncryptionContextKeys) != maxAuditContextKeys || ev.EncryptionContextKeysOmitted.Count != 10 {
+			t.Errorf("line = %s; want the key id and 32 keys in full, 10 summarised", line)
+		}
+	})
 	t.Run("short values are listed in full", func(t *testing.T) {
 		_, line := request(t, "Encrypt", map[string]any{"KeyId": "alias/<b>", "Plaintext": []byte("p"), "EncryptionContext": map[string]string{"a<b": "1"}})
 		var ev AuditEvent
