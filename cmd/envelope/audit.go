@@ -1,70 +1,143 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/envelopekms/envelope/kms/awsapi"
 	"github.com/envelopekms/envelope/kms/keystore"
 )
 
-const auditHelp = `Usage: envelope audit verify [--key FILE] [LOG]
+const auditHelp = `Usage: envelope audit verify [--store DIR] [--key FILE] [LOG]
 
-Check the chain of a server's audit log: each line carries an HMAC-SHA256
-over the line before it, under the server's audit key, so an edited, inserted
-or deleted line breaks the chain. Prints the number of lines when the chain
-holds; otherwise names the first line that breaks it and exits 1.
+Check a server's audit log. Each line carries an HMAC-SHA256 over the line
+before it, under the server's audit key, so an edited, inserted or deleted
+line breaks the chain; and the keystore keeps the log's high-water mark (the
+last line the server had on disk, raised every second and at shutdown), so
+lines cut from the end are found too, as are the lines a restarted server
+found cut (its start record says so).
 
-LOG defaults to audit.log in the keystore directory ($ENVELOPE_HOME), and
-the key to audit.key beside it.
+Prints the number of lines when the chain holds and no line is missing, with
+what was checked; otherwise names the first line that breaks the chain, or
+the lines missing, and exits 1.
+
+The audit key and the marks come from the keystore (--store, default
+$ENVELOPE_HOME), opened with its root key (ENVELOPE_PASSPHRASE for a
+passphrase keystore). --key checks the chain with a key exported earlier
+instead (such as the audit.key file older versions kept beside the log);
+the marks are then still read from the keystore if it opens. LOG defaults
+to audit.log in the keystore directory; "-" reads standard input.
+
+A log whose file was moved away (rotated) goes on in a new file that
+continues its chain: the new file alone shows the earlier lines missing;
+check the files together, in order: cat audit.log.1 audit.log | envelope
+audit verify -
 
 Flags:
 %s
-Example:
-  envelope audit verify /var/lib/envelope/audit.log
+Examples:
+  envelope audit verify
+  envelope audit verify --store /var/lib/envelope /var/log/envelope/audit.log
 `
 
 func (c *cli) audit(args []string) error {
-	var keyFile string
+	var keyFile, store string
 	fs := c.newFlagSet("audit")
-	fs.StringVar(&keyFile, "key", "", "the audit key `FILE` (default: audit.key beside the log, else in the keystore directory)")
+	fs.StringVar(&store, "store", "", "keystore `DIR` (or sqlite:DIR) holding the audit key and the high-water marks; default $ENVELOPE_HOME")
+	fs.StringVar(&keyFile, "key", "", "check the chain with the audit key in `FILE` (exported earlier) instead of the keystore's")
 	if ok, err := c.parse(fs, args, auditHelp); !ok {
 		return err
 	}
 	args = fs.Args()
 	if len(args) == 0 || args[0] != "verify" || len(args) > 2 {
-		return usageErrorf("usage: envelope audit verify [--key FILE] [LOG]")
+		return usageErrorf("usage: envelope audit verify [--store DIR] [--key FILE] [LOG]")
 	}
-	logFile := ""
+	dir := strings.TrimPrefix(store, "sqlite:")
+	switch {
+	case strings.Contains(store, "://"):
+		return usageErrorf("--store %q: only a keystore directory (or sqlite:DIR) is supported", store)
+	case dir == "":
+		var err error
+		if dir, err = keystore.Dir(); err != nil {
+			return err
+		}
+	}
+	logFile := filepath.Join(dir, "audit.log")
 	if len(args) == 2 {
 		logFile = args[1]
-	} else {
-		dir, err := keystore.Dir()
+	}
+	ctx := context.Background()
+
+	// The keystore first: its marks must be read before the log, which a
+	// running server goes on writing.
+	pass, err := passphrase()
+	if err != nil {
+		return err
+	}
+	ks, ksErr := keystore.Open(ctx, dir, keystore.Options{MustExist: true, Passphrase: pass})
+	var marks []awsapi.AuditMark
+	if ksErr == nil {
+		defer ks.Close()
+		ms, err := ks.AuditMarks(ctx)
+		if err != nil {
+			return fmt.Errorf("reading the audit logs' high-water marks: %w", err)
+		}
+		marks = make([]awsapi.AuditMark, 0, len(ms))
+		for _, m := range ms {
+			marks = append(marks, awsapi.AuditMark{LogID: m.ID, Seq: m.Seq, MAC: m.MAC})
+		}
+	}
+	var notes []string
+	var key []byte
+	switch {
+	case keyFile != "":
+		if key, err = readAuditKeyFile(keyFile); err != nil {
+			return err
+		}
+		if ksErr != nil {
+			notes = append(notes, fmt.Sprintf("without the keystore (%v), lines cut from the end of the log cannot be detected", ksErr))
+		}
+	case ksErr == nil:
+		key, err = ks.StoredAuditKey(ctx)
+		if errors.Is(err, keystore.ErrNoAuditKey) {
+			// A log of a server before the key moved into the keystore.
+			if key, err = legacyAuditKey(logFile, dir); key == nil && err == nil {
+				return &hintError{fmt.Errorf("keystore %s holds no audit key: no server has started on it yet", dir), "give the key the log was written with: --key FILE"}
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("the audit key: %w", err)
+		}
+	default:
+		key, err = legacyAuditKey(logFile, dir)
 		if err != nil {
 			return err
 		}
-		logFile = filepath.Join(dir, "audit.log")
-	}
-	if keyFile == "" {
-		keyFile = filepath.Join(filepath.Dir(logFile), "audit.key")
-		if _, err := os.Stat(keyFile); err != nil {
-			if dir, derr := keystore.Dir(); derr == nil {
-				keyFile = filepath.Join(dir, "audit.key")
-			}
+		if key == nil {
+			return &hintError{fmt.Errorf("opening the keystore for the audit key: %w", ksErr), "give the keystore with --store DIR, or the audit key with --key FILE"}
 		}
+		notes = append(notes, fmt.Sprintf("without the keystore (%v), lines cut from the end of the log cannot be detected", ksErr))
 	}
-	key, err := os.ReadFile(keyFile)
-	if err != nil {
-		return &hintError{fmt.Errorf("reading the audit key: %w", unwrapPathError(err, keyFile)), "give the server's audit key with --key"}
+	defer clear(key)
+
+	var in io.Reader = c.stdin
+	if logFile == "-" {
+		logFile = "standard input"
+	} else {
+		f, err := os.Open(logFile)
+		if err != nil {
+			return fmt.Errorf("opening the audit log: %w", unwrapPathError(err, logFile))
+		}
+		defer f.Close()
+		in = f
 	}
-	f, err := os.Open(logFile)
-	if err != nil {
-		return fmt.Errorf("opening the audit log: %w", unwrapPathError(err, logFile))
-	}
-	defer f.Close()
-	n, err := awsapi.VerifyAudit(f, key)
+	rep, err := awsapi.VerifyAuditLog(in, key, marks)
 	var ce *awsapi.ChainError
 	if errors.As(err, &ce) {
 		return fmt.Errorf("audit log %s: the chain breaks at %v", logFile, ce)
@@ -72,6 +145,42 @@ func (c *cli) audit(args []string) error {
 	if err != nil {
 		return fmt.Errorf("audit log %s: %v", logFile, err)
 	}
-	fmt.Fprintf(c.stdout, "%s: %d lines, chain intact\n", logFile, n)
+	if problems := rep.Problems(); len(problems) > 0 {
+		return fmt.Errorf("audit log %s: %d lines; the chain holds, but lines are missing:\n  - %s", logFile, rep.Lines, strings.Join(problems, "\n  - "))
+	}
+	fmt.Fprintf(c.stdout, "%s: %d lines, chain intact\n", logFile, rep.Lines)
+	for _, n := range append(rep.Notes(), notes...) {
+		fmt.Fprintf(c.stdout, "  %s\n", n)
+	}
 	return nil
+}
+
+// readAuditKeyFile reads a 32-byte audit key file.
+func readAuditKeyFile(file string) ([]byte, error) {
+	key, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading the audit key: %w", unwrapPathError(err, file))
+	}
+	if len(key) != 32 {
+		clear(key)
+		return nil, fmt.Errorf("audit key %s is %d bytes, want 32", file, len(key))
+	}
+	return key, nil
+}
+
+// legacyAuditKey reads the audit.key file that versions before the key
+// moved into the keystore kept beside the log (or in the keystore
+// directory); nil, nil if there is none.
+func legacyAuditKey(logFile, dir string) ([]byte, error) {
+	files := []string{filepath.Join(dir, keystore.AuditKeyFileName)}
+	if logFile != "-" {
+		files = append([]string{filepath.Join(filepath.Dir(logFile), keystore.AuditKeyFileName)}, files...)
+	}
+	for _, file := range files {
+		if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		return readAuditKeyFile(file)
+	}
+	return nil, nil
 }

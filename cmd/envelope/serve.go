@@ -53,12 +53,21 @@ decided by the policy file.
 Audit: every request appends one JSON line to the audit log (time,
 principal, source address, operation, key ARN, encryption context keys,
 result, request id; never key material, plaintext or context values),
-chained with HMAC-SHA256 under audit.key in the keystore directory. Check it
-with "envelope audit verify". By default lines are written in batches every
-10 ms: a crash of the server can lose the last 10 ms of lines, and lines not
-yet synced by the operating system can be lost in a power failure (AWS's own
-CloudTrail also delivers asynchronously). With --audit-sync each answer waits
-until its line is on disk; concurrent requests share one fsync.
+chained with HMAC-SHA256 under the audit key, which the keystore keeps
+sealed under its root key (an audit.key file of an older version is moved
+into it). Long key ids and contexts are summarised (count and SHA-256);
+requests failing without credentials beyond 10 a second are counted into
+one summary line every 10 s. Each start writes a start record, and the
+keystore keeps the log's high-water mark (raised every second and at
+shutdown), so "envelope audit verify" detects lines cut from the end.
+A request is answered only once its line is written to the operating
+system, in batches shared by concurrent requests: a crash of the server
+loses no answered request's line; a power failure can lose the last second
+of lines (the log is synced every second). With --audit-sync each answer
+waits until its line is on disk (one fsync for the requests waiting
+together). If the log cannot be written (a full disk), every request is
+answered KMSInternalException and /healthz answers 503 until it can; the
+server retries by itself and records the outage in the log.
 
 HTTP: HTTP/1.1 (and 1.0) with keep-alive, pipelining and "Expect:
 100-continue"; over TLS, ALPN offers only http/1.1. Requests are parsed
@@ -73,7 +82,8 @@ says so otherwise). --insecure-dev takes unsigned requests as root, only on
 a loopback address and only with a loopback Host header (localhost,
 127.0.0.1, [::1]): a web page cannot reach it by DNS rebinding.
 
-Also served: GET /healthz. Metrics (Prometheus: requests and latency by
+Also served: GET /healthz (503 while the audit log cannot be written).
+Metrics (Prometheus: requests and latency by
 operation and result, the key cache, the Go runtime) are served only with
 --metrics-addr, at GET /metrics on that address alone and without
 authentication, as they show which operations run, how often and how many
@@ -108,7 +118,7 @@ func (c *cli) serve(args []string) error {
 	fs.StringVar(&keyFile, "tls-key", "", "the TLS private key `FILE` (PEM)")
 	fs.StringVar(&policyFile, "policy", "", "principals and their permissions from `FILE` (see above)")
 	fs.StringVar(&auditFile, "audit-log", "", "append the audit log to `FILE`; default audit.log in the keystore directory")
-	fs.BoolVar(&auditSync, "audit-sync", false, "answer each request only once its audit line is on disk (fsync, shared by concurrent requests); default: lines are written every 10 ms")
+	fs.BoolVar(&auditSync, "audit-sync", false, "answer each request only once its audit line is on disk (fsync, shared by concurrent requests); default: once it is written to the operating system, synced every second")
 	fs.BoolVar(&insecure, "insecure-dev", false, "accept unsigned requests as root (development only; loopback addresses only)")
 	fs.StringVar(&logLevel, "log-level", "info", "`LEVEL`: debug (every request), info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "`FORMAT` of the logs: text or json")
@@ -203,15 +213,23 @@ func (c *cli) serve(args []string) error {
 	if auditFile == "" {
 		auditFile = filepath.Join(dir, "audit.log")
 	}
-	auditKey, err := awsapi.LoadOrCreateAuditKey(filepath.Join(dir, "audit.key"))
+	auditKey, migrated, err := ks.AuditKey(ctx, filepath.Join(dir, keystore.AuditKeyFileName))
 	if err != nil {
 		return err
 	}
-	audit, err := awsapi.OpenAuditLog(auditFile, auditKey, auditSync)
+	if migrated {
+		log.Info("moved the audit key into the keystore, sealed under its root key, and removed its file", "file", filepath.Join(dir, keystore.AuditKeyFileName))
+	}
+	audit, err := awsapi.OpenAuditLog(auditFile, awsapi.AuditOptions{Key: auditKey, Sync: auditSync, Marks: ks, Logger: log})
+	clear(auditKey)
 	if err != nil {
 		return err
 	}
-	defer audit.Close()
+	defer func() {
+		if err := audit.Close(); err != nil {
+			log.Error("closing the audit log", "err", err)
+		}
+	}()
 	srv, err := awsapi.New(awsapi.Config{Backend: ks, Region: ks.Region(), Root: root, Principals: principals,
 		InsecureDev: insecure, Audit: audit, Logger: log,
 		Timeouts: awsapi.Timeouts{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: 30 * time.Second, Idle: 2 * time.Minute}})

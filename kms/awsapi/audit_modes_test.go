@@ -3,11 +3,11 @@ package awsapi
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 )
 
 func countLines(t *testing.T, path string) int {
@@ -19,66 +19,36 @@ func countLines(t *testing.T, path string) int {
 	return bytes.Count(b, []byte("\n"))
 }
 
-// TestAuditSyncMode: in sync mode a line is in the file when Write returns,
-// for every one of many concurrent writers (who share fsyncs).
-func TestAuditSyncMode(t *testing.T) {
+// testAuditWriteThrough: in both modes a line is in the file when Write
+// returns, for every one of many concurrent writers (who share writes, and
+// in sync mode fsyncs): a crash of the process after an answer cannot lose
+// its line.
+func testAuditWriteThrough(t *testing.T, syncMode bool) {
 	path := filepath.Join(t.TempDir(), "audit.log")
-	a, err := OpenAuditLog(path, testAuditKey, true)
+	a, err := openTestLog(t, path, syncMode)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
 	for g := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := range 20 {
-				if err := a.Write(&AuditEvent{Operation: fmt.Sprintf("Op%d-%d", g, i), Result: "Success"}); err != nil {
+				ev := &AuditEvent{Operation: fmt.Sprintf("Op%d-%d", g, i), Result: "Success"}
+				if err := a.Write(ev); err != nil {
 					t.Error(err)
 					return
 				}
-				if n := countLines(t, path); n < 1 {
-					t.Errorf("line not in the file when Write returned")
+				if n := countLines(t, path); int64(n) < ev.Seq {
+					t.Errorf("line %d not in the file when Write returned (%d lines)", ev.Seq, n)
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	if n := countLines(t, path); n != 320 {
-		t.Fatalf("%d lines on disk after 320 synced writes", n)
+	if n := countLines(t, path); n != 321 {
+		t.Fatalf("%d lines in the file after 320 writes and a start record", n)
 	}
-	if err := a.Close(); err != nil {
-		t.Fatal(err)
-	}
-	f, _ := os.Open(path)
-	defer f.Close()
-	if n, err := VerifyAudit(f, testAuditKey); err != nil || n != 320 {
-		t.Fatalf("VerifyAudit = %d, %v", n, err)
-	}
-}
-
-// TestAuditBatchedMode: by default Write returns at once and lines reach
-// the file within the flush interval; Close writes what is pending.
-func TestAuditBatchedMode(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "audit.log")
-	a, err := OpenAuditLog(path, testAuditKey, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 100 {
-		if err := a.Write(&AuditEvent{Operation: fmt.Sprint("Op", i), Result: "Success"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for countLines(t, path) < 100 {
-		if time.Now().After(deadline) {
-			t.Fatalf("lines not written within 5 s (flush interval %v)", AuditFlushInterval)
-		}
-		time.Sleep(AuditFlushInterval)
-	}
-	a.Write(&AuditEvent{Operation: "Last", Result: "Success"})
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +57,35 @@ func TestAuditBatchedMode(t *testing.T) {
 	}
 	f, _ := os.Open(path)
 	defer f.Close()
-	if n, err := VerifyAudit(f, testAuditKey); err != nil || n != 101 {
-		t.Fatalf("VerifyAudit = %d, %v; want 101 lines", n, err)
+	if n, err := VerifyAudit(f, testAuditKey); err != nil || n != 321 {
+		t.Fatalf("VerifyAudit = %d, %v; want 321 lines", n, err)
+	}
+}
+
+func TestAuditSyncMode(t *testing.T)    { testAuditWriteThrough(t, true) }
+func TestAuditBatchedMode(t *testing.T) { testAuditWriteThrough(t, false) }
+
+// TestUnsyncedLines checks the default mode's buffer of unsynced lines
+// against a plain byte slice, through writes and drops across chunks.
+func TestUnsyncedLines(t *testing.T) {
+	var u unsyncedLines
+	var model []byte
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 2000 {
+		if rng.IntN(3) > 0 {
+			b := bytes.Repeat([]byte{byte(i)}, rng.IntN(3*unsyncedChunk/2))
+			u.write(b)
+			model = append(model, b...)
+		} else {
+			n := rng.IntN(len(model) + 1)
+			u.drop(n)
+			model = model[n:]
+		}
+		if got := u.appendTo(nil); u.n != len(model) || !bytes.Equal(got, model) {
+			t.Fatalf("step %d: holds %d bytes (n %d), want %d", i, len(got), u.n, len(model))
+		}
+	}
+	if len(u.free) > maxUnsynced/unsyncedChunk {
+		t.Errorf("%d free chunks kept, want at most %d", len(u.free), maxUnsynced/unsyncedChunk)
 	}
 }

@@ -124,9 +124,11 @@ func BenchmarkHandler(b *testing.B) {
 
 // BenchmarkAuditModes compares the two audit modes under concurrent load
 // (32 goroutines each running GenerateDataKey+Decrypt pairs through the
-// core request path): batched (the default; lines are written every
-// AuditFlushInterval) and sync (--audit-sync; each answer waits until its
-// line is on disk, fsyncs shared by the requests waiting together).
+// core request path): batched (the default; each answer waits until its
+// line is written to the operating system, writes shared by the requests
+// waiting together, synced every AuditSyncInterval) and sync
+// (--audit-sync; each answer waits until its line is on disk, fsyncs
+// shared likewise).
 func BenchmarkAuditModes(b *testing.B) {
 	for _, mode := range []struct {
 		name string

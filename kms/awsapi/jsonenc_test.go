@@ -3,9 +3,13 @@ package awsapi
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/envelopekms/envelope/kms"
 )
@@ -54,11 +58,15 @@ func checkEncoders(t *testing.T, s string, b []byte) {
 	}
 	e := &kms.EncryptOutput{CiphertextBlob: b, KeyId: s, EncryptionAlgorithm: s}
 	same("encodeEncrypt", encodeEncrypt(nil, e), e)
-	for _, keys := range [][]string{nil, {}, {s}, {"a", s, "z"}} {
+	var many []string // over the count bound
+	for i := range maxAuditContextKeys + 8 {
+		many = append(many, fmt.Sprint(i, s))
+	}
+	for _, keys := range [][]string{nil, {}, {s}, {"a", s, "z"}, many} {
 		for _, at := range []string{"", s, "2026-03-01T12:00:00.123456789Z"} {
 			ev := AuditEvent{Seq: 42, Time: at, RequestID: s, Principal: s, SourceAddress: s, Operation: s, KeyARN: s,
 				EncryptionContextKeys: keys, Result: s}
-			want, _ := json.Marshal(&ev)
+			want, _ := json.Marshal(boundedEvent(ev))
 			got := append([]byte(`{"seq":42`), appendAuditTail(nil, ev.Time, ev.RequestID, ev.Principal, ev.SourceAddress, ev.Operation, ev.KeyARN, ev.EncryptionContextKeys, ev.Result)...)
 			got = append(got, '}')
 			if !bytes.Equal(got, want) {
@@ -68,8 +76,39 @@ func checkEncoders(t *testing.T, s string, b []byte) {
 	}
 }
 
+// boundedEvent is ev as an audit line records it: the key ARN and the
+// context keys over the bounds summarised (see AuditLog), the rules
+// restated here independently of appendAuditTail.
+func boundedEvent(ev AuditEvent) *AuditEvent {
+	written := func(s string) int { b, _ := json.Marshal(s); return len(b) - 2 }
+	if ev.KeyARN != "" && (len(ev.KeyARN) > maxAuditKeyARN || written(ev.KeyARN) > maxAuditKeyARN) {
+		n := min(len(ev.KeyARN), auditPrefixBytes)
+		for n > 0 && n < len(ev.KeyARN) && !utf8.RuneStart(ev.KeyARN[n]) {
+			n--
+		}
+		ev.KeyARNOmitted = &AuditOmitted{Bytes: len(ev.KeyARN), SHA256: omittedDigest(ev.KeyARN), Prefix: ev.KeyARN[:n]}
+		ev.KeyARN = ""
+	}
+	var listed, omitted []string
+	for _, k := range ev.EncryptionContextKeys {
+		if len(listed) < maxAuditContextKeys && written(k) <= maxAuditContextKey {
+			listed = append(listed, k)
+		} else {
+			omitted = append(omitted, k)
+		}
+	}
+	ev.EncryptionContextKeys = listed
+	if len(omitted) > 0 {
+		ev.EncryptionContextKeysOmitted = &AuditOmitted{Count: len(omitted), SHA256: omittedDigest(omitted...)}
+	}
+	return &ev
+}
+
 func TestEncodersMatchEncodingJSON(t *testing.T) {
-	for _, s := range jsonStrings {
+	long := []string{strings.Repeat("k", maxAuditContextKey), strings.Repeat("k", maxAuditContextKey+1), strings.Repeat("<", 22),
+		"alias/" + strings.Repeat("x", maxAuditKeyARN-6), "alias/" + strings.Repeat("x", maxAuditKeyARN-5), strings.Repeat("é", 300),
+		strings.Repeat("<", maxAuditKeyARN/6+1), strings.Repeat("\xff", 600)}
+	for _, s := range append(slices.Clone(jsonStrings), long...) {
 		for _, b := range [][]byte{nil, {}, []byte(s)} {
 			checkEncoders(t, s, b)
 		}

@@ -8,6 +8,14 @@
 // It is a thin adapter: every operation is the kms package's, through an
 // explicit dispatch table.
 //
+// # Audit
+//
+// Every request is recorded in an [AuditLog] before it is answered, and
+// the server fails closed: no answer goes out without its line. The log's
+// lines, their bounds, the records the server adds (start, resume,
+// summaries of unauthenticated failures) and its guarantees in each mode
+// are described at [AuditLog]; [VerifyAuditLog] checks a log.
+//
 // # Serving
 //
 // [Server.Serve] serves a listener with a lean HTTP/1.1 server made for
@@ -73,7 +81,10 @@ type Config struct {
 	// Only for development on loopback: the caller checks the listening
 	// address.
 	InsecureDev bool
-	// Audit receives one event per request; nil disables auditing.
+	// Audit receives one line per request (failures without credentials
+	// beyond a rate are summarised); nil disables auditing. While it
+	// cannot be written, every request is answered KMSInternalException
+	// and /healthz answers 503.
 	Audit *AuditLog
 	// Logger logs requests and failures; nil discards.
 	Logger *slog.Logger
@@ -156,6 +167,9 @@ func New(cfg Config) (*Server, error) {
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"operation"})
 	s.reg.MustRegister(s.requests, s.latency)
+	if cfg.Audit != nil {
+		s.reg.MustRegister(cfg.Audit.collectors()...)
+	}
 	s.opMetrics = make([]opMetric, len(operations)+1)
 	if cs, ok := cfg.Backend.(interface{ CacheStats() (uint64, uint64) }); ok {
 		s.reg.MustRegister(
@@ -182,6 +196,13 @@ func (s *Server) Handler() http.Handler {
 		mux := http.NewServeMux()
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			if s.cfg.Audit != nil {
+				if err := s.cfg.Audit.Err(); err != nil {
+					w.WriteHeader(http.StatusServiceUnavailable)
+					io.WriteString(w, "unhealthy: "+err.Error()+"\n")
+					return
+				}
+			}
 			io.WriteString(w, "ok\n")
 		})
 		mux.HandleFunc("/", s.serveKMS)
@@ -385,11 +406,18 @@ func (s *Server) handle(x *exchange) {
 		w.errorType = code
 		w.body = appendError(w.body[:0], code, msg)
 	}
+	auditDown := false
 	defer func() {
 		if v := recover(); v != nil {
 			// A bug below: answer, count and audit it as the failure it is.
 			s.log.Error("panic serving a request", "requestId", id, "operation", op.name, "panic", v, "stack", string(debug.Stack()))
 			fail(kms.CodeInternal, "internal error; request id "+id)
+		}
+		if s.cfg.Audit != nil && !auditDown && !s.audit(x, start, id, principal, op.name, info, result) {
+			// Fail closed: no answer without its audit line. The answer
+			// computed (it may hold a data key) is wiped and replaced.
+			clear(w.body[:cap(w.body)])
+			fail(kms.CodeInternal, auditRefusal)
 		}
 		elapsed := time.Since(start)
 		m := s.metrics(&op)
@@ -399,12 +427,6 @@ func (s *Server) handle(x *exchange) {
 			s.requests.WithLabelValues(op.name, result).Inc()
 		}
 		m.latency.Observe(elapsed.Seconds())
-		if s.cfg.Audit != nil {
-			x.audit = appendAuditTail(x.audit[:0], start, id, principal, r.source, op.name, info.keyARN, info.ecKeys, result)
-			if _, err := s.cfg.Audit.writeTail(x.audit); err != nil {
-				s.log.Error("audit write failed", "err", err, "requestId", id)
-			}
-		}
 		level := slog.LevelDebug
 		if result != "Success" {
 			level = slog.LevelInfo
@@ -415,6 +437,11 @@ func (s *Server) handle(x *exchange) {
 		}
 	}()
 
+	if s.cfg.Audit != nil && s.cfg.Audit.admit() != nil {
+		auditDown = true // refused before anything runs, counted by the log
+		fail(kms.CodeInternal, auditRefusal)
+		return
+	}
 	if r.method != http.MethodPost || r.path != "/" {
 		fail("UnknownOperationException", "the KMS API is POST / with an X-Amz-Target header")
 		return
@@ -475,6 +502,26 @@ func (s *Server) handle(x *exchange) {
 		return
 	}
 	w.body = out.body
+}
+
+// auditRefusal is the message of requests refused because the audit log
+// cannot be written.
+const auditRefusal = "the audit log cannot be written, so no request is served until it can (see /healthz)"
+
+// audit writes the request's audit line and reports whether it was written
+// (or, for a failure with no authenticated principal beyond the rate,
+// counted for a summary line).
+func (s *Server) audit(x *exchange, start time.Time, id, principal, operation string, info auditInfo, result string) bool {
+	a := s.cfg.Audit
+	if principal == "-" && !a.admitUnauthenticated(x.req.source, result) {
+		return true
+	}
+	x.audit = appendAuditTail(x.audit[:0], start, id, principal, x.req.source, operation, info.keyARN, info.ecKeys, result)
+	if _, err := a.writeTail(x.audit); err != nil {
+		s.log.Error("audit write failed: the request is refused", "err", err, "requestId", id)
+		return false
+	}
+	return true
 }
 
 // appendError appends an AWS JSON error body.

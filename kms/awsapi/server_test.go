@@ -75,12 +75,12 @@ func newServerParts(tb testing.TB, syncAudit bool, opts ...func(*Config)) server
 		tb.Fatalf("keystore.Open(%q) err = %v", dir, err)
 	}
 	tb.Cleanup(func() { ks.Close() })
-	key, err := LoadOrCreateAuditKey(filepath.Join(dir, "audit.key"))
+	key, _, err := ks.AuditKey(context.Background(), filepath.Join(dir, "audit.key"))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	auditPath := filepath.Join(dir, "audit.log")
-	audit, err := OpenAuditLog(auditPath, key, syncAudit)
+	audit, err := OpenAuditLog(auditPath, AuditOptions{Key: key, Sync: syncAudit, Marks: ks})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -668,8 +668,8 @@ func testSDKInProcess(t *testing.T) {
 	}
 	defer f.Close()
 	n, err := VerifyAudit(f, e.auditKey)
-	if err != nil || n != 5 {
-		t.Errorf("VerifyAudit = %d, %v; want 5 lines, nil", n, err)
+	if err != nil || n != 6 {
+		t.Errorf("VerifyAudit = %d, %v; want 6 lines (a start record and 5 requests), nil", n, err)
 	}
 }
 

@@ -112,6 +112,7 @@ type Keystore struct {
 	// sqlite.ErrReadOnly and sqlite.ErrDiskFull or sqlite.ErrReadOnlyFS.
 	ReadOnly error
 	store    *sqlite.Store
+	root     kms.RootKey // seals the audit key and marks (audit.go)
 }
 
 // Close closes the keystore.
@@ -267,14 +268,14 @@ func open(ctx context.Context, store *sqlite.Store, dir string, opts Options) (*
 		case ks.ReadOnly != nil:
 			return nil, fmt.Errorf("keystore %s cannot be created: %w", dir, ks.ReadOnly)
 		default:
-			if ks.Service, err = create(ctx, store, dir, opts); err != nil {
+			if ks.Service, ks.root, err = create(ctx, store, dir, opts); err != nil {
 				return nil, err
 			}
 			ks.Created = true
 		}
 	}
 	if ks.Service == nil {
-		if ks.Service, err = openComplete(ctx, store, dir, st, opts); err != nil {
+		if ks.Service, ks.root, err = openComplete(ctx, store, dir, st, opts); err != nil {
 			return nil, err
 		}
 	}
@@ -288,7 +289,7 @@ func open(ctx context.Context, store *sqlite.Store, dir string, opts Options) (*
 
 // openComplete opens a complete keystore: its root key, its ARN identity,
 // and the service, which checks the root key.
-func openComplete(ctx context.Context, store *sqlite.Store, dir string, st state, opts Options) (*kms.Service, error) {
+func openComplete(ctx context.Context, store *sqlite.Store, dir string, st state, opts Options) (*kms.Service, kms.RootKey, error) {
 	var root kms.RootKey
 	var err error
 	switch st.source {
@@ -296,37 +297,37 @@ func openComplete(ctx context.Context, store *sqlite.Store, dir string, st state
 		root, err = readRootKey(filepath.Join(dir, RootKeyName))
 	case "passphrase":
 		if opts.Passphrase == nil {
-			return nil, ErrPassphraseRequired
+			return nil, nil, ErrPassphraseRequired
 		}
 		var params kdfParams
 		if st.kdf == nil {
-			return nil, fmt.Errorf("keystore %s: passphrase parameters missing", dir)
+			return nil, nil, fmt.Errorf("keystore %s: passphrase parameters missing", dir)
 		}
 		if err := json.Unmarshal(st.kdf, &params); err != nil {
-			return nil, fmt.Errorf("keystore %s: damaged passphrase parameters: %v", dir, err)
+			return nil, nil, fmt.Errorf("keystore %s: damaged passphrase parameters: %v", dir, err)
 		}
 		root, err = passphraseRootKey(opts.Passphrase, params)
 	case "":
-		return nil, fmt.Errorf("keystore %s: holds a root key check but no root key source; refusing to guess", dir)
+		return nil, nil, fmt.Errorf("keystore %s: holds a root key check but no root key source; refusing to guess", dir)
 	default:
-		return nil, fmt.Errorf("keystore %s: unknown root key source %q", dir, st.source)
+		return nil, nil, fmt.Errorf("keystore %s: unknown root key source %q", dir, st.source)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if opts.Service, err = identity(ctx, store, st.identity, opts.Service); err != nil {
-		return nil, fmt.Errorf("keystore %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("keystore %s: %w", dir, err)
 	}
 	// New only reads here (the check exists): it works on a read-only
 	// store too.
 	svc, err := kms.New(ctx, store, root, opts.Service)
 	if err != nil {
 		if errors.Is(err, kms.ErrWrongRootKey) {
-			return nil, fmt.Errorf("keystore %s: %w", dir, err)
+			return nil, nil, fmt.Errorf("keystore %s: %w", dir, err)
 		}
-		return nil, fmt.Errorf("keystore %s: %v", dir, err)
+		return nil, nil, fmt.Errorf("keystore %s: %v", dir, err)
 	}
-	return svc, nil
+	return svc, root, nil
 }
 
 // create creates the keystore, holding the creation lock: the root key
@@ -334,7 +335,7 @@ func openComplete(ctx context.Context, store *sqlite.Store, dir string, st state
 // which comes last and marks the keystore complete, then the default key.
 // Whatever an interrupted creation left is replaced: nothing was sealed
 // under its root key.
-func create(ctx context.Context, store *sqlite.Store, dir string, opts Options) (*kms.Service, error) {
+func create(ctx context.Context, store *sqlite.Store, dir string, opts Options) (*kms.Service, kms.RootKey, error) {
 	var root kms.RootKey
 	var err error
 	source, params := "file", kdfParams{}
@@ -347,7 +348,7 @@ func create(ctx context.Context, store *sqlite.Store, dir string, opts Options) 
 		root, err = newRootKeyFile(dir)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	id := arnIdentity{Region: opts.Service.Region, AccountID: opts.Service.AccountID}
 	if id.Region == "" {
@@ -379,13 +380,13 @@ func create(ctx context.Context, store *sqlite.Store, dir string, opts Options) 
 		return tx.PutMeta(metaIdentity, b)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("creating keystore %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("creating keystore %s: %w", dir, err)
 	}
 	svc, err := kms.New(ctx, store, root, opts.Service) // stores the check
 	if err != nil {
-		return nil, fmt.Errorf("creating keystore %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("creating keystore %s: %w", dir, err)
 	}
-	return svc, nil
+	return svc, root, nil
 }
 
 // defaultKey returns the key opts.DefaultAlias names, creating it (with its
