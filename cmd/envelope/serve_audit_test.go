@@ -202,7 +202,8 @@ st=$?
 cp "$dir/audit.log" "$out" || exit 98
 exit $st`
 	wrap := []string{"unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", dir, saved}
-	args := []string{"--audit-log", filepath.Join(dir, "audit.log")}
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	args := []string{"--audit-log", filepath.Join(dir, "audit.log"), "--metrics-addr", strings.TrimPrefix(metricsURL, "http://")}
 	if syncMode {
 		args = append(args, "--audit-sync")
 	}
@@ -273,7 +274,7 @@ exit $st`
 	if status != http.StatusServiceUnavailable || !strings.Contains(text, "audit") || !strings.Contains(text, "no space left") {
 		t.Errorf("/healthz with the audit disk full = %d %q; want 503 naming the audit log and the full disk", status, text)
 	}
-	_, metrics := getText(t, p.url+"/metrics")
+	_, metrics := getText(t, metricsURL+"/metrics")
 	if v := metric(metrics, "envelope_audit_healthy"); v != 0 {
 		t.Errorf("envelope_audit_healthy = %v with the disk full, want 0", v)
 	}
@@ -301,7 +302,7 @@ exit $st`
 			t.Errorf("GenerateDataKey %d after space was freed: %d %s", i, res.status, res.body)
 		}
 	}
-	_, metrics = getText(t, p.url+"/metrics")
+	_, metrics = getText(t, metricsURL+"/metrics")
 	if v := metric(metrics, "envelope_audit_healthy"); v != 1 {
 		t.Errorf("envelope_audit_healthy = %v after recovery, want 1", v)
 	}
