@@ -292,9 +292,11 @@ func (s *Service) view(ctx context.Context, fn func(Tx) error) error {
 	if len(stale) == 0 {
 		return internal(err)
 	}
-	if merr := s.maintain(ctx, stale); merr != nil {
+	if merr := s.maintain(ctx, stale); merr != nil && !errors.Is(merr, ErrStoreUnwritable) {
 		return internal(merr)
 	}
+	// Maintained, or deferred until the store can be written: load hides
+	// expired keys either way, and a due rotation waits.
 	return internal(s.store.View(ctx, fn))
 }
 

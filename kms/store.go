@@ -26,6 +26,13 @@ type Store interface {
 // ErrNotFound is returned by Tx getters for an absent record.
 var ErrNotFound = errors.New("kms store: not found")
 
+// ErrStoreUnwritable is wrapped by the errors of a [Store] that can be read
+// but not written now: opened read-only, on a read-only file system, or
+// with its disk full. The service then still answers what needs no write,
+// and defers the maintenance (rotations due, deletions whose window ended)
+// that would write; expired keys are treated as gone all the same.
+var ErrStoreUnwritable = errors.New("kms store: cannot be written")
+
 // Tx is one transaction on a [Store]. A Tx must not be used after the
 // function it was passed to returns.
 type Tx interface {

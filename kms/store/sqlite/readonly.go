@@ -13,6 +13,8 @@ import (
 
 	sqlitedriver "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/envelopekms/envelope/kms"
 )
 
 // Why a keystore cannot be written. Errors of [Open], of [Store.Update] and
@@ -39,7 +41,7 @@ type fsError struct {
 }
 
 func (e *fsError) Error() string   { return e.kind.Error() + " (" + e.err.Error() + ")" }
-func (e *fsError) Unwrap() []error { return []error{e.kind, e.err} }
+func (e *fsError) Unwrap() []error { return []error{e.kind, kms.ErrStoreUnwritable, e.err} }
 
 // readOnlyError is what the writing methods of a read-only store return.
 type readOnlyError struct{ reason error }
@@ -53,9 +55,9 @@ func (e *readOnlyError) Error() string {
 
 func (e *readOnlyError) Unwrap() []error {
 	if e.reason != nil {
-		return []error{ErrReadOnly, e.reason}
+		return []error{ErrReadOnly, kms.ErrStoreUnwritable, e.reason}
 	}
-	return []error{ErrReadOnly}
+	return []error{ErrReadOnly, kms.ErrStoreUnwritable}
 }
 
 // classify returns err, wrapped in an error that says so when its cause is
