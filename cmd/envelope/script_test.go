@@ -25,8 +25,10 @@ import (
 // run "envelope ..." as a separate process whose main is the real one.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"envelope": main,
-		"status":   statusMain,
+		"envelope":        main,
+		"status":          statusMain,
+		"envelope-nofile": nofileMain,
+		"envelope-attack": attackMain,
 	})
 }
 

@@ -72,9 +72,27 @@ server retries by itself and records the outage in the log.
 HTTP: HTTP/1.1 (and 1.0) with keep-alive, pipelining and "Expect:
 100-continue"; over TLS, ALPN offers only http/1.1. Requests are parsed
 strictly: a body only by Content-Length, at most 1 MiB (Transfer-Encoding is
-refused), headers at most 64 KiB in 100 lines. Timeouts: 10 s to read a
-request's headers, 30 s for the whole request and for the answer, 2 minutes
-idle between requests.
+refused), headers at most 64 KiB in 100 lines. Timeouts: --header-timeout
+(10 s) to read a request's headers, counted from the connection's accept
+for its first request (a connection that sends nothing is closed then), 30 s
+for the whole request and for the answer, 2 minutes idle between requests.
+
+Limits: at most --max-connections connections at once, and
+--max-connections-per-source from one client address (one /64 for IPv6).
+At a cap a new connection is not refused: it sheds an open one that is not
+being served, first among those that have not completed a signed request
+(the oldest first), then the one idle longest. A connection whose request
+has arrived counts as being served (on Linux even before it is read); only
+when every connection is being served is the new one closed. Silent or slow
+clients cannot lock signed ones out: established connections stay, and a
+new client is safe once its request has arrived. The signature's access key
+and scope are checked before a body over 4 KiB is read: an unknown key or a
+wrong region, service or date is answered at once and the connection
+closed, the body unread. Bodies and headers too large for a connection's
+8 KiB buffer share --max-request-memory; a request that cannot get its
+share within a second is answered ThrottlingException (which AWS SDKs retry
+with backoff). /metrics shows envelope_http_connections,
+envelope_http_connections_shed_total and envelope_http_request_memory_bytes.
 
 Plain HTTP carries requests and answers unencrypted, plaintext data keys
 included: without --tls-cert, serve on a loopback address only (a warning
@@ -90,7 +108,9 @@ authentication, as they show which operations run, how often and how many
 are refused: give it a loopback or internal address only the scraper
 reaches. Logs go to stderr (log/slog). SIGTERM or SIGINT shut the server
 down gracefully. Unless GOGC is set, the garbage collector runs at GOGC=400
-(less CPU per request, a little more memory). The server's memory holds
+(less CPU per request, a little more memory); unless GOMEMLIMIT is set, the
+Go memory limit is 64 MiB, plus --max-request-memory, plus 64 KiB per
+connection allowed. The server's memory holds
 unsealed keys: it makes itself non-dumpable (Linux) and turns core dumps
 off.
 
@@ -123,6 +143,13 @@ func (c *cli) serve(args []string) error {
 	fs.StringVar(&logLevel, "log-level", "info", "`LEVEL`: debug (every request), info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "`FORMAT` of the logs: text or json")
 	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve GET /metrics (Prometheus, unauthenticated) on `HOST:PORT`; default: metrics are not served")
+	limits := awsapi.DefaultLimits()
+	limits.MaxConnectionsPerSource = 0 // a quarter of --max-connections
+	requestMemory, headerTimeout := "64M", 10*time.Second
+	fs.IntVar(&limits.MaxConnections, "max-connections", limits.MaxConnections, "serve at most `N` connections at once; the default is the open-file limit (RLIMIT_NOFILE) less 64 and a sixteenth, at most 4096")
+	fs.IntVar(&limits.MaxConnectionsPerSource, "max-connections-per-source", 0, "serve at most `N` connections from one client address (IPv6: one /64); default a quarter of --max-connections")
+	fs.StringVar(&requestMemory, "max-request-memory", requestMemory, "hold at most `SIZE` bytes for all requests together beyond each connection's 8 KiB buffer (large bodies and headers); at least 1M")
+	fs.DurationVar(&headerTimeout, "header-timeout", headerTimeout, "close a connection that has not sent a request's headers within `D` of its accept (or of a later request's first byte)")
 	if ok, err := c.parse(fs, args, serveHelp); !ok {
 		return err
 	}
@@ -143,6 +170,22 @@ func (c *cli) serve(args []string) error {
 		if _, _, err := net.SplitHostPort(metricsAddr); err != nil {
 			return usageErrorf("--metrics-addr %q: want HOST:PORT", metricsAddr)
 		}
+	}
+	switch {
+	case limits.MaxConnections < 1:
+		return usageErrorf("--max-connections %d: want at least 1", limits.MaxConnections)
+	case limits.MaxConnectionsPerSource < 0:
+		return usageErrorf("--max-connections-per-source %d: want at least 1", limits.MaxConnectionsPerSource)
+	case headerTimeout <= 0:
+		return usageErrorf("--header-timeout %v: want a positive duration, such as 10s", headerTimeout)
+	}
+	n, err := parseSize(requestMemory)
+	if err != nil || n < awsapi.MaxBodyBytes {
+		return usageErrorf("--max-request-memory %q: want a size of at least 1M (the largest request body), such as 64M", requestMemory)
+	}
+	limits.RequestMemory = int64(n)
+	if limits.MaxConnectionsPerSource == 0 {
+		limits.MaxConnectionsPerSource = max(limits.MaxConnections/4, 1)
 	}
 	// Before any key is unsealed in this process.
 	if err := protectProcess(); err != nil {
@@ -178,6 +221,13 @@ func (c *cli) serve(args []string) error {
 		// Requests allocate little that lives: collecting less often
 		// halves the CPU per request for a few MiB more of heap.
 		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// At GOGC=400 garbage may grow to four times the live heap, and
+		// clients can make the live heap as large as the request memory
+		// and their connections: ask the collector to keep the process
+		// under that bound instead (a soft limit: it collects more often).
+		debug.SetMemoryLimit(memoryLimit(limits))
 	}
 	opts := keystore.Options{Service: kms.Options{Region: region, AccountID: account}}
 	if opts.Passphrase, err = passphrase(); err != nil {
@@ -232,7 +282,8 @@ func (c *cli) serve(args []string) error {
 	}()
 	srv, err := awsapi.New(awsapi.Config{Backend: ks, Region: ks.Region(), Root: root, Principals: principals,
 		InsecureDev: insecure, Audit: audit, Logger: log,
-		Timeouts: awsapi.Timeouts{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: 30 * time.Second, Idle: 2 * time.Minute}})
+		Timeouts: awsapi.Timeouts{ReadHeader: headerTimeout, Read: 30 * time.Second, Write: 30 * time.Second, Idle: 2 * time.Minute},
+		Limits:   limits})
 	if err != nil {
 		return err
 	}
@@ -269,6 +320,8 @@ func (c *cli) serve(args []string) error {
 		defer stopMetrics()
 	}
 	go sweep(ctx, ks, log)
+	log.Info("connection limits", "maxConnections", limits.MaxConnections, "maxConnectionsPerSource", limits.MaxConnectionsPerSource,
+		"maxRequestMemory", limits.RequestMemory, "headerTimeout", headerTimeout)
 	log.Info("serving the AWS KMS API", "url", scheme+"://"+ln.Addr().String(), "region", ks.Region(), "account", ks.AccountID(),
 		"keystore", dir, "audit", auditFile, "principals", len(principals)+1, "insecureDev", insecure)
 	errc := make(chan error, 1)
@@ -303,6 +356,13 @@ func serveMetrics(addr string, h http.Handler, log *slog.Logger) (stop func(), e
 	go hs.Serve(ln)
 	log.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
 	return func() { hs.Close() }, nil
+}
+
+// memoryLimit is the Go memory limit serve sets: 64 MiB for the server
+// itself, the request memory, and 64 KiB for each connection (its buffers,
+// its goroutine's stack and its answer).
+func memoryLimit(l awsapi.Limits) int64 {
+	return 64<<20 + l.RequestMemory + int64(l.MaxConnections)*64<<10
 }
 
 func isLoopback(host string) bool {

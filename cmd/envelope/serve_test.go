@@ -122,6 +122,8 @@ type serveOpts struct {
 	// noRootEnv leaves ENVELOPE_ROOT_* unset (root credentials then come
 	// from root-credentials.json).
 	noRootEnv bool
+	// env adds NAME=VALUE settings to the environment.
+	env []string
 }
 
 // serveEnviron is the environment of envelope processes: this one's
@@ -164,7 +166,7 @@ func startServe(t *testing.T, bin string, o serveOpts) *serveProc {
 		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		p := &serveProc{t: t, home: home, addr: addr, url: "http://" + addr, stderr: &lockedBuffer{}, exited: make(chan struct{})}
 		p.cmd = exec.Command(bin, append([]string{"serve", "--addr", addr}, o.args...)...)
-		p.cmd.Env = serveEnviron(home, !o.noRootEnv)
+		p.cmd.Env = append(serveEnviron(home, !o.noRootEnv), o.env...)
 		p.cmd.Stdout = p.stderr
 		p.cmd.Stderr = p.stderr
 		if err := p.cmd.Start(); err != nil {

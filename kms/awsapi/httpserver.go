@@ -9,14 +9,17 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
+	"runtime"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The lean HTTP/1.1 server. It serves only what the KMS API needs, with
@@ -34,6 +37,15 @@ import (
 //   - pipelined requests are answered in order; HTTP/1.0 connections close
 //     after the answer unless they ask for keep-alive.
 //
+// What connections may hold is bounded ([Limits], limits.go): their number,
+// globally and per source (at a cap, the least productive connection is
+// shed); the memory of requests too large for a connection's 8 KiB buffer
+// (a budget shared by all, waited for briefly, else ThrottlingException);
+// the time to send a request's headers, counted from the accept for a
+// connection's first request. Before a body over 4 KiB is read, the
+// signature's access key and scope are checked ([Server.precheck]): a
+// request that is bound to be refused is refused without its body.
+//
 // Any malformed request is answered with a 4xx or 5xx and the connection
 // closed. POST / goes straight to [Server.handle]; every other route
 // (/healthz, /metrics, anything else) goes through [Server.Handler], with
@@ -42,11 +54,14 @@ import (
 // Timeouts bound the connections of [Server.Serve]. Zero fields take the
 // defaults.
 type Timeouts struct {
-	// ReadHeader bounds reading a request's line and headers, from its
-	// first byte; default 10 s. It also bounds a TLS handshake.
+	// ReadHeader bounds reading a request's line and headers: from the
+	// connection's accept for its first request (a TLS handshake
+	// included), so that a connection that sends nothing is closed after
+	// it; from a later request's first byte; default 10 s.
 	ReadHeader time.Duration
 	// Read bounds reading a whole request, body included, from its first
-	// byte; default 30 s.
+	// byte; default 30 s. The body is read under this deadline, not the
+	// header one.
 	Read time.Duration
 	// Write bounds writing an answer; default 30 s.
 	Write time.Duration
@@ -87,6 +102,13 @@ const (
 	// dropped after the answer, so that a client still sending it gets the
 	// answer rather than a broken pipe.
 	maxDrainBytes = 4 * MaxBodyBytes
+	// precheckBytes is the body length over which a request's credentials
+	// are checked before its body is read.
+	precheckBytes = 4 << 10
+	// refusedDrain and refusedWait bound what is read and dropped after a
+	// refusal, before the connection closes.
+	refusedDrain = 256 << 10
+	refusedWait  = 500 * time.Millisecond
 )
 
 // ErrServerClosed is what [Server.Serve] returns after [Server.Shutdown]
@@ -95,11 +117,52 @@ var ErrServerClosed = http.ErrServerClosed
 
 // httpServer is the state of Serve and Shutdown.
 type httpServer struct {
+	once      sync.Once
+	timeouts  Timeouts
+	limits    Limits
 	mu        sync.Mutex
 	listeners map[*net.Listener]struct{}
-	conns     map[*conn]struct{}
+	conns     connSet // guarded by mu
+	mem       requestMemory
 	shutdown  atomic.Bool
 	date      atomic.Pointer[httpDate]
+	warned    atomic.Int64 // when a cap was last logged, in Unix seconds
+}
+
+// shedHelp describes envelope_http_connections_shed_total.
+const shedHelp = "Connections closed at a connection cap to make room for a new one, by kind: " +
+	"fresh (had not completed a signed request) or trusted (had)."
+
+// setup resolves the timeouts and limits and registers the metrics, once.
+func (hs *httpServer) setup(s *Server) {
+	hs.once.Do(func() {
+		hs.timeouts = s.cfg.Timeouts.withDefaults()
+		hs.limits = s.cfg.Limits.withDefaults()
+		hs.mem.limit = hs.limits.RequestMemory
+		gauge := func(name, help string, f func() float64) prometheus.Collector {
+			return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+		}
+		counter := func(name, help string, f func() float64) prometheus.Collector {
+			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f)
+		}
+		s.Registry().MustRegister(
+			gauge("envelope_http_connections", "Open connections of the HTTP server.", func() float64 {
+				hs.mu.Lock()
+				defer hs.mu.Unlock()
+				return float64(hs.conns.all.n)
+			}),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "envelope_http_connections_shed_total", Help: shedHelp,
+				ConstLabels: prometheus.Labels{"kind": "fresh"}}, func() float64 { return float64(hs.conns.shed.Load()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "envelope_http_connections_shed_total", Help: shedHelp,
+				ConstLabels: prometheus.Labels{"kind": "trusted"}}, func() float64 { return float64(hs.conns.shedTrusted.Load()) }),
+			counter("envelope_http_connections_refused_total", "New connections closed at a connection cap, every open one being served.",
+				func() float64 { return float64(hs.conns.refused.Load()) }),
+			gauge("envelope_http_request_memory_bytes", "Memory held by requests beyond their connections' buffers (large bodies and headers).",
+				func() float64 { return float64(hs.mem.inUse.Load()) }),
+			gauge("envelope_http_request_memory_waiting", "Requests waiting for request memory.",
+				func() float64 { return float64(hs.mem.waiting.Load()) }),
+		)
+	})
 }
 
 // httpDate is the Date header of one second.
@@ -108,22 +171,21 @@ type httpDate struct {
 	text [len(http.TimeFormat)]byte
 }
 
-// Connection states, for Shutdown.
-const (
-	stateIdle   int32 = iota // waiting for a request (or in the TLS handshake)
-	stateActive              // reading, handling or answering a request
-	stateClosed              // closed by Shutdown
-)
-
 // Serve accepts connections on ln and serves the KMS API on each, with the
 // lean HTTP/1.1 server, until ln fails or [Server.Shutdown] is called
 // (then it returns [ErrServerClosed]). For HTTPS, pass a listener from
 // [crypto/tls.NewListener] whose config offers only "http/1.1" by ALPN.
 //
 // It serves the same routes as [Server.Handler] with the same answers, at
-// a fraction of net/http's cost per request.
+// a fraction of net/http's cost per request, within the [Config]'s
+// [Limits] and [Timeouts]. At a connection cap a new connection sheds an
+// open one that is not being served: one that has not completed a signed
+// request, the oldest first, else the one idle longest (limits.go says
+// why); it is closed at once only when every open connection is being
+// served.
 func (s *Server) Serve(ln net.Listener) error {
 	hs := &s.http
+	hs.setup(s)
 	if !hs.trackListener(&ln, true) {
 		return ErrServerClosed
 	}
@@ -148,12 +210,21 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
+		shed := hs.conns.shed.Load() + hs.conns.shedTrusted.Load()
 		c := s.newConn(nc)
 		if c == nil {
 			nc.Close()
+			hs.warnAtCap(s)
 			continue
 		}
 		go c.serve()
+		if hs.conns.shed.Load()+hs.conns.shedTrusted.Load() != shed {
+			// At a cap: let the new connection read its request before
+			// accepting more, so that a flood of connections cannot make
+			// the accept loop outrun the connections it sheds for.
+			runtime.Gosched()
+			hs.warnAtCap(s)
+		}
 	}
 }
 
@@ -221,13 +292,26 @@ func (hs *httpServer) trackListener(ln *net.Listener, add bool) bool {
 func (hs *httpServer) closeIdle(force bool) bool {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
-	for c := range hs.conns {
-		if c.state.CompareAndSwap(stateIdle, stateClosed) || force {
+	hs.conns.each(func(c *conn) {
+		if c.state.CompareAndSwap(stateIdle, stateClosed) || c.state.CompareAndSwap(stateLinger, stateClosed) || force {
 			c.cancel()   // a request in flight is abandoned
 			c.nc.Close() // its goroutine then ends and forgets it
 		}
+	})
+	return hs.conns.all.n == 0
+}
+
+// warnAtCap logs, at most once a minute, that connections are being shed
+// or refused at a cap.
+func (hs *httpServer) warnAtCap(s *Server) {
+	now := time.Now().Unix()
+	last := hs.warned.Load()
+	if now-last < 60 || !hs.warned.CompareAndSwap(last, now) {
+		return
 	}
-	return len(hs.conns) == 0
+	s.log.Warn("connection limit reached: shedding connections that have not completed a signed request, or idle longest",
+		"maxConnections", hs.limits.MaxConnections, "maxConnectionsPerSource", hs.limits.MaxConnectionsPerSource,
+		"shed", hs.conns.shed.Load(), "shedTrusted", hs.conns.shedTrusted.Load(), "refused", hs.conns.refused.Load())
 }
 
 // appendDate appends now as an HTTP Date, formatted once a second.
@@ -244,54 +328,71 @@ func (hs *httpServer) appendDate(dst []byte, now time.Time) []byte {
 
 // conn is one connection of the lean server.
 type conn struct {
-	s       *Server
-	nc      net.Conn
-	t       Timeouts
-	state   atomic.Int32
-	source  string               // the client's address without the port
-	tls     *tls.ConnectionState // for net/http handlers
-	buf     []byte               // buf[r:] is received and not yet used
-	r       int
-	out     []byte // the answer being written
-	x       exchange
-	rdl     time.Time // the read deadline set
-	wdl     time.Time // the write deadline set
-	scanned int       // how far the header scan has looked, from r
+	s        *Server
+	nc       net.Conn
+	t        Timeouts
+	state    atomic.Int32
+	accepted time.Time
+	served   int                  // requests answered
+	source   string               // the client's address without the port
+	tls      *tls.ConnectionState // for net/http handlers
+	buf      []byte               // buf[r:] is received and not yet used
+	r        int
+	own      []byte // the connection's own buffer, while buf is a loan
+	loan     []byte // buf's memory, when lent by the request memory
+	bodyLoan []byte // a large body's memory, lent by the request memory
+	out      []byte // the answer being written
+	x        exchange
+	rdl      time.Time // the read deadline set
+	wdl      time.Time // the write deadline set
+	scanned  int       // how far the header scan has looked, from r
 	// ctx is the requests' context, cancelled when the connection closes
 	// (or Shutdown gives up waiting), as net/http's request contexts are.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// For the connection caps: lastDone is when the last answer was
+	// written (Unix nanoseconds); the rest is guarded by httpServer.mu.
+	lastDone atomic.Int64
+	key      netip.Addr  // the source, as the per-source cap counts it
+	src      *connGroup  // its source's connections
+	links    [2]connLink // its places in the server's and the source's lists
+	linked   bool        // in the lists (not closed, not shed)
+	trusted  bool        // has completed a signed request
 }
 
 var connPool = sync.Pool{New: func() any { return new(conn) }}
 
-// newConn registers a connection, or returns nil during Shutdown.
+// newConn registers a connection, shedding another at a cap, or returns
+// nil during Shutdown or if every connection at the cap is being served.
 func (s *Server) newConn(nc net.Conn) *conn {
+	hs := &s.http
+	hs.setup(s)
 	c := connPool.Get().(*conn)
-	c.s, c.nc, c.t = s, nc, s.cfg.Timeouts.withDefaults()
+	c.s, c.nc, c.t = s, nc, hs.timeouts
+	c.accepted = time.Now()
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.state.Store(stateIdle)
+	c.state.Store(stateNew)
+	c.lastDone.Store(c.accepted.UnixNano())
+	c.key = sourceKeyOf(nc.RemoteAddr())
 	if c.buf == nil {
 		c.buf = make([]byte, 0, connBufferSize)
 	}
-	hs := &s.http
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
-	if hs.shutdown.Load() {
+	if hs.shutdown.Load() || !hs.conns.admit(c, &hs.limits) {
 		c.cancel()
 		c.release()
 		return nil
 	}
-	if hs.conns == nil {
-		hs.conns = map[*conn]struct{}{}
-	}
-	hs.conns[c] = struct{}{}
 	return c
 }
 
 // release returns the connection's buffers to the pool.
 func (c *conn) release() {
+	c.returnBody()
+	c.returnLoan()
 	c.s, c.nc, c.tls, c.source, c.ctx, c.cancel = nil, nil, nil, "", nil, nil
+	c.served, c.key = 0, netip.Addr{}
 	c.buf, c.r = c.buf[:0], 0
 	c.rdl, c.wdl = time.Time{}, time.Time{}
 	clear(c.x.req.header[:cap(c.x.req.header)]) // forget the last requests' strings
@@ -309,9 +410,26 @@ func (c *conn) close() {
 	c.nc.Close()
 	hs := &c.s.http
 	hs.mu.Lock()
-	delete(hs.conns, c)
+	hs.conns.drop(c)
 	hs.mu.Unlock()
 	c.release()
+}
+
+// returnLoan gives buf's memory back to the request memory, if it was
+// lent: buf must be empty.
+func (c *conn) returnLoan() {
+	if c.loan != nil {
+		c.s.http.mem.put(c.loan)
+		c.buf, c.own, c.loan = c.own[:0], nil, nil
+	}
+}
+
+// returnBody gives a large body's memory back to the request memory.
+func (c *conn) returnBody() {
+	if c.bodyLoan != nil {
+		c.s.http.mem.put(c.bodyLoan)
+		c.bodyLoan = nil
+	}
 }
 
 // httpError is a request the lean server refuses before any handler sees
@@ -331,8 +449,11 @@ func (c *conn) serve() {
 	if addr := c.nc.RemoteAddr(); addr != nil {
 		c.source = sourceAddress(addr.String())
 	}
+	if !c.state.CompareAndSwap(stateNew, stateIdle) {
+		return // shut down before it started
+	}
 	if tc, ok := c.nc.(*tls.Conn); ok {
-		tc.SetDeadline(time.Now().Add(c.t.ReadHeader))
+		tc.SetDeadline(c.accepted.Add(c.t.ReadHeader))
 		if err := tc.HandshakeContext(context.Background()); err != nil {
 			var re tls.RecordHeaderError
 			if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader[:]) {
@@ -366,27 +487,36 @@ func looksLikeHTTP(hdr []byte) bool {
 }
 
 // next waits for the first bytes of the next request, as an idle
-// connection, and reports whether they came.
+// connection, and reports whether they came. A connection's first request
+// must come within the header timeout of its accept; later ones within the
+// idle timeout of the last answer.
 func (c *conn) next() bool {
 	c.scanned = 0
 	if c.r < len(c.buf) {
-		c.state.Store(stateActive) // pipelined: already here
-		return true
+		// Pipelined: already here.
+		return c.state.CompareAndSwap(stateBusy, stateReading)
 	}
 	c.buf, c.r = c.buf[:0], 0
+	c.returnLoan()
 	if cap(c.buf) > connBufferSize {
 		c.buf = make([]byte, 0, connBufferSize) // an idle connection holds little
 	}
 	clear(c.x.req.header) // nor the strings of its last request's headers
 	c.x.req.header = c.x.req.header[:0]
-	c.state.Store(stateIdle)
+	if c.served > 0 && !c.state.CompareAndSwap(stateBusy, stateIdle) {
+		return false
+	}
 	if c.s.http.shutdown.Load() {
 		return false
 	}
-	if err := c.fill(time.Now(), c.t.Idle); err != nil {
+	from, timeout := time.Now(), c.t.Idle
+	if c.served == 0 {
+		from, timeout = c.accepted, c.t.ReadHeader
+	}
+	if err := c.fill(from, timeout); err != nil {
 		return false
 	}
-	return c.state.CompareAndSwap(stateIdle, stateActive)
+	return c.state.CompareAndSwap(stateIdle, stateReading)
 }
 
 // fill reads more bytes into buf, with a read deadline of timeout after
@@ -400,11 +530,20 @@ func (c *conn) fill(from time.Time, timeout time.Duration) error {
 		c.rdl = dl
 	}
 	if len(c.buf) == cap(c.buf) {
-		if c.r > 0 {
+		switch {
+		case c.r > 0:
 			n := copy(c.buf, c.buf[c.r:])
 			c.buf, c.r = c.buf[:n], 0
-		} else {
-			c.buf = append(c.buf, 0)[:len(c.buf)] // grow
+		case c.loan == nil && len(c.buf) < maxHeaderBytes:
+			// A header section larger than the connection's buffer: its
+			// room comes from the request memory.
+			b, ok := c.s.http.mem.get(maxHeaderBytes, earliest(time.Now().Add(memoryWait), dl), c.ctx.Done())
+			if !ok {
+				return errNoMemory
+			}
+			c.own, c.loan, c.buf = c.buf, b, append(b[:0], c.buf...)
+		default:
+			c.buf = append(c.buf, 0)[:len(c.buf)] // grow (not reached: the header loop stops first)
 		}
 	}
 	n, err := c.nc.Read(c.buf[len(c.buf):cap(c.buf)])
@@ -448,6 +587,10 @@ func (c *conn) headerEnd() (int, *httpError) {
 // whether the connection stays open for the next.
 func (c *conn) serveRequest() bool {
 	first := time.Now()
+	headerStart := first
+	if c.served == 0 {
+		headerStart = c.accepted // a first request's headers are due from the accept
+	}
 	var end int
 	for {
 		e, herr := c.headerEnd()
@@ -461,7 +604,10 @@ func (c *conn) serveRequest() bool {
 		if len(c.buf)-c.r >= maxHeaderBytes {
 			return c.refuse(&httpError{http.StatusRequestHeaderFieldsTooLarge, "the request line and headers exceed 64 KiB"})
 		}
-		if err := c.fill(first, c.t.ReadHeader); err != nil {
+		if err := c.fill(headerStart, c.t.ReadHeader); err != nil {
+			if err == errNoMemory {
+				return c.refuse(errBusy)
+			}
 			return false // timed out or gone: nothing to answer
 		}
 	}
@@ -476,11 +622,19 @@ func (c *conn) serveRequest() bool {
 	}
 	c.x.req.header = h.fields
 	keep := h.keepAlive
+	kmsRoute := h.method == http.MethodPost && h.path == "/"
+	req := &c.x.req
+	if kmsRoute {
+		req.ctx = c.ctx
+		req.method, req.path, req.rawPath, req.rawQuery = h.method, h.path, h.path, h.query
+		req.host, req.contentLength = h.host, h.contentLength
+		req.source = c.source
+	}
 
 	// The body.
-	kmsRoute := h.method == http.MethodPost && h.path == "/"
 	var body []byte
 	var bodyErr error
+	unread := false // the body was refused unread
 	switch {
 	case h.contentLength > MaxBodyBytes:
 		if !kmsRoute {
@@ -488,13 +642,28 @@ func (c *conn) serveRequest() bool {
 		}
 		bodyErr, keep = errBodyTooLarge, false // the KMS answers, then the connection closes
 	case h.contentLength > 0:
-		body, bodyErr = c.readBody(first, int(h.contentLength), h.expectContinue)
+		n := int(h.contentLength)
+		if kmsRoute && len(c.buf)-c.r < n && (n > precheckBytes || h.expectContinue) {
+			// Refuse a request bound to be refused before waiting for,
+			// and holding, its body.
+			bodyErr = c.s.precheck(req)
+		}
+		if bodyErr == nil {
+			body, bodyErr = c.readBody(first, n, h.expectContinue)
+		}
+		unread = bodyErr == errNoMemory || isAuthError(bodyErr)
 		if bodyErr != nil {
 			if !kmsRoute {
+				if bodyErr == errNoMemory {
+					return c.refuse(errBusy)
+				}
 				return false
 			}
 			keep = false
 		}
+	}
+	if !c.state.CompareAndSwap(stateReading, stateBusy) {
+		return false // shed or shut down meanwhile
 	}
 
 	if c.s.http.shutdown.Load() {
@@ -502,15 +671,13 @@ func (c *conn) serveRequest() bool {
 	}
 	now := time.Now()
 	out := c.out[:0]
+	authenticated := false
 	if kmsRoute {
-		req := &c.x.req
-		req.ctx = c.ctx
-		req.method, req.path, req.rawPath, req.rawQuery = h.method, h.path, h.path, h.query
-		req.host, req.contentLength = h.host, h.contentLength
-		req.source = c.source
 		req.body, req.bodyErr = body, bodyErr
 		c.s.handle(&c.x)
+		c.returnBody()
 		resp := &c.x.resp
+		authenticated = resp.authenticated
 		out = appendStatusLine(out, resp.status)
 		out = append(out, "Content-Type: application/x-amz-json-1.1\r\nContent-Length: "...)
 		out = strconv.AppendInt(out, int64(len(resp.body)), 10)
@@ -528,15 +695,28 @@ func (c *conn) serveRequest() bool {
 		req.body, req.ctx = nil, nil
 	} else {
 		out, keep = c.serveHandler(out, head, body, keep, h.http10, h.method == http.MethodHead)
+		c.returnBody()
 	}
 	c.out = out
 	if !c.write(out, now) {
 		return false
 	}
-	if bodyErr == errBodyTooLarge {
+	c.served++
+	c.lastDone.Store(now.UnixNano())
+	if authenticated && !c.trusted {
+		hs := &c.s.http
+		hs.mu.Lock()
+		hs.conns.trust(c)
+		hs.mu.Unlock()
+	}
+	switch {
+	case bodyErr == errBodyTooLarge:
 		// The body is probably still coming: read it (up to a bound), so
 		// that the client's writes do not fail before it reads the answer.
 		c.linger(now, min(h.contentLength-int64(len(c.buf)-c.r), maxDrainBytes), c.t.Read)
+		return false
+	case unread:
+		c.linger(now, min(h.contentLength-int64(len(c.buf)-c.r), refusedDrain), refusedWait)
 		return false
 	}
 	if c.r == len(c.buf) && cap(c.buf) > maxKeptBuffer {
@@ -545,36 +725,54 @@ func (c *conn) serveRequest() bool {
 	return keep
 }
 
+// errBusy refuses a request of another route than the KMS's that cannot
+// get request memory.
+var errBusy = &httpError{http.StatusServiceUnavailable, "the server is busy: retry later"}
+
+// earliest returns the earlier of two times.
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// isAuthError reports whether err is an authentication failure.
+func isAuthError(err error) bool {
+	_, ok := err.(*authError)
+	return ok
+}
+
 // readBody returns the next n bytes of the connection: in buf when they
-// fit (valid until the next request), else in a new slice.
+// fit (valid until the next request), else in a buffer lent by the
+// request memory (valid until returnBody), waiting for it briefly
+// (errNoMemory if it does not come).
 func (c *conn) readBody(first time.Time, n int, expectContinue bool) ([]byte, error) {
 	if len(c.buf)-c.r >= n {
 		b := c.buf[c.r : c.r+n]
 		c.r += n
 		return b, nil
 	}
-	if expectContinue {
-		if !c.write([]byte("HTTP/1.1 100 Continue\r\n\r\n"), time.Now()) {
+	readDeadline := first.Add(c.t.Read)
+	if n > cap(c.buf) {
+		b, ok := c.s.http.mem.get(n, earliest(time.Now().Add(memoryWait), readDeadline), c.ctx.Done())
+		if !ok {
+			return nil, errNoMemory
+		}
+		c.bodyLoan = b
+		if expectContinue && !c.write([]byte("HTTP/1.1 100 Continue\r\n\r\n"), time.Now()) {
 			return nil, errors.New("could not write 100 Continue")
 		}
-	}
-	if n > cap(c.buf) {
-		// Memory follows the bytes that arrive, not the length claimed: a
-		// client announcing a large body and sending nothing holds little.
-		b := append(make([]byte, 0, min(n, max(2*cap(c.buf), 64<<10))), c.buf[c.r:]...)
+		k := copy(b, c.buf[c.r:])
 		c.buf, c.r = c.buf[:0], 0
-		dl := first.Add(c.t.Read)
-		if err := c.nc.SetReadDeadline(dl); err != nil {
+		if err := c.nc.SetReadDeadline(readDeadline); err != nil {
 			return nil, err
 		}
-		c.rdl = dl
-		for len(b) < n {
-			if len(b) == cap(b) {
-				b = slices.Grow(b, min(n, 2*cap(b))-len(b))
-			}
-			k, err := c.nc.Read(b[len(b):min(n, cap(b))])
-			b = b[:len(b)+k]
-			if err != nil && len(b) < n {
+		c.rdl = readDeadline
+		for k < n {
+			m, err := c.nc.Read(b[k:n])
+			k += m
+			if err != nil && k < n {
 				if err == io.EOF {
 					err = io.ErrUnexpectedEOF
 				}
@@ -582,6 +780,9 @@ func (c *conn) readBody(first time.Time, n int, expectContinue bool) ([]byte, er
 			}
 		}
 		return b, nil
+	}
+	if expectContinue && !c.write([]byte("HTTP/1.1 100 Continue\r\n\r\n"), time.Now()) {
+		return nil, errors.New("could not write 100 Continue")
 	}
 	if c.r > 0 {
 		k := copy(c.buf, c.buf[c.r:])
@@ -614,7 +815,7 @@ func (c *conn) refuse(e *httpError) bool {
 	now := time.Now()
 	c.out = c.appendRefusal(c.out[:0], e, now)
 	if c.write(c.out, now) {
-		c.linger(now, 256<<10, 500*time.Millisecond)
+		c.linger(now, refusedDrain, refusedWait)
 	}
 	return false
 }
@@ -634,8 +835,11 @@ func (c *conn) appendRefusal(out []byte, e *httpError, now time.Time) []byte {
 // linger lets an answer reach the client before the connection closes with
 // input unread (which makes the close send a reset that can destroy the
 // answer in flight): it shuts down the writing side and reads what comes,
-// at most n bytes for at most wait.
+// at most n bytes for at most wait. The connection may be shed meanwhile.
 func (c *conn) linger(now time.Time, n int64, wait time.Duration) {
+	if !c.state.CompareAndSwap(stateBusy, stateLinger) && !c.state.CompareAndSwap(stateReading, stateLinger) {
+		return
+	}
 	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 		c.nc.SetReadDeadline(now.Add(wait))

@@ -93,6 +93,9 @@ type Config struct {
 	// Timeouts bound the connections of [Server.Serve]; zero fields take
 	// the defaults.
 	Timeouts Timeouts
+	// Limits bound the connections of [Server.Serve] and the memory their
+	// requests hold; zero fields take the defaults.
+	Limits Limits
 }
 
 // Server is the AWS-KMS-API HTTP handler.
@@ -276,7 +279,9 @@ type kmsRequest struct {
 	header        headerList
 	source        string // the client's address, without the port
 	body          []byte // not retained after handle returns
-	bodyErr       error  // errBodyTooLarge, or why the body could not be read
+	// bodyErr is why the body was not read: errBodyTooLarge, errNoMemory,
+	// an *authError from [Server.precheck], or a read error.
+	bodyErr error
 }
 
 // kmsResponse is the answer to a request: its status, the headers that vary
@@ -286,6 +291,9 @@ type kmsResponse struct {
 	requestID string // x-amzn-RequestId
 	errorType string // x-amzn-ErrorType, on errors
 	body      []byte
+	// authenticated: the request's signature was verified (or
+	// InsecureDev let it through unsigned).
+	authenticated bool
 }
 
 // exchange holds a request, its response and scratch space, reused from
@@ -363,15 +371,25 @@ func (s *Server) serveKMS(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	req.source = sourceAddress(r.RemoteAddr)
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			err = errBodyTooLarge
+	if r.ContentLength > precheckBytes && r.ContentLength <= MaxBodyBytes || r.ContentLength < 0 {
+		// Refuse a request bound to be refused before reading its body;
+		// then close the connection, reading little of the body after.
+		if req.bodyErr = s.precheck(req); req.bodyErr != nil {
+			w.Header().Set("Connection", "close")
+			defer http.NewResponseController(w).SetReadDeadline(time.Now().Add(refusedWait))
 		}
-		req.bodyErr = err
 	}
-	req.body = body
+	if req.bodyErr == nil {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				err = errBodyTooLarge
+			}
+			req.bodyErr = err
+		}
+		req.body = body
+	}
 	s.handle(x)
 	resp := &x.resp
 	h := w.Header()
@@ -396,6 +414,7 @@ func (s *Server) handle(x *exchange) {
 	w.status = http.StatusOK
 	w.errorType = ""
 	w.body = w.body[:0]
+	w.authenticated = false
 	op := unknownOperation
 	principal := "-"
 	var info auditInfo
@@ -455,9 +474,15 @@ func (s *Server) handle(x *exchange) {
 	}
 	op = o
 	if r.bodyErr != nil {
-		if r.bodyErr == errBodyTooLarge {
+		var ae *authError
+		switch {
+		case r.bodyErr == errBodyTooLarge:
 			fail(kms.CodeValidation, fmt.Sprintf("the request body is larger than %d bytes", MaxBodyBytes))
-		} else {
+		case r.bodyErr == errNoMemory:
+			fail(CodeThrottling, "too many large requests at once: retry later")
+		case errors.As(r.bodyErr, &ae):
+			fail(ae.code, ae.msg)
+		default:
 			fail("SerializationException", "could not read the request body")
 		}
 		return
@@ -473,6 +498,7 @@ func (s *Server) handle(x *exchange) {
 		return
 	}
 	principal = p.Name
+	w.authenticated = true
 	body := r.body
 	// The KMS asks x.authz about every key it resolves, in the
 	// transaction that uses the key; x.authz remembers the key's ARN.
@@ -567,15 +593,8 @@ func (s *Server) authenticate(x *exchange) (*Principal, error) {
 		}
 		return s.root, nil
 	}
-	sr, err := parseAuthorization(r)
+	sr, p, err := s.checkCredential(r)
 	if err != nil {
-		return nil, err
-	}
-	p, ok := s.principals[sr.accessKeyID]
-	if !ok {
-		return nil, &authError{CodeUnrecognizedClient, "The security token included in the request is invalid."}
-	}
-	if err := sr.checkScope(s.cfg.Region, s.cfg.Now()); err != nil {
 		return nil, err
 	}
 	if x.scratch, err = sr.checkSignature(r, s.signingKey(p, &sr), x.scratch); err != nil {

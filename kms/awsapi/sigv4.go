@@ -22,6 +22,9 @@ const (
 	CodeUnrecognizedClient         = "UnrecognizedClientException"
 	CodeRequestExpired             = "RequestExpired"
 	CodeAccessDenied               = "AccessDeniedException"
+	// CodeThrottling answers a request the server is too busy for; AWS
+	// SDKs retry it with backoff, as they do AWS KMS's own.
+	CodeThrottling = "ThrottlingException"
 )
 
 // maxClockSkew is how far a request's X-Amz-Date may be from the server's
@@ -237,6 +240,39 @@ func hmacSHA256(key []byte, data string) []byte {
 	h := hmac.New(sha256.New, key)
 	h.Write([]byte(data))
 	return h.Sum(nil)
+}
+
+// checkCredential checks what of a request's signature needs no body: the
+// Authorization header's form, its access key (a principal's) and its
+// scope (the date of X-Amz-Date, the server's region, service kms, the
+// clock). It returns the parsed header and the principal.
+func (s *Server) checkCredential(r *kmsRequest) (sigv4Request, *Principal, error) {
+	sr, err := parseAuthorization(r)
+	if err != nil {
+		return sr, nil, err
+	}
+	p, ok := s.principals[sr.accessKeyID]
+	if !ok {
+		return sr, nil, &authError{CodeUnrecognizedClient, "The security token included in the request is invalid."}
+	}
+	if err := sr.checkScope(s.cfg.Region, s.cfg.Now()); err != nil {
+		return sr, nil, err
+	}
+	return sr, p, nil
+}
+
+// precheck is the check both front ends make before reading a large body:
+// [Server.checkCredential], so that a request bound to be refused for its
+// access key or scope is refused at once, without its body being waited
+// for or held (the front end then answers it with [Server.handle], passing
+// the error as the body's, and closes the connection). It returns nil for
+// an unsigned request that InsecureDev lets through.
+func (s *Server) precheck(r *kmsRequest) error {
+	if s.cfg.InsecureDev && r.header.get("Authorization") == "" {
+		return nil
+	}
+	_, _, err := s.checkCredential(r)
+	return err
 }
 
 // signingKey derives the SigV4 signing key for a secret and scope.

@@ -1,0 +1,6 @@
+//go:build !unix
+
+package awsapi
+
+// openFileLimit reports that the limit on open files is unknown.
+func openFileLimit() (uint64, bool) { return 0, false }
