@@ -41,7 +41,7 @@ func ParseCommitmentPolicy(s string) (CommitmentPolicy, error) {
 			return CommitmentPolicy(p), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown commitment policy %q (want require-encrypt-require-decrypt, require-encrypt-allow-decrypt or forbid-encrypt-allow-decrypt)", s)
+	return 0, fmt.Errorf("suite: unknown commitment policy %q (want require-encrypt-require-decrypt, require-encrypt-allow-decrypt or forbid-encrypt-allow-decrypt)", s)
 }
 
 func esdkName(name string) string {

@@ -135,5 +135,5 @@ func Parse(s string) (*Suite, error) {
 			return su, nil
 		}
 	}
-	return nil, fmt.Errorf("unknown algorithm suite %q (want a hex id such as 0x0578 or a name such as AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384)", s)
+	return nil, fmt.Errorf("suite: unknown algorithm suite %q (want a hex id such as 0x0578 or a name such as AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384)", s)
 }

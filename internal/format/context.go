@@ -21,22 +21,22 @@ func MarshalContext(ec map[string]string) ([]byte, error) {
 		return nil, nil
 	}
 	if len(ec) > 1<<16-1 {
-		return nil, errors.New("encryption context has more than 65535 pairs")
+		return nil, errors.New("format: encryption context has more than 65535 pairs")
 	}
 	keys := make([]string, 0, len(ec))
 	size := 2
 	for k, v := range ec {
 		if !utf8.ValidString(k) || !utf8.ValidString(v) {
-			return nil, fmt.Errorf("encryption context key %q or its value is not valid UTF-8", k)
+			return nil, fmt.Errorf("format: encryption context key %q or its value is not valid UTF-8", k)
 		}
 		if len(k) > 1<<16-1 || len(v) > 1<<16-1 {
-			return nil, fmt.Errorf("encryption context key %q or its value is longer than 65535 bytes", k)
+			return nil, fmt.Errorf("format: encryption context key %q or its value is longer than 65535 bytes", k)
 		}
 		keys = append(keys, k)
 		size += 4 + len(k) + len(v)
 	}
 	if size > maxContextBytes {
-		return nil, fmt.Errorf("encryption context serializes to %d bytes, more than the 65535 a message can hold", size)
+		return nil, fmt.Errorf("format: encryption context serializes to %d bytes, more than the 65535 a message can hold", size)
 	}
 	slices.Sort(keys) // Go compares strings by their bytes, which is UTF-8 order.
 	b := make([]byte, 0, size)

@@ -114,10 +114,10 @@ func CheckEnd(src io.Reader) error {
 		case err == io.EOF:
 			return nil
 		case err != nil:
-			return fmt.Errorf("reading past the end of the message: %w", err)
+			return fmt.Errorf("format: reading past the end of the message: %w", err)
 		}
 	}
-	return fmt.Errorf("reading past the end of the message: %w", io.ErrNoProgress)
+	return fmt.Errorf("format: reading past the end of the message: %w", io.ErrNoProgress)
 }
 
 // BodyFits reports whether the size bytes of r from offset start can be

@@ -6,8 +6,11 @@ import (
 	"io"
 )
 
-// The kinds of failure a message can cause. Errors returned by this package
-// wrap one of them and say which part of the message is at fault.
+// The kinds of failure a message can cause. An error for a message that
+// does not parse or does not verify wraps one of them (but for the
+// *[TooManyEDKsError] of [ReadHeader]), and its text is the sentinel's
+// sentence followed by the part of the message at fault: "message is
+// truncated: ends inside the frame 2".
 var (
 	// ErrMalformed means the bytes are not a well-formed message.
 	ErrMalformed = errors.New("not a valid encrypted message")
@@ -40,5 +43,5 @@ func readErr(err error, part string) error {
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		return fmt.Errorf("%w: ends inside the %s", ErrTruncated, part)
 	}
-	return fmt.Errorf("reading the %s: %w", part, err)
+	return fmt.Errorf("format: reading the %s: %w", part, err)
 }

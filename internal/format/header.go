@@ -3,11 +3,12 @@
 // signature footer. It knows nothing of keyrings or KMSs: callers hand it the
 // data key, and it derives keys, checks commitment and tags, and streams.
 //
-// Everything here handles untrusted bytes. Every length is bounded, every
-// failure wraps [ErrMalformed], [ErrTruncated] or [ErrTampered] and names the
-// part of the message at fault, and no plaintext is released before the tag
-// that covers it (and, for the final frame of a signed message, the
-// signature) verifies.
+// Everything here handles untrusted bytes. Every length is bounded; every
+// failure of a message wraps [ErrMalformed], [ErrTruncated], [ErrTampered]
+// or [ErrTooLarge] (or is a *[TooManyEDKsError]) and names the part of the
+// message at fault, while a failure to read the source wraps the reader's
+// error; and no plaintext is released before the tag that covers it (and,
+// for the final frame of a signed message, the signature) verifies.
 package format
 
 import (
@@ -38,24 +39,37 @@ const (
 // commitKeyLen is the length of the key commitment in a version 2 header.
 const commitKeyLen = 32
 
-// EDK is an encrypted data key as it appears in a header.
+// EDK is an encrypted data key as it appears in a header (the fields of
+// keyring.EncryptedDataKey, which converts to and from it).
 type EDK struct {
-	ProviderID   string
+	// ProviderID names the kind or namespace of the wrapping key.
+	ProviderID string
+	// ProviderInfo identifies the wrapping key within the provider.
 	ProviderInfo []byte
-	Ciphertext   []byte
+	// Ciphertext is the wrapped data key.
+	Ciphertext []byte
 }
 
 // Header is a parsed or to-be-written message header.
 type Header struct {
-	Suite     *suite.Suite
+	// Suite is the message's algorithm suite; its MessageVersion is the
+	// header's version.
+	Suite *suite.Suite
+	// MessageID is the message's random identifier: 16 bytes in version
+	// 1, 32 in version 2.
 	MessageID []byte
 	// Context is the encryption context stored in the header.
 	Context map[string]string
 	// AAD is Context's serialization as it stands in the header. Callers
 	// building a header leave it nil; Seal fills it in.
-	AAD         []byte
-	EDKs        []EDK
-	Framed      bool
+	AAD []byte
+	// EDKs are the encrypted data keys, at least one.
+	EDKs []EDK
+	// Framed is false for the legacy non-framed body, which is read but
+	// never written.
+	Framed bool
+	// FrameLength is the plaintext length of each regular frame, 0 when
+	// not framed.
 	FrameLength uint32
 	// CommitKey is the key commitment of a version 2 header.
 	CommitKey []byte
@@ -95,10 +109,10 @@ func (h *Header) Bytes() []byte {
 // marshalBody serializes the header body.
 func (h *Header) marshalBody() ([]byte, error) {
 	if len(h.EDKs) == 0 {
-		return nil, errors.New("a message needs at least one encrypted data key")
+		return nil, errors.New("format: a message needs at least one encrypted data key")
 	}
 	if len(h.EDKs) > 1<<16-1 {
-		return nil, errors.New("a message holds at most 65535 encrypted data keys")
+		return nil, errors.New("format: a message holds at most 65535 encrypted data keys")
 	}
 	var b []byte
 	v := h.Version()
@@ -114,7 +128,7 @@ func (h *Header) marshalBody() ([]byte, error) {
 	b = binary.BigEndian.AppendUint16(b, uint16(len(h.EDKs)))
 	for i, k := range h.EDKs {
 		if len(k.ProviderID) > 1<<16-1 || len(k.ProviderInfo) > 1<<16-1 || len(k.Ciphertext) > 1<<16-1 {
-			return nil, fmt.Errorf("encrypted data key %d has a field longer than 65535 bytes", i+1)
+			return nil, fmt.Errorf("format: encrypted data key %d has a field longer than 65535 bytes", i+1)
 		}
 		b = appendField16(b, []byte(k.ProviderID))
 		b = appendField16(b, k.ProviderInfo)
@@ -366,11 +380,13 @@ func ReadHeader(r io.Reader, lim Limits) (*Header, error) {
 }
 
 // TooManyEDKsError reports a message with more encrypted data keys than the
-// caller allows.
+// caller allows ([Limits.MaxEDKs]).
 type TooManyEDKsError struct {
+	// Count is how many the header declares, Max the limit.
 	Count, Max int
 }
 
+// Error says how many encrypted data keys the message has, and the limit.
 func (e *TooManyEDKsError) Error() string {
-	return fmt.Sprintf("message has %d encrypted data keys, more than the %d allowed", e.Count, e.Max)
+	return fmt.Sprintf("format: the message has %d encrypted data keys, more than the %d allowed", e.Count, e.Max)
 }

@@ -31,7 +31,7 @@ func NewMessageID(s *suite.Suite) []byte {
 // (or is checked against) the header.
 func DeriveKey(s *suite.Suite, dataKey, messageID []byte) (aead cipher.AEAD, commitKey []byte, err error) {
 	if len(dataKey) != s.KeyLength {
-		return nil, nil, fmt.Errorf("data key is %d bytes, suite %s needs %d", len(dataKey), s.ID, s.KeyLength)
+		return nil, nil, fmt.Errorf("format: the data key is %d bytes, suite %s needs %d", len(dataKey), s.ID, s.KeyLength)
 	}
 	var idBytes [2]byte
 	binary.BigEndian.PutUint16(idBytes[:], uint16(s.ID))

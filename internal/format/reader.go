@@ -133,11 +133,11 @@ type decJob struct {
 // refused here, a longer non-framed body when its length is read.
 //
 // Memory: at most a few jobs exist, each holding its raw bytes and
-// plaintext, 2·max(frame length, 256 KiB) and a little more; their number
-// keeps the total near 24 MiB (never fewer than two jobs).
+// plaintext, 2·max(frame length, 256 KiB) and a little more: 2·workers+2
+// of them, fewer when that would pass 24 MiB in all, never fewer than two.
 func NewReader(rest []byte, src io.Reader, h *Header, aead cipher.AEAD, pub *ecdsa.PublicKey, workers, maxFrame int) (*Reader, error) {
 	if h.Suite.Signed() != (pub != nil) {
-		return nil, fmt.Errorf("format: a verification key is needed exactly for signed suites")
+		return nil, errors.New("format: a verification key is needed exactly for signed suites")
 	}
 	if err := CheckFrameLength(h, maxFrame); err != nil {
 		return nil, err
@@ -333,7 +333,7 @@ func (rd *Reader) shutdown() {
 func (rd *Reader) Close() error {
 	rd.shutdown()
 	if rd.err == nil && !rd.done {
-		rd.err = errors.New("read from a closed decrypting reader")
+		rd.err = errors.New("format: read from a closed decrypting reader")
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 
 	"github.com/envelopekms/envelope/suite"
@@ -25,7 +24,7 @@ const ReservedContextPrefix = "aws-crypto-"
 func NewSigningKey(s *suite.Suite) (*ecdsa.PrivateKey, string, error) {
 	curve := s.Curve()
 	if curve == nil {
-		return nil, "", fmt.Errorf("suite %s is not signed", s.ID)
+		return nil, "", fmt.Errorf("format: suite %s is not signed", s.ID)
 	}
 	priv, err := ecdsa.GenerateKey(curve, rand.Reader)
 	if err != nil {
@@ -56,7 +55,7 @@ func compressPublicKey(pub *ecdsa.PublicKey) ([]byte, error) {
 func ParseVerificationKey(s *suite.Suite, encoded string) (*ecdsa.PublicKey, error) {
 	curve := s.Curve()
 	if curve == nil {
-		return nil, fmt.Errorf("suite %s is not signed", s.ID)
+		return nil, fmt.Errorf("format: suite %s is not signed", s.ID)
 	}
 	c, err := base64.StdEncoding.DecodeString(encoded)
 	if err != nil {
@@ -73,7 +72,7 @@ func ParseVerificationKey(s *suite.Suite, encoded string) (*ecdsa.PublicKey, err
 	y.FillBytes(u[1+n:])
 	pub, err := ecdsa.ParseUncompressedPublicKey(curve, u)
 	if err != nil {
-		return nil, errors.Join(ErrMalformed, err)
+		return nil, malformed("the %s in the encryption context is not a valid %s public key", PublicKeyContextKey, curve.Params().Name)
 	}
 	return pub, nil
 }

@@ -139,7 +139,7 @@ func (w *Writer) emit(b []byte) {
 // Write encrypts p. Whole frames are sealed as jobs fill.
 func (w *Writer) Write(p []byte) (int, error) {
 	if w.closed {
-		return 0, errors.New("write to a closed encrypting writer")
+		return 0, errors.New("format: write to a closed encrypting writer")
 	}
 	n := 0
 	for len(p) > 0 {
@@ -161,7 +161,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 // ReadFrom encrypts everything r yields, reading straight into the jobs.
 func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 	if w.closed {
-		return 0, errors.New("write to a closed encrypting writer")
+		return 0, errors.New("format: write to a closed encrypting writer")
 	}
 	var n int64
 	for {
@@ -197,7 +197,7 @@ func (w *Writer) assign(j *encJob) error {
 		frames++ // the final frame holds the remainder, possibly empty
 	}
 	if uint64(w.seq)+uint64(frames) > uint64(MaxFrames) || (!j.final && uint64(w.seq)+uint64(frames) >= uint64(MaxFrames)) {
-		return fmt.Errorf("message too large: more than %d frames of %d bytes; use a larger frame size", uint32(MaxFrames), w.frameLen)
+		return fmt.Errorf("format: message too large: more than %d frames of %d bytes; use a larger frame size", uint32(MaxFrames), w.frameLen)
 	}
 	j.firstSeq = w.seq + 1
 	w.seq += uint32(frames)
