@@ -36,7 +36,8 @@ type Keyring interface {
 // message header.
 type EncryptedDataKey struct {
 	// ProviderID names the kind or namespace of the wrapping key:
-	// "aws-kms" for KMS keys, the key namespace for raw keys.
+	// "aws-kms" for symmetric KMS keys, "aws-kms-rsa" for RSA KMS keys,
+	// the key namespace for raw keys.
 	ProviderID string
 	// ProviderInfo identifies the wrapping key within the provider (a key
 	// ARN, or a raw key's name and wrapping parameters).
@@ -86,6 +87,8 @@ func rawAESKeyName(info []byte) (string, bool) {
 
 // EncryptionMaterials is what a message is encrypted with.
 type EncryptionMaterials struct {
+	// Suite is the message's algorithm suite; it sets the data key's
+	// length.
 	Suite *suite.Suite
 	// Context is the full encryption context, including the signing
 	// public key of a signed suite. Keyrings bind it where they can.
@@ -105,7 +108,11 @@ type EncryptionMaterials struct {
 
 // DecryptionMaterials is what a message is decrypted with.
 type DecryptionMaterials struct {
-	Suite   *suite.Suite
+	// Suite is the message's algorithm suite.
+	Suite *suite.Suite
+	// Context is the encryption context the keyrings unwrap with: the
+	// one the message stores, and the caller's pairs it does not store
+	// (RequiredContextKeys).
 	Context map[string]string
 	// DataKey is the plaintext data key, nil until a keyring unwraps it.
 	DataKey []byte
@@ -180,6 +187,9 @@ func (e *UnwrapError) Error() string {
 	return b.String()
 }
 
+// Unwrap returns ErrNoDataKey and the attempts' errors.
+func (e *UnwrapError) Unwrap() []error { return append([]error{ErrNoDataKey}, e.Errs...) }
+
 // MaxFailedUnwraps is how many of a message's encrypted data keys a
 // keyring tries with one wrapping key, and fails to unwrap, before it gives
 // up on that key for the message. A legitimate message wraps its data key
@@ -216,9 +226,6 @@ func (b *UnwrapBudget) Failed(key string) {
 	}
 	b.failed[key]++
 }
-
-// Unwrap returns ErrNoDataKey and the attempts' errors.
-func (e *UnwrapError) Unwrap() []error { return append([]error{ErrNoDataKey}, e.Errs...) }
 
 // describe names a keyring for an error message.
 func describe(k Keyring) string {

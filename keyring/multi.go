@@ -32,7 +32,7 @@ func (k *Multi) all() []Keyring {
 // OnEncrypt implements [Keyring].
 func (k *Multi) OnEncrypt(ctx context.Context, m *EncryptionMaterials) error {
 	if k.generator == nil && m.DataKey == nil {
-		return errors.New("multi-keyring without a generator needs materials that already hold a data key")
+		return errors.New("keyring: a multi-keyring without a generator needs materials that already hold a data key")
 	}
 	for _, kr := range k.all() {
 		if err := kr.OnEncrypt(ctx, m); err != nil {

@@ -33,12 +33,12 @@ var _ Keyring = (*RawAES)(nil)
 // a keyring with the same two. The key is copied.
 func NewRawAES(namespace, name string, key []byte) (*RawAES, error) {
 	if err := checkNames(namespace, name); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("keyring: %w", err)
 	}
 	switch len(key) {
 	case 16, 24, 32:
 	default:
-		return nil, fmt.Errorf("raw AES wrapping key is %d bytes; want 16, 24 or 32", len(key))
+		return nil, fmt.Errorf("keyring: raw AES wrapping key is %d bytes; want 16, 24 or 32", len(key))
 	}
 	block, err := aes.NewCipher(bytes.Clone(key))
 	if err != nil {
@@ -51,6 +51,9 @@ func NewRawAES(namespace, name string, key []byte) (*RawAES, error) {
 	return &RawAES{namespace: namespace, name: name, aead: aead}, nil
 }
 
+// checkNames checks the namespace and name of a raw keyring. Its errors,
+// like those of this package's other unexported functions, have no
+// "keyring: " prefix: the exported function that returns them adds it.
 func checkNames(namespace, name string) error {
 	if namespace == "" || name == "" {
 		return errors.New("a raw keyring needs a non-empty namespace and name")

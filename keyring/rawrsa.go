@@ -52,6 +52,15 @@ func (p Padding) String() string {
 // ParsePadding parses a padding name: pkcs1, oaep-sha1, oaep-sha256,
 // oaep-sha384 or oaep-sha512.
 func ParsePadding(s string) (Padding, error) {
+	p, err := parsePadding(s)
+	if err != nil {
+		return 0, fmt.Errorf("keyring: %w", err)
+	}
+	return p, nil
+}
+
+// parsePadding is ParsePadding without the "keyring: " prefix on errors.
+func parsePadding(s string) (Padding, error) {
 	for p, name := range paddingNames {
 		if strings.EqualFold(s, name) {
 			return Padding(p), nil
@@ -92,6 +101,15 @@ var _ Keyring = (*RawRSA)(nil)
 // NewRawRSA returns a keyring for an RSA key known as name within namespace.
 // A public key alone can only encrypt; a private key can do both.
 func NewRawRSA(namespace, name string, padding Padding, pub *rsa.PublicKey, priv *rsa.PrivateKey) (*RawRSA, error) {
+	k, err := newRawRSA(namespace, name, padding, pub, priv)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	return k, nil
+}
+
+// newRawRSA is NewRawRSA without the "keyring: " prefix on errors.
+func newRawRSA(namespace, name string, padding Padding, pub *rsa.PublicKey, priv *rsa.PrivateKey) (*RawRSA, error) {
 	if err := checkNames(namespace, name); err != nil {
 		return nil, err
 	}
@@ -121,6 +139,14 @@ func NewRawRSA(namespace, name string, padding Padding, pub *rsa.PublicKey, priv
 // hold a private key and a public label a public key. Exactly one of pub
 // and priv is non-nil.
 func ParseRSAKey(pemBytes []byte) (pub *rsa.PublicKey, priv *rsa.PrivateKey, err error) {
+	if pub, priv, err = parseRSAKey(pemBytes); err != nil {
+		return nil, nil, fmt.Errorf("keyring: %w", err)
+	}
+	return pub, priv, nil
+}
+
+// parseRSAKey is ParseRSAKey without the "keyring: " prefix on errors.
+func parseRSAKey(pemBytes []byte) (pub *rsa.PublicKey, priv *rsa.PrivateKey, err error) {
 	block, _ := pem.Decode(pemBytes)
 	if block == nil {
 		return nil, nil, errors.New("no PEM block found; want an RSA key in PEM form")
@@ -183,7 +209,7 @@ func (k *RawRSA) OnEncrypt(_ context.Context, m *EncryptionMaterials) error {
 		ct, err = rsa.EncryptOAEP(k.padding.hash().New(), rand.Reader, k.pub, m.DataKey, nil)
 	}
 	if err != nil {
-		return fmt.Errorf("%s: wrapping the data key: %v", k, err)
+		return fmt.Errorf("keyring: %s: wrapping the data key: %v", k, err)
 	}
 	m.EncryptedDataKeys = append(m.EncryptedDataKeys, EncryptedDataKey{
 		ProviderID:   k.namespace,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -23,10 +24,12 @@ const SpecHelp = `  aes:file=PATH,namespace=NS,name=NAME
 
 // SpecError reports a key spec that is not well formed.
 type SpecError struct {
+	// Spec is the key spec as given, Reason what is wrong with it.
 	Spec, Reason string
 }
 
-func (e *SpecError) Error() string { return fmt.Sprintf("key %q: %s", e.Spec, e.Reason) }
+// Error names the spec and says what is wrong with it.
+func (e *SpecError) Error() string { return fmt.Sprintf("keyring: key %q: %s", e.Spec, e.Reason) }
 
 // fieldLike matches what looks like a field name, to tell a misspelt field
 // from a comma inside a path.
@@ -58,7 +61,7 @@ func parseSpec(s string) (kind string, fields map[string]string, err error) {
 	last := ""
 	for _, part := range strings.Split(rest, ",") {
 		name, value, hasEq := strings.Cut(part, "=")
-		if hasEq && contains(allowed, name) {
+		if hasEq && slices.Contains(allowed, name) {
 			if _, dup := fields[name]; dup {
 				return "", nil, &SpecError{s, name + "= given twice"}
 			}
@@ -66,7 +69,7 @@ func parseSpec(s string) (kind string, fields map[string]string, err error) {
 			last = name
 			continue
 		}
-		if hasEq && contains(specFields["rsa"], name) {
+		if hasEq && slices.Contains(specFields["rsa"], name) {
 			return "", nil, &SpecError{s, fmt.Sprintf("%s= is not a field of %s keys (want %s)", name, kind, strings.Join(allowed, ", "))}
 		}
 		// Only a path may contain commas; anything else is a mistake
@@ -84,15 +87,6 @@ func parseSpec(s string) (kind string, fields map[string]string, err error) {
 	return kind, fields, nil
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // FromSpec builds a raw keyring from a key spec (see [SpecHelp]), reading
 // the key file it names. forDecrypt requires an RSA private key. Malformed
 // specs give a *[SpecError].
@@ -108,7 +102,7 @@ func FromSpec(spec string, forDecrypt bool) (Keyring, error) {
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return nil, fmt.Errorf("reading key file %q: %w", path, err)
+		return nil, fmt.Errorf("keyring: reading key file %q: %w", path, err)
 	}
 	defer clear(data)
 	ns, name := fields["namespace"], fields["name"]
@@ -116,27 +110,27 @@ func FromSpec(spec string, forDecrypt bool) (Keyring, error) {
 	case "aes":
 		key, err := decodeAESKey(data)
 		if err != nil {
-			return nil, fmt.Errorf("key file %q: %v", path, err)
+			return nil, fmt.Errorf("keyring: key file %q: %v", path, err)
 		}
 		defer clear(key)
 		return NewRawAES(ns, name, key)
 	default: // "rsa"
 		padding := OAEPSHA256
 		if p, ok := fields["padding"]; ok {
-			if padding, err = ParsePadding(p); err != nil {
+			if padding, err = parsePadding(p); err != nil {
 				return nil, &SpecError{spec, err.Error()}
 			}
 		}
-		pub, priv, err := ParseRSAKey(data)
+		pub, priv, err := parseRSAKey(data)
 		if err != nil {
-			return nil, fmt.Errorf("key file %q: %v", path, err)
+			return nil, fmt.Errorf("keyring: key file %q: %v", path, err)
 		}
 		if forDecrypt && priv == nil {
-			return nil, fmt.Errorf("key file %q holds an RSA public key; decryption needs the private key", path)
+			return nil, fmt.Errorf("keyring: key file %q holds an RSA public key; decryption needs the private key", path)
 		}
-		kr, err := NewRawRSA(ns, name, padding, pub, priv)
+		kr, err := newRawRSA(ns, name, padding, pub, priv)
 		if err != nil {
-			return nil, fmt.Errorf("key file %q: %v", path, err)
+			return nil, fmt.Errorf("keyring: key file %q: %v", path, err)
 		}
 		return kr, nil
 	}

@@ -288,7 +288,7 @@ func TestFromSpecMalformed(t *testing.T) {
 			if !strings.Contains(se.Reason, tt.reason) {
 				t.Errorf("FromSpec(%q) reason = %q, want it to contain %q", tt.spec, se.Reason, tt.reason)
 			}
-			if want := "key " + strconv.Quote(tt.spec) + ": " + se.Reason; err.Error() != want {
+			if want := "keyring: key " + strconv.Quote(tt.spec) + ": " + se.Reason; err.Error() != want {
 				t.Errorf("SpecError.Error() = %q, want %q", err.Error(), want)
 			}
 		})
