@@ -7,6 +7,8 @@ import (
 
 // ARN is a parsed AWS KMS ARN: arn:PARTITION:kms:REGION:ACCOUNT:TYPE/ID.
 type ARN struct {
+	// Partition ("aws", "aws-cn", …), Region and Account are the ARN's
+	// fields of those names, never empty.
 	Partition, Region, Account string
 	// ResourceType is "key" or "alias".
 	ResourceType string
@@ -17,6 +19,16 @@ type ARN struct {
 // ParseARN parses a KMS key or alias ARN, as the ESDK validates them: every
 // part present, service "kms", resource type key or alias.
 func ParseARN(s string) (*ARN, error) {
+	a, err := parseARN(s)
+	if err != nil {
+		return nil, fmt.Errorf("awskms: %w", err)
+	}
+	return a, nil
+}
+
+// parseARN is ParseARN with errors that do not say "awskms: ", for the
+// functions of this package that add it with more context.
+func parseARN(s string) (*ARN, error) {
 	parts := strings.Split(s, ":")
 	if len(parts) != 6 || parts[0] != "arn" {
 		return nil, fmt.Errorf("%q is not an ARN", s)

@@ -19,6 +19,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/envelopekms/envelope/keyring"
@@ -79,7 +80,7 @@ func checkIdentifier(k string) error {
 	case len(k) > 2048:
 		return errors.New("awskms: key identifier longer than 2048 characters")
 	case strings.HasPrefix(k, "arn:"):
-		if _, err := ParseARN(k); err != nil {
+		if _, err := parseARN(k); err != nil {
 			return fmt.Errorf("awskms: %v", err)
 		}
 	case strings.HasPrefix(k, "alias/") && len(k) == len("alias/"):
@@ -122,13 +123,15 @@ func (k *Keyring) OnEncrypt(ctx context.Context, m *keyring.EncryptionMaterials)
 			KeyId: k.generator, NumberOfBytes: &n, EncryptionContext: m.Context, GrantTokens: k.grantTokens,
 		})
 		if err != nil {
-			return fmt.Errorf("KMS GenerateDataKey with %s: %w", k.generator, err)
+			return fmt.Errorf("awskms: KMS GenerateDataKey with %s: %w", k.generator, err)
 		}
-		if _, err := ParseARN(out.KeyId); err != nil {
-			return fmt.Errorf("KMS GenerateDataKey answered with key id %q, not a key ARN", out.KeyId)
+		if a, err := parseARN(out.KeyId); err != nil || a.ResourceType != "key" {
+			clear(out.Plaintext)
+			return fmt.Errorf("awskms: KMS GenerateDataKey answered with key id %q, not a key ARN", out.KeyId)
 		}
 		if len(out.Plaintext) != m.Suite.KeyLength {
-			return fmt.Errorf("KMS GenerateDataKey returned a %d-byte data key, want %d", len(out.Plaintext), m.Suite.KeyLength)
+			clear(out.Plaintext)
+			return fmt.Errorf("awskms: KMS GenerateDataKey returned a %d-byte data key, want %d", len(out.Plaintext), m.Suite.KeyLength)
 		}
 		m.DataKey = out.Plaintext
 		m.EncryptedDataKeys = append(m.EncryptedDataKeys, keyring.EncryptedDataKey{
@@ -142,10 +145,10 @@ func (k *Keyring) OnEncrypt(ctx context.Context, m *keyring.EncryptionMaterials)
 			KeyId: id, Plaintext: m.DataKey, EncryptionContext: m.Context, GrantTokens: k.grantTokens,
 		})
 		if err != nil {
-			return fmt.Errorf("KMS Encrypt with %s: %w", id, err)
+			return fmt.Errorf("awskms: KMS Encrypt with %s: %w", id, err)
 		}
-		if _, err := ParseARN(out.KeyId); err != nil {
-			return fmt.Errorf("KMS Encrypt answered with key id %q, not a key ARN", out.KeyId)
+		if a, err := parseARN(out.KeyId); err != nil || a.ResourceType != "key" {
+			return fmt.Errorf("awskms: KMS Encrypt answered with key id %q, not a key ARN", out.KeyId)
 		}
 		m.EncryptedDataKeys = append(m.EncryptedDataKeys, keyring.EncryptedDataKey{
 			ProviderID: ProviderID, ProviderInfo: []byte(out.KeyId), Ciphertext: out.CiphertextBlob,
@@ -171,10 +174,10 @@ func (k *Keyring) OnDecrypt(ctx context.Context, m *keyring.DecryptionMaterials,
 			continue
 		}
 		info := string(edk.ProviderInfo)
-		if !contains(ids, info) {
+		if !slices.Contains(ids, info) {
 			continue
 		}
-		if a, err := ParseARN(info); err != nil || a.ResourceType != "key" {
+		if a, err := parseARN(info); err != nil || a.ResourceType != "key" {
 			ue.Errs = append(ue.Errs, fmt.Errorf("wrapped key names %q, not a KMS key ARN", edk.ProviderInfo))
 			continue
 		}
@@ -219,8 +222,10 @@ func decryptEDK(ctx context.Context, c Client, m *keyring.DecryptionMaterials, e
 // DiscoveryFilter limits a [Discovery] keyring to keys of one partition and
 // some accounts.
 type DiscoveryFilter struct {
+	// Partition is the one partition ("aws", say) whose keys are tried.
 	Partition string
-	Accounts  []string
+	// Accounts are the accounts whose keys are tried, at least one.
+	Accounts []string
 }
 
 // Discovery is the ESDK's AWS KMS discovery keyring: it decrypts with the
@@ -272,7 +277,7 @@ func (d *Discovery) OnDecrypt(ctx context.Context, m *keyring.DecryptionMaterial
 		if edk.ProviderID != ProviderID && edk.ProviderID != RSAProviderID {
 			continue
 		}
-		arn, err := ParseARN(string(edk.ProviderInfo))
+		arn, err := parseARN(string(edk.ProviderInfo))
 		if err != nil || arn.ResourceType != "key" {
 			// Counted as failures of one (invalid) key, so that a forged
 			// message cannot pile up errors.
@@ -284,7 +289,7 @@ func (d *Discovery) OnDecrypt(ctx context.Context, m *keyring.DecryptionMaterial
 			}
 			continue
 		}
-		if d.filter != nil && (arn.Partition != d.filter.Partition || !contains(d.filter.Accounts, arn.Account)) {
+		if d.filter != nil && (arn.Partition != d.filter.Partition || !slices.Contains(d.filter.Accounts, arn.Account)) {
 			continue
 		}
 		if !budget.Allow(arn.String()) {
@@ -320,13 +325,4 @@ func clip(b []byte) string {
 		return string(b)
 	}
 	return fmt.Sprintf("%s…(%d bytes)", strings.ToValidUTF8(string(b[:100]), ""), len(b))
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

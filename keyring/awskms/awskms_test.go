@@ -315,6 +315,37 @@ func TestKeyringRejectsNonARNKeyID(t *testing.T) {
 	}
 }
 
+// The ESDK requires the KeyId of a GenerateDataKey or Encrypt answer to be
+// a key ARN (framework/aws-kms/aws-kms-keyring.md, OnEncrypt): an alias ARN
+// recorded in an EDK names no key that OnDecrypt would ever ask to unwrap
+// it (TestKeyringRefusesAliasProviderInfo), so the message could not be
+// decrypted with that key.
+func TestKeyringRejectsAliasARNKeyID(t *testing.T) {
+	svc := newKMS(t)
+	key := newKey(t, svc, "")
+	newAlias(t, svc, "alias/k", key.KeyId)
+	aliasARN := svc.AliasARN("alias/k")
+	t.Run("GenerateDataKey", func(t *testing.T) {
+		spy := newSpy(svc)
+		spy.editGenerate = func(out *kms.GenerateDataKeyOutput) { out.KeyId = aliasARN }
+		m := encryptMaterials(t, suite.AES256GCMHKDFSHA512CommitKey, nil)
+		if err := mustNew(t, spy, key.Arn).OnEncrypt(t.Context(), m); err == nil || !strings.Contains(err.Error(), "not a key ARN") {
+			t.Fatalf("OnEncrypt with GenerateDataKey answering KeyId %q err = %v, want an error about the key ARN", aliasARN, err)
+		}
+		if m.DataKey != nil || len(m.EncryptedDataKeys) != 0 {
+			t.Errorf("OnEncrypt failed but changed the materials")
+		}
+	})
+	t.Run("Encrypt", func(t *testing.T) {
+		spy := newSpy(svc)
+		spy.editEncrypt = func(out *kms.EncryptOutput) { out.KeyId = aliasARN }
+		m := encryptMaterials(t, suite.AES256GCMHKDFSHA512CommitKey, nil)
+		if err := mustNew(t, spy, key.Arn, key.Arn).OnEncrypt(t.Context(), m); err == nil || !strings.Contains(err.Error(), "not a key ARN") {
+			t.Fatalf("OnEncrypt with Encrypt answering KeyId %q err = %v, want an error about the key ARN", aliasARN, err)
+		}
+	})
+}
+
 func TestKeyringRejectsWrongDataKeyLength(t *testing.T) {
 	svc := newKMS(t)
 	key := newKey(t, svc, "")
@@ -326,6 +357,38 @@ func TestKeyringRejectsWrongDataKeyLength(t *testing.T) {
 	}
 	if m.DataKey != nil || len(m.EncryptedDataKeys) != 0 {
 		t.Errorf("OnEncrypt failed but changed the materials")
+	}
+}
+
+// A GenerateDataKey answer that is refused (a key id that is no key ARN, a
+// data key of the wrong length) must not leave its plaintext data key in
+// memory: OnEncrypt clears it, as OnDecrypt clears a refused Decrypt
+// answer.
+func TestKeyringClearsRefusedGeneratedKey(t *testing.T) {
+	svc := newKMS(t)
+	key := newKey(t, svc, "")
+	for _, tc := range []struct {
+		name string
+		edit func(out *kms.GenerateDataKeyOutput)
+	}{
+		{"key id", func(out *kms.GenerateDataKeyOutput) { out.KeyId = key.KeyId }},
+		{"length", func(out *kms.GenerateDataKeyOutput) { out.Plaintext = out.Plaintext[:16] }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var answer *kms.GenerateDataKeyOutput
+			spy := newSpy(svc)
+			spy.editGenerate = func(out *kms.GenerateDataKeyOutput) { tc.edit(out); answer = out }
+			m := encryptMaterials(t, suite.AES256GCMHKDFSHA512CommitKey, nil)
+			if err := mustNew(t, spy, key.Arn).OnEncrypt(t.Context(), m); err == nil {
+				t.Fatalf("OnEncrypt err = nil, want the answer refused")
+			}
+			if answer == nil || len(answer.Plaintext) == 0 {
+				t.Fatalf("GenerateDataKey was not called")
+			}
+			if !allZero(answer.Plaintext) {
+				t.Errorf("the refused answer's plaintext data key was not cleared")
+			}
+		})
 	}
 }
 

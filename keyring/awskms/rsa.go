@@ -57,7 +57,7 @@ func NewRSA(client RSAClient, keyARN string) (*RSA, error) {
 	if client == nil {
 		return nil, errors.New("awskms: nil KMS client")
 	}
-	a, err := ParseARN(keyARN)
+	a, err := parseARN(keyARN)
 	if err != nil {
 		return nil, fmt.Errorf("awskms: %v", err)
 	}
@@ -81,15 +81,15 @@ func (k *RSA) publicKey(ctx context.Context) (*rsa.PublicKey, error) {
 	}
 	out, err := k.client.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: k.keyARN})
 	if err != nil {
-		return nil, fmt.Errorf("KMS GetPublicKey of %s: %w", k.keyARN, err)
+		return nil, fmt.Errorf("awskms: KMS GetPublicKey of %s: %w", k.keyARN, err)
 	}
 	pub, err := x509.ParsePKIXPublicKey(out.PublicKey)
 	if err != nil {
-		return nil, fmt.Errorf("KMS GetPublicKey of %s: %v", k.keyARN, err)
+		return nil, fmt.Errorf("awskms: KMS GetPublicKey of %s: %v", k.keyARN, err)
 	}
 	rk, ok := pub.(*rsa.PublicKey)
 	if !ok || rk.N.BitLen() < 2048 {
-		return nil, fmt.Errorf("KMS key %s is not an RSA key of 2048 bits or more", k.keyARN)
+		return nil, fmt.Errorf("awskms: KMS key %s is not an RSA key of 2048 bits or more", k.keyARN)
 	}
 	k.pub = rk
 	return rk, nil
@@ -125,7 +125,7 @@ func (k *RSA) OnEncrypt(ctx context.Context, m *keyring.EncryptionMaterials) err
 	defer clear(pt)
 	ct, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, pub, pt, nil)
 	if err != nil {
-		return fmt.Errorf("wrapping the data key with %s: %v", k.keyARN, err)
+		return fmt.Errorf("awskms: wrapping the data key with %s: %v", k.keyARN, err)
 	}
 	m.EncryptedDataKeys = append(m.EncryptedDataKeys, keyring.EncryptedDataKey{
 		ProviderID: RSAProviderID, ProviderInfo: []byte(k.keyARN), Ciphertext: ct,
