@@ -167,10 +167,10 @@ type Caching struct {
 // [NewDefault] over a KMS keyring.
 func NewCaching(under Manager, opts CachingOptions) (*Caching, error) {
 	if under == nil {
-		return nil, errors.New("caching materials manager: no underlying manager")
+		return nil, errors.New("materials: caching manager: no underlying manager")
 	}
 	if opts.MaxAge <= 0 {
-		return nil, fmt.Errorf("caching materials manager: MaxAge %v: want a positive duration", opts.MaxAge)
+		return nil, fmt.Errorf("materials: caching manager: MaxAge %v: want a positive duration", opts.MaxAge)
 	}
 	c := &Caching{
 		under:    under,
@@ -184,13 +184,13 @@ func NewCaching(under Manager, opts CachingOptions) (*Caching, error) {
 	case c.maxMsgs == 0:
 		c.maxMsgs = CachingMaxMessages
 	case c.maxMsgs > CachingMaxMessages:
-		return nil, fmt.Errorf("caching materials manager: MaxMessagesEncrypted %d: want at most 2^32", c.maxMsgs)
+		return nil, fmt.Errorf("materials: caching manager: MaxMessagesEncrypted %d: want at most 2^32", c.maxMsgs)
 	}
 	switch {
 	case c.maxBytes == 0:
 		c.maxBytes = CachingMaxBytes
 	case c.maxBytes < 0:
-		return nil, fmt.Errorf("caching materials manager: MaxBytesEncrypted %d: want a positive number", c.maxBytes)
+		return nil, fmt.Errorf("materials: caching manager: MaxBytesEncrypted %d: want a positive number", c.maxBytes)
 	}
 	if c.cache == nil {
 		c.cache = NewCache(DefaultCacheCapacity)
@@ -348,10 +348,10 @@ func (c *Caching) store(e *cacheEntry) {
 // before the cache is consulted, so that no cached entry bypasses it.
 func (c *Caching) DecryptionMaterials(ctx context.Context, req DecryptionRequest) (*keyring.DecryptionMaterials, error) {
 	if !req.Policy.Valid() {
-		return nil, fmt.Errorf("invalid commitment policy %d", req.Policy)
+		return nil, fmt.Errorf("materials: invalid commitment policy %d", req.Policy)
 	}
 	if req.Suite == nil {
-		return nil, errors.New("decryption request names no algorithm suite")
+		return nil, errors.New("materials: the decryption request names no algorithm suite")
 	}
 	if !req.Policy.AllowsDecrypt(req.Suite) {
 		return nil, &PolicyError{Suite: req.Suite, Policy: req.Policy}
@@ -484,7 +484,8 @@ type CacheEntry struct {
 	// Decryption is true for decryption materials, false for encryption
 	// materials.
 	Decryption bool
-	Suite      *suite.Suite
+	// Suite is the suite of the entry's materials.
+	Suite *suite.Suite
 	// Expires is when the entry stops being handed out.
 	Expires time.Time
 	// Messages is how many messages the entry has served, and Bytes how
@@ -623,7 +624,7 @@ func cacheableEncryption(req EncryptionRequest, m *keyring.EncryptionMaterials) 
 
 func checkEncryptionRequest(req EncryptionRequest) error {
 	if !req.Policy.Valid() {
-		return fmt.Errorf("invalid commitment policy %d", req.Policy)
+		return fmt.Errorf("materials: invalid commitment policy %d", req.Policy)
 	}
 	if err := CheckContext(req.Context); err != nil {
 		return err
@@ -687,7 +688,7 @@ func (c *Caching) decryptionID(req DecryptionRequest) (cacheID, error) {
 	digests := make([][sha512.Size]byte, len(req.EncryptedDataKeys))
 	for i, k := range req.EncryptedDataKeys {
 		if len(k.ProviderID) > math.MaxUint16 || len(k.ProviderInfo) > math.MaxUint16 || len(k.Ciphertext) > math.MaxUint16 {
-			return cacheID{}, fmt.Errorf("encrypted data key %d has a field longer than 65535 bytes", i+1)
+			return cacheID{}, fmt.Errorf("materials: encrypted data key %d has a field longer than 65535 bytes", i+1)
 		}
 		var b []byte
 		b = binary.BigEndian.AppendUint16(b, uint16(len(k.ProviderID)))

@@ -20,7 +20,10 @@ import (
 	"github.com/envelopekms/envelope/suite"
 )
 
-// Manager supplies the materials of each message.
+// Manager supplies the materials of each message. The materials returned
+// are the caller's: it clears their data key once the message key is
+// derived from it, so a manager that keeps materials (a cache) returns
+// copies.
 type Manager interface {
 	// EncryptionMaterials returns the materials for a new message.
 	EncryptionMaterials(ctx context.Context, req EncryptionRequest) (*keyring.EncryptionMaterials, error)
@@ -49,11 +52,15 @@ type EncryptionRequest struct {
 
 // DecryptionRequest describes a message about to be read.
 type DecryptionRequest struct {
+	// Suite is the message's algorithm suite.
 	Suite *suite.Suite
 	// Context is the encryption context stored in the message.
-	Context           map[string]string
+	Context map[string]string
+	// EncryptedDataKeys are the message's wrapped copies of its data key.
 	EncryptedDataKeys []keyring.EncryptedDataKey
-	Policy            suite.CommitmentPolicy
+	// Policy is the commitment policy in force: a suite it does not allow
+	// to be read is refused with a *[PolicyError].
+	Policy suite.CommitmentPolicy
 	// ReproducedContext is the encryption context the caller supplied:
 	// pairs the message stores must have these values, and pairs it does
 	// not store are ones it must authenticate (see [ReproduceContext]).
@@ -68,6 +75,7 @@ var ErrContextMismatch = errors.New("encryption context mismatch")
 // ContextMismatchError reports a pair of the caller's encryption context
 // that the message does not carry.
 type ContextMismatchError struct {
+	// Key is the context key of the pair.
 	Key string
 	// Want is the required value, Got the message's; Missing is true when
 	// the message neither stores the key nor authenticates the pair.
@@ -75,6 +83,8 @@ type ContextMismatchError struct {
 	Missing   bool
 }
 
+// Error names the pair and says how the message differs. It begins with
+// the text of [ErrContextMismatch].
 func (e *ContextMismatchError) Error() string {
 	if e.Missing {
 		return fmt.Sprintf("encryption context mismatch: the message has no key %q (required %q=%q)", clip(e.Key), clip(e.Key), clip(e.Want))
@@ -131,11 +141,16 @@ var ErrReservedContextKey = errors.New(`encryption context keys starting with "a
 
 // PolicyError reports a suite that the commitment policy does not allow.
 type PolicyError struct {
-	Suite   *suite.Suite
-	Policy  suite.CommitmentPolicy
+	// Suite is the suite refused.
+	Suite *suite.Suite
+	// Policy is the commitment policy that refused it.
+	Policy suite.CommitmentPolicy
+	// Encrypt is true when the suite was refused for writing a message,
+	// false for reading one.
 	Encrypt bool
 }
 
+// Error names the suite and the policy, and says what the policy wants.
 func (e *PolicyError) Error() string {
 	if e.Encrypt {
 		if e.Suite.Committing {
@@ -170,7 +185,7 @@ func CheckContext(ec map[string]string) error {
 // EncryptionMaterials implements [Manager].
 func (d *Default) EncryptionMaterials(ctx context.Context, req EncryptionRequest) (*keyring.EncryptionMaterials, error) {
 	if !req.Policy.Valid() {
-		return nil, fmt.Errorf("invalid commitment policy %d", req.Policy)
+		return nil, fmt.Errorf("materials: invalid commitment policy %d", req.Policy)
 	}
 	err := CheckContext(req.Context)
 	if err != nil {
@@ -198,14 +213,18 @@ func (d *Default) EncryptionMaterials(ctx context.Context, req EncryptionRequest
 		m.SigningKey = priv
 		m.Context[format.PublicKeyContextKey] = pub
 	}
+	// A data key the keyrings made is cleared when it is refused.
 	if err := d.kr.OnEncrypt(ctx, m); err != nil {
+		clear(m.DataKey)
 		return nil, err
 	}
 	if len(m.DataKey) != s.KeyLength {
-		return nil, fmt.Errorf("keyring produced a %d-byte data key, suite %s needs %d", len(m.DataKey), s.ID, s.KeyLength)
+		clear(m.DataKey)
+		return nil, fmt.Errorf("materials: the keyring produced a %d-byte data key, suite %s needs %d", len(m.DataKey), s.ID, s.KeyLength)
 	}
 	if len(m.EncryptedDataKeys) == 0 {
-		return nil, errors.New("keyring produced no encrypted data key")
+		clear(m.DataKey)
+		return nil, errors.New("materials: the keyring produced no encrypted data key")
 	}
 	return m, nil
 }
@@ -213,7 +232,7 @@ func (d *Default) EncryptionMaterials(ctx context.Context, req EncryptionRequest
 // DecryptionMaterials implements [Manager].
 func (d *Default) DecryptionMaterials(ctx context.Context, req DecryptionRequest) (*keyring.DecryptionMaterials, error) {
 	if !req.Policy.Valid() {
-		return nil, fmt.Errorf("invalid commitment policy %d", req.Policy)
+		return nil, fmt.Errorf("materials: invalid commitment policy %d", req.Policy)
 	}
 	if !req.Policy.AllowsDecrypt(req.Suite) {
 		return nil, &PolicyError{Suite: req.Suite, Policy: req.Policy}
@@ -240,9 +259,11 @@ func (d *Default) DecryptionMaterials(ctx context.Context, req DecryptionRequest
 		m.VerificationKey = key
 	}
 	if err := d.kr.OnDecrypt(ctx, m, req.EncryptedDataKeys); err != nil {
+		clear(m.DataKey)
 		return nil, err
 	}
 	if len(m.DataKey) != req.Suite.KeyLength {
+		clear(m.DataKey)
 		return nil, &keyring.UnwrapError{Keys: req.EncryptedDataKeys, Tried: []string{fmt.Sprintf("%T", d.kr)}}
 	}
 	return m, nil
@@ -256,7 +277,7 @@ func requiredKeys(ec map[string]string, required []string) ([]string, error) {
 	}
 	for _, k := range required {
 		if _, ok := ec[k]; !ok {
-			return nil, fmt.Errorf("required encryption context key %q has no value in the encryption context", clip(k))
+			return nil, fmt.Errorf("materials: required encryption context key %q has no value in the encryption context", clip(k))
 		}
 	}
 	keys := slices.Clone(required)

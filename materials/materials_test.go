@@ -464,6 +464,63 @@ func TestDecryptionFaultyKeyrings(t *testing.T) {
 	}
 }
 
+// keptKeyring runs kr and keeps the data key it leaves in the materials,
+// to check what becomes of it.
+type keptKeyring struct {
+	kr  keyring.Keyring
+	key []byte
+}
+
+func (k *keptKeyring) OnEncrypt(ctx context.Context, m *keyring.EncryptionMaterials) error {
+	err := k.kr.OnEncrypt(ctx, m)
+	k.key = m.DataKey
+	return err
+}
+
+func (k *keptKeyring) OnDecrypt(ctx context.Context, m *keyring.DecryptionMaterials, edks []keyring.EncryptedDataKey) error {
+	err := k.kr.OnDecrypt(ctx, m, edks)
+	if m.DataKey != nil {
+		rand.Read(m.DataKey) // shortKeyring leaves zeros
+	}
+	k.key = m.DataKey
+	return err
+}
+
+// A data key that the default manager refuses (of the wrong length, or
+// wrapped by no key) is cleared, not left in memory with the materials.
+func TestFaultyKeyringDataKeyCleared(t *testing.T) {
+	s := mustSuite(t, suite.AES256GCMHKDFSHA512CommitKey)
+	for _, tt := range []struct {
+		name string
+		kr   keyring.Keyring
+	}{
+		{"wrong-length data key", shortKeyring{newAES(t)}},
+		{"no EDK", lazyKeyring{}},
+	} {
+		t.Run("encrypt/"+tt.name, func(t *testing.T) {
+			k := &keptKeyring{kr: tt.kr}
+			if _, err := materials.NewDefault(k).EncryptionMaterials(context.Background(), materials.EncryptionRequest{Suite: s}); err == nil {
+				t.Fatalf("EncryptionMaterials err = nil, want an error")
+			}
+			if len(k.key) == 0 || !bytes.Equal(k.key, make([]byte, len(k.key))) {
+				t.Errorf("refused data key %x was not cleared", k.key)
+			}
+		})
+	}
+	t.Run("decrypt/wrong-length data key", func(t *testing.T) {
+		em := encrypt(t, newAES(t), s, nil)
+		k := &keptKeyring{kr: shortKeyring{newAES(t)}}
+		if _, err := materials.NewDefault(k).DecryptionMaterials(context.Background(), materials.DecryptionRequest{
+			Suite: s, Context: em.Context, EncryptedDataKeys: em.EncryptedDataKeys,
+		}); err == nil {
+			t.Fatalf("DecryptionMaterials err = nil, want an error")
+		}
+		if len(k.key) == 0 || !bytes.Equal(k.key, make([]byte, len(k.key))) {
+			t.Errorf("refused data key %x was not cleared", k.key)
+		}
+	})
+}
+
 func TestDecryptionCanceled(t *testing.T) {
 	s := mustSuite(t, suite.AES256GCMHKDFSHA512CommitKey)
 	kr := newAES(t)

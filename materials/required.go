@@ -36,10 +36,10 @@ var (
 // [NewDefault] of a keyring).
 func NewRequiredContext(under Manager, keys ...string) (*RequiredContext, error) {
 	if under == nil {
-		return nil, errors.New("required encryption context manager: no underlying manager")
+		return nil, errors.New("materials: required context manager: no underlying manager")
 	}
 	if len(keys) == 0 {
-		return nil, errors.New("required encryption context manager: no key given")
+		return nil, errors.New("materials: required context manager: no key given")
 	}
 	for _, k := range keys {
 		if err := CheckContext(map[string]string{k: ""}); err != nil {
@@ -70,7 +70,7 @@ func (r *RequiredContext) request(req EncryptionRequest) (EncryptionRequest, err
 func (r *RequiredContext) check(m *keyring.EncryptionMaterials) error {
 	for _, k := range r.keys {
 		if !slices.Contains(m.RequiredContextKeys, k) {
-			return fmt.Errorf("required encryption context manager: the underlying manager dropped the required key %q", clip(k))
+			return fmt.Errorf("materials: required context manager: the underlying manager dropped the required key %q", clip(k))
 		}
 	}
 	return nil
@@ -131,7 +131,7 @@ func (r *RequiredContext) DecryptionMaterials(ctx context.Context, req Decryptio
 	for _, k := range r.keys {
 		if _, ok := m.Context[k]; !ok {
 			clear(m.DataKey)
-			return nil, fmt.Errorf("required encryption context manager: the underlying manager dropped the required key %q", clip(k))
+			return nil, fmt.Errorf("materials: required context manager: the underlying manager dropped the required key %q", clip(k))
 		}
 	}
 	return m, nil
