@@ -17,11 +17,12 @@
 // [DefaultMaxFrameSize]; keyrings give up on a wrapping key after
 // [keyring.MaxFailedUnwraps] failures; errors list a few wrapped keys and
 // count the rest. With these defaults the memory one decryption holds is
-// bounded whatever its input: at most about 24 MiB of frames in flight (3
-// MiB with the default 64 KiB frames), the header (at most 1 MiB, held
-// about twice while it is parsed) and a 256 KiB read buffer. Options raise
-// each limit for trusted messages; memory then follows what the message
-// declares (about four times its frame length, or its header).
+// bounded whatever its input: at most about 24 MiB of frames in flight
+// (with the default 64 KiB frames, 1 MiB per worker and 1 MiB more; see
+// [WithWorkers]), the header (at most 1 MiB, held about twice while it is
+// parsed) and a 256 KiB read buffer. Options raise each limit for trusted
+// messages; memory then follows what the message declares (about four
+// times its frame length, or its header).
 //
 // # Keys
 //
@@ -30,19 +31,33 @@
 // KMS, or several at once ([keyring.NewMulti]). A [materials.Manager] may
 // stand between the facade and the keyring, to cache data keys for example.
 //
+// # Errors
+//
+// The failures a caller acts on are variables to test with errors.Is
+// ([ErrTampered], [ErrNoDataKey], [ErrContextMismatch], …) or types to
+// find with errors.As ([*keyring.UnwrapError], [*PolicyError]); never
+// match an error's text. That text begins with the sentence of the
+// variable it wraps, then says what was at fault: "message is tampered or
+// corrupt: the authentication tag of frame 2 does not verify". Other
+// errors begin with the name of the package that made them ("keyring: key
+// file "k.pem": no PEM block found", "envelope: no keyring given"), and
+// an error from below keeps its own name behind the context that is added
+// to it.
+//
 // # What is promised
 //
 // Decryption releases a frame's plaintext only after the frame's tag
 // verifies, and the last frame that carries plaintext only once the end of
 // the message has been read and checked: for a signed message, after its
 // signature verifies (also when the plaintext is an exact multiple of the
-// frame length, and the final frame is empty). A reader that returns an error after some plaintext
-// has nevertheless been given authenticated frames of a message that turned
-// out to be incomplete or altered afterwards: callers that must not act on
-// plaintext before the whole message is verified should buffer it (the CLI
-// writes to a temporary file and renames it only on success), and callers
-// that must act on streamed plaintext should refuse signed messages with
-// [WithUnsignedOnly], whose frames are each authenticated on their own.
+// frame length, and the final frame is empty). A reader that returns an
+// error after some plaintext has nevertheless been given authenticated
+// frames of a message that turned out to be incomplete or altered
+// afterwards: callers that must not act on plaintext before the whole
+// message is verified should buffer it (the CLI writes to a temporary file
+// and renames it only on success), and callers that must act on streamed
+// plaintext should refuse signed messages with [WithUnsignedOnly], whose
+// frames are each authenticated on their own.
 //
 // The default commitment policy writes and reads only committing suites
 // (0x0478 and 0x0578), so a message decrypts to at most one plaintext.
@@ -142,7 +157,9 @@ type PolicyError = materials.PolicyError
 // authenticates the pair.
 type ContextMismatchError = materials.ContextMismatchError
 
-// Option configures [Encrypt] and [Decrypt].
+// Option configures [Encrypt], [Decrypt], [Rewrap] and [ReadHeader]. An
+// option that does not apply to a call, such as [WithSuite] given to
+// Decrypt, has no effect.
 type Option func(*config)
 
 type config struct {
@@ -185,7 +202,7 @@ func WithSuite(id suite.ID) Option {
 func WithFrameSize(n int) Option {
 	return func(c *config) {
 		if n < 1 || n > format.MaxFrameLength {
-			c.err = fmt.Errorf("frame size %d out of range: want 1 to %d", n, format.MaxFrameLength)
+			c.err = fmt.Errorf("envelope: frame size %d out of range: want 1 to %d", n, format.MaxFrameLength)
 		}
 		c.frameSize = n
 	}
@@ -196,7 +213,7 @@ func WithFrameSize(n int) Option {
 func WithCommitmentPolicy(p suite.CommitmentPolicy) Option {
 	return func(c *config) {
 		if !p.Valid() {
-			c.err = fmt.Errorf("invalid commitment policy %d", p)
+			c.err = fmt.Errorf("envelope: invalid commitment policy %d", p)
 		}
 		c.policy = p
 	}
@@ -236,7 +253,7 @@ func (c *config) limit(name string, n int) int {
 	case n == NoLimit:
 		return 0
 	case n < 1:
-		c.err = fmt.Errorf("%s(%d): want 1 or more, or NoLimit", name, n)
+		c.err = fmt.Errorf("envelope: %s(%d): want 1 or more, or NoLimit", name, n)
 	}
 	return n
 }
@@ -254,7 +271,7 @@ func WithMaterialsManager(m materials.Manager) Option {
 func WithPlaintextLength(n int64) Option {
 	return func(c *config) {
 		if n < 0 {
-			c.err = fmt.Errorf("plaintext length %d: want 0 or more", n)
+			c.err = fmt.Errorf("envelope: plaintext length %d: want 0 or more", n)
 		}
 		c.length = n
 	}
@@ -306,9 +323,9 @@ func newConfig(kr keyring.Keyring, opts []Option) (*config, error) {
 	}
 	switch {
 	case c.manager != nil && kr != nil:
-		return nil, errors.New("give either a keyring or WithMaterialsManager, not both")
+		return nil, errors.New("envelope: give either a keyring or WithMaterialsManager, not both")
 	case c.manager == nil && kr == nil:
-		return nil, errors.New("no keyring given")
+		return nil, errors.New("envelope: no keyring given")
 	case c.manager == nil:
 		c.manager = materials.NewDefault(kr)
 	}
@@ -325,7 +342,8 @@ func newConfig(kr keyring.Keyring, opts []Option) (*config, error) {
 type Header struct {
 	// Version is the message format version, 1 or 2.
 	Version int
-	Suite   *suite.Suite
+	// Suite is the message's algorithm suite.
+	Suite *suite.Suite
 	// MessageID is the message's random identifier (16 bytes in version 1,
 	// 32 in version 2).
 	MessageID []byte
@@ -483,7 +501,7 @@ func Encrypt(ctx context.Context, dst io.Writer, kr keyring.Keyring, opts ...Opt
 	if c.suite != 0 {
 		var ok bool
 		if s, ok = suite.ByID(c.suite); !ok {
-			return nil, fmt.Errorf("unknown algorithm suite %s", c.suite)
+			return nil, fmt.Errorf("envelope: unknown algorithm suite %s", c.suite)
 		}
 	}
 	req := materials.EncryptionRequest{Context: c.context, Suite: s, Policy: c.policy, PlaintextLength: c.length}
@@ -511,6 +529,8 @@ func Encrypt(ctx context.Context, dst io.Writer, kr keyring.Keyring, opts ...Opt
 // encryptWith writes the header of a message encrypted with m and returns
 // its Writer.
 func encryptWith(dst io.Writer, c *config, m *keyring.EncryptionMaterials, limit int64) (*Writer, error) {
+	// Only the key derived from the data key encrypts: drop the data key.
+	defer clear(m.DataKey)
 	if c.length >= 0 {
 		limit = min(limit, c.length)
 	}
@@ -571,7 +591,7 @@ func splitContext(full map[string]string, requiredKeys []string) (stored, requir
 	for _, k := range requiredKeys {
 		v, ok := full[k]
 		if !ok {
-			return nil, nil, nil, fmt.Errorf("required encryption context key %q has no value in the encryption context", k)
+			return nil, nil, nil, fmt.Errorf("envelope: required encryption context key %q has no value in the encryption context", k)
 		}
 		required[k] = v
 		delete(stored, k)
@@ -618,6 +638,7 @@ func Decrypt(ctx context.Context, src io.Reader, kr keyring.Keyring, opts ...Opt
 	if err != nil {
 		return nil, err
 	}
+	clear(o.m.DataKey) // the body is opened with the derived key
 	// The body is read straight from src into the decryptor's buffers,
 	// after what the header's reader buffered.
 	rest, _ := br.Peek(br.Buffered())
@@ -690,7 +711,7 @@ func openMessage(ctx context.Context, br *bufio.Reader, c *config, body bool) (*
 		v, ok := m.Context[k]
 		if !ok {
 			clear(m.DataKey)
-			return nil, fmt.Errorf("materials manager %T: required context key %q has no value", c.manager, k)
+			return nil, fmt.Errorf("envelope: materials manager %T: required context key %q has no value", c.manager, k)
 		}
 		required[k] = v
 	}
@@ -709,9 +730,11 @@ func openMessage(ctx context.Context, br *bufio.Reader, c *config, body bool) (*
 	}
 	aead, commit, err := format.DeriveKey(h.Suite, m.DataKey, h.MessageID)
 	if err != nil {
+		clear(m.DataKey)
 		return nil, err
 	}
 	if err := h.Verify(aead, commit); err != nil {
+		clear(m.DataKey)
 		if len(missing) > 0 && errors.Is(err, ErrTampered) {
 			// Does the header verify without some of the caller's extra
 			// pairs? Then it simply does not carry them.

@@ -55,7 +55,7 @@ func Rewrap(ctx context.Context, dst io.Writer, src io.Reader, from, to keyring.
 		return nil, err
 	}
 	if to == nil {
-		return nil, errors.New("rewrap: no keyring to wrap the data key with")
+		return nil, errors.New("envelope: rewrap: no keyring to wrap the data key with")
 	}
 	br := bufio.NewReaderSize(src, 1<<20)
 	o, err := openMessage(ctx, br, c, false)
@@ -70,6 +70,7 @@ func Rewrap(ctx context.Context, dst io.Writer, src io.Reader, from, to keyring.
 		Suite: h.Suite, Context: maps.Clone(dm.Context), DataKey: bytes.Clone(dm.DataKey),
 		RequiredContextKeys: slices.Clone(dm.RequiredContextKeys),
 	}
+	clear(dm.DataKey)
 	defer clear(em.DataKey)
 	var signer *ecdsa.PrivateKey
 	if h.Suite.Signed() {
@@ -84,7 +85,7 @@ func Rewrap(ctx context.Context, dst io.Writer, src io.Reader, from, to keyring.
 		return nil, err
 	}
 	if len(em.EncryptedDataKeys) == 0 {
-		return nil, errors.New("rewrap: the new keyring produced no encrypted data key")
+		return nil, errors.New("envelope: rewrap: the new keyring produced no encrypted data key")
 	}
 	if max := c.limits.MaxEDKs; max > 0 && len(em.EncryptedDataKeys) > max {
 		return nil, fmt.Errorf("%w: the keyring made %d, the limit is %d", ErrTooManyEncryptedDataKeys, len(em.EncryptedDataKeys), max)
