@@ -20,7 +20,9 @@ import (
 // Why a keystore cannot be written. Errors of [Open], of [Store.Update] and
 // of the writing methods of a [kms.Tx] wrap ErrDiskFull or ErrReadOnlyFS
 // when that is the cause, so that callers can tell the user in plain words
-// (errors.Is, never the text).
+// (errors.Is, never the text). Their texts are such words, sentences the
+// CLI shows as they are: unlike this package's other errors they do not
+// begin with "sqlite: ".
 var (
 	// ErrDiskFull means the file system holding the keystore has no
 	// space left (for data or for new files).
@@ -120,19 +122,16 @@ func classify(err error, dir string) error {
 // process writes to it meanwhile (through another mount, or once space is
 // freed); a write-ahead log with frames in it is never ignored.
 func OpenReadOnly(path string) (*Store, error) {
-	if path == "" {
-		return nil, errors.New("sqlite keystore: empty path")
-	}
-	abs, err := filepath.Abs(path)
+	abs, err := absPath(path)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite keystore %q: %v", path, err)
+		return nil, fmt.Errorf("sqlite: open %q read-only: %v", path, err)
 	}
 	fi, err := os.Stat(abs)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite keystore %q: %w", path, err)
+		return nil, fmt.Errorf("sqlite: open %q read-only: %w", path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("sqlite keystore %q: not a regular file", path)
+		return nil, fmt.Errorf("sqlite: open %q read-only: not a regular file", path)
 	}
 	dir := filepath.Dir(abs)
 	s := &Store{path: path, dir: dir, readOnly: &readOnlyError{reason: fsCondition(dir)}}
@@ -144,7 +143,7 @@ func OpenReadOnly(path string) (*Store, error) {
 		s.r, err = openRead(ctx, abs, "mode", "ro", "immutable", "1")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sqlite keystore %q: opening read-only: %w", path, classify(err, dir))
+		return nil, fmt.Errorf("sqlite: open %q read-only: %w", path, classify(err, dir))
 	}
 	n := max(4, runtime.GOMAXPROCS(0))
 	s.r.SetMaxOpenConns(n)
@@ -153,7 +152,7 @@ func OpenReadOnly(path string) (*Store, error) {
 	s.r.SetConnMaxIdleTime(0)
 	if s.rs, err = prepareAll(ctx, s.r, readQueries); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("sqlite keystore %q: %v", path, err)
+		return nil, fmt.Errorf("sqlite: open %q read-only: %v", path, err)
 	}
 	return s, nil
 }

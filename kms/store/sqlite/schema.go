@@ -21,12 +21,13 @@ const SchemaVersion = 1
 const applicationID = 0x456e764b
 
 var (
-	// ErrNotKeystore is returned by [Open] for a file that is not an
-	// envelope keystore: another application's SQLite database, or not an
-	// SQLite database at all.
+	// ErrNotKeystore is wrapped by the error of [Open] and [OpenReadOnly]
+	// for a file that is not an envelope keystore: another application's
+	// SQLite database, or not an SQLite database at all.
 	ErrNotKeystore = errors.New("not an envelope keystore")
-	// ErrSchemaTooNew is returned by [Open] for a keystore written by a
-	// newer version of envelope, which this one cannot read safely.
+	// ErrSchemaTooNew is wrapped by the error of [Open] and [OpenReadOnly]
+	// for a keystore written by a newer version of envelope, which this
+	// one cannot read safely.
 	ErrSchemaTooNew = errors.New("keystore schema is newer than this envelope supports")
 )
 

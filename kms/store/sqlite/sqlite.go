@@ -48,30 +48,27 @@ var _ kms.Store = (*Store)(nil)
 // keystore's disk is full or its file system read-only, the error wraps
 // [ErrDiskFull] or [ErrReadOnlyFS]: [OpenReadOnly] may still read it.
 func Open(path string) (*Store, error) {
-	if path == "" {
-		return nil, errors.New("sqlite keystore: empty path")
-	}
-	abs, err := filepath.Abs(path)
+	abs, err := absPath(path)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite keystore %q: %v", path, err)
+		return nil, fmt.Errorf("sqlite: open %q: %v", path, err)
 	}
 	dir := filepath.Dir(abs)
 	if fsCondition(dir) == ErrReadOnlyFS {
 		// SQLite would open the file read-only without a word when its
 		// -wal and -shm exist, and fail at the first write.
-		return nil, fmt.Errorf("sqlite keystore %q: %w", path, ErrReadOnlyFS)
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, ErrReadOnlyFS)
 	}
 	if err := makeDir(dir); err != nil {
-		return nil, fmt.Errorf("sqlite keystore %q: %w", path, classify(err, dir))
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, classify(err, dir))
 	}
 	if err := createFile(abs); err != nil {
-		return nil, fmt.Errorf("sqlite keystore %q: %w", path, classify(err, dir))
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, classify(err, dir))
 	}
 
 	s := &Store{path: path, dir: dir}
 	s.w, err = sql.Open("sqlite", dsn(abs, "_txlock", "immediate"))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite keystore %q: %v", path, err)
+		return nil, fmt.Errorf("sqlite: open %q: %v", path, err)
 	}
 	s.w.SetMaxOpenConns(1)
 	s.w.SetMaxIdleConns(1)
@@ -81,17 +78,17 @@ func Open(path string) (*Store, error) {
 	ctx := context.Background()
 	if err := s.prepare(ctx); err != nil {
 		s.w.Close()
-		return nil, fmt.Errorf("sqlite keystore %q: %w", path, classify(err, dir))
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, classify(err, dir))
 	}
 	if s.ws, err = prepareAll(ctx, s.w, readQueries, writeQueries); err != nil {
 		s.w.Close()
-		return nil, fmt.Errorf("sqlite keystore %q: %w", path, classify(err, dir))
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, classify(err, dir))
 	}
 
 	s.r, err = sql.Open("sqlite", dsn(abs, "_query_only", "1"))
 	if err != nil {
 		s.w.Close()
-		return nil, fmt.Errorf("sqlite keystore %q: %v", path, err)
+		return nil, fmt.Errorf("sqlite: open %q: %v", path, err)
 	}
 	n := max(4, runtime.GOMAXPROCS(0))
 	s.r.SetMaxOpenConns(n)
@@ -100,16 +97,25 @@ func Open(path string) (*Store, error) {
 	s.r.SetConnMaxIdleTime(0)
 	if s.rs, err = prepareAll(ctx, s.r, readQueries); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("sqlite keystore %q: %w", path, classify(err, dir))
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, classify(err, dir))
 	}
 
 	// The WAL and shared-memory files exist now (prepare switched to WAL
 	// and SQLite keeps them while a connection is open).
 	if err := restrictSidecars(abs); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("sqlite keystore %q: %w", path, classify(err, dir))
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, classify(err, dir))
 	}
 	return s, nil
+}
+
+// absPath returns the absolute form of a keystore's path, which must not
+// be empty.
+func absPath(path string) (string, error) {
+	if path == "" {
+		return "", errors.New("the path is empty")
+	}
+	return filepath.Abs(path)
 }
 
 // dsn returns the data source name of the database file at the absolute
@@ -168,7 +174,7 @@ func (s *Store) Update(ctx context.Context, fn func(kms.Tx) error) error {
 func (s *Store) run(ctx context.Context, db *sql.DB, st statements, writable bool, refuse error, fn func(kms.Tx) error) error {
 	stx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: !writable})
 	if err != nil {
-		return fmt.Errorf("kms store: begin transaction: %w", classify(err, s.dir))
+		return fmt.Errorf("sqlite: begin transaction: %w", classify(err, s.dir))
 	}
 	t := &tx{ctx: ctx, tx: stx, stmts: st, writable: writable, dir: s.dir, readOnly: refuse}
 	finished := false
@@ -190,7 +196,7 @@ func (s *Store) run(ctx context.Context, db *sql.DB, st statements, writable boo
 		_ = stx.Rollback()
 		if t.refused.Load() {
 			// fn swallowed a refused write: it was not done.
-			return fmt.Errorf("kms store: %w", refuse)
+			return fmt.Errorf("sqlite: %w", refuse)
 		}
 		return nil
 	}
@@ -199,7 +205,7 @@ func (s *Store) run(ctx context.Context, db *sql.DB, st statements, writable boo
 			// database/sql rolled back when ctx ended.
 			err = ctxErr
 		}
-		return fmt.Errorf("kms store: commit: %w", classify(err, s.dir))
+		return fmt.Errorf("sqlite: commit: %w", classify(err, s.dir))
 	}
 	return nil
 }
@@ -220,7 +226,7 @@ func (s *Store) Close() error {
 		errs = append(errs, s.w.Close())
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("sqlite keystore %q: close: %v", s.path, err)
+		return fmt.Errorf("sqlite: close %q: %v", s.path, err)
 	}
 	return nil
 }
@@ -245,14 +251,14 @@ var _ kms.Tx = (*tx)(nil)
 // usable reports why t cannot be used, if it cannot.
 func (t *tx) usable(write bool) error {
 	if t.done.Load() {
-		return errors.New("kms store: transaction used after its function returned")
+		return errors.New("sqlite: transaction used after its function returned")
 	}
 	if write && t.readOnly != nil {
 		t.refused.Store(true)
-		return fmt.Errorf("kms store: %w", t.readOnly)
+		return fmt.Errorf("sqlite: %w", t.readOnly)
 	}
 	if write && !t.writable {
-		return errors.New("kms store: write in a read-only transaction (View); use Update")
+		return errors.New("sqlite: write in a read-only transaction (View); use Update")
 	}
 	return nil
 }

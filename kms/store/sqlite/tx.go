@@ -106,10 +106,10 @@ func (t *tx) GetKey(id string) (*kms.KeyRecord, error) {
 	var doc string
 	err := t.stmt(qGetKey).QueryRowContext(t.ctx, id).Scan(&doc)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("key %q: %w", id, kms.ErrNotFound)
+		return nil, fmt.Errorf("sqlite: key %q: %w", id, kms.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("kms store: get key %q: %w", id, t.classify(err))
+		return nil, fmt.Errorf("sqlite: get key %q: %w", id, t.classify(err))
 	}
 	return decodeKey(id, doc)
 }
@@ -117,7 +117,7 @@ func (t *tx) GetKey(id string) (*kms.KeyRecord, error) {
 func decodeKey(id, doc string) (*kms.KeyRecord, error) {
 	k := new(kms.KeyRecord)
 	if err := json.Unmarshal([]byte(doc), k); err != nil {
-		return nil, fmt.Errorf("kms store: key %q: corrupt record: %v", id, err)
+		return nil, fmt.Errorf("sqlite: key %q: corrupt record: %v", id, err)
 	}
 	k.ID = id // the column is what the key is found by
 	return k, nil
@@ -129,15 +129,15 @@ func (t *tx) PutKey(k *kms.KeyRecord) error {
 		return err
 	}
 	if k == nil || k.ID == "" {
-		return errors.New("kms store: put key: empty key id")
+		return errors.New("sqlite: put key: empty key id")
 	}
 	doc, err := json.Marshal(k)
 	if err != nil {
-		return fmt.Errorf("kms store: put key %q: %v", k.ID, err)
+		return fmt.Errorf("sqlite: put key %q: %v", k.ID, err)
 	}
 	_, err = t.stmt(qPutKey).ExecContext(t.ctx, k.ID, string(doc))
 	if err != nil {
-		return fmt.Errorf("kms store: put key %q: %w", k.ID, t.classify(err))
+		return fmt.Errorf("sqlite: put key %q: %w", k.ID, t.classify(err))
 	}
 	return nil
 }
@@ -149,7 +149,7 @@ func (t *tx) DeleteKey(id string) error {
 		return err
 	}
 	if _, err := t.stmt(qDeleteKey).ExecContext(t.ctx, id); err != nil {
-		return fmt.Errorf("kms store: delete key %q: %w", id, t.classify(err))
+		return fmt.Errorf("sqlite: delete key %q: %w", id, t.classify(err))
 	}
 	return nil
 }
@@ -162,14 +162,14 @@ func (t *tx) ListKeys(after string, limit int) ([]*kms.KeyRecord, error) {
 	}
 	rows, err := t.stmt(qListKeys).QueryContext(t.ctx, after, sqlLimit(limit))
 	if err != nil {
-		return nil, fmt.Errorf("kms store: list keys: %w", t.classify(err))
+		return nil, fmt.Errorf("sqlite: list keys: %w", t.classify(err))
 	}
 	defer rows.Close()
 	var keys []*kms.KeyRecord
 	for rows.Next() {
 		var id, doc string
 		if err := rows.Scan(&id, &doc); err != nil {
-			return nil, fmt.Errorf("kms store: list keys: %w", t.classify(err))
+			return nil, fmt.Errorf("sqlite: list keys: %w", t.classify(err))
 		}
 		k, err := decodeKey(id, doc)
 		if err != nil {
@@ -178,7 +178,7 @@ func (t *tx) ListKeys(after string, limit int) ([]*kms.KeyRecord, error) {
 		keys = append(keys, k)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("kms store: list keys: %w", t.classify(err))
+		return nil, fmt.Errorf("sqlite: list keys: %w", t.classify(err))
 	}
 	return keys, nil
 }
@@ -192,10 +192,10 @@ func (t *tx) GetMaterial(keyID string, version int) ([]byte, error) {
 	var sealed []byte
 	err := t.stmt(qGetMaterial).QueryRowContext(t.ctx, keyID, version).Scan(&sealed)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("key %q material version %d: %w", keyID, version, kms.ErrNotFound)
+		return nil, fmt.Errorf("sqlite: key %q material version %d: %w", keyID, version, kms.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("kms store: get key %q material version %d: %w", keyID, version, t.classify(err))
+		return nil, fmt.Errorf("sqlite: get key %q material version %d: %w", keyID, version, t.classify(err))
 	}
 	return sealed, nil
 }
@@ -208,21 +208,21 @@ func (t *tx) PutMaterial(keyID string, version int, sealed []byte) error {
 		return err
 	}
 	if version < 1 {
-		return fmt.Errorf("kms store: put key %q material: invalid version %d", keyID, version)
+		return fmt.Errorf("sqlite: put key %q material: invalid version %d", keyID, version)
 	}
 	if len(sealed) == 0 {
-		return fmt.Errorf("kms store: put key %q material version %d: empty material", keyID, version)
+		return fmt.Errorf("sqlite: put key %q material version %d: empty material", keyID, version)
 	}
 	_, err := t.stmt(qPutMaterial).ExecContext(t.ctx, keyID, version, sealed)
 	switch constraintCode(err) {
 	case 0:
 	case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-		return fmt.Errorf("kms store: key %q material version %d already exists", keyID, version)
+		return fmt.Errorf("sqlite: key %q material version %d already exists", keyID, version)
 	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
-		return fmt.Errorf("kms store: put material: key %q does not exist", keyID)
+		return fmt.Errorf("sqlite: put material: key %q does not exist", keyID)
 	}
 	if err != nil {
-		return fmt.Errorf("kms store: put key %q material version %d: %w", keyID, version, t.classify(err))
+		return fmt.Errorf("sqlite: put key %q material version %d: %w", keyID, version, t.classify(err))
 	}
 	return nil
 }
@@ -236,10 +236,10 @@ func (t *tx) GetAlias(name string) (*kms.AliasRecord, error) {
 	var keyID, doc string
 	err := t.stmt(qGetAlias).QueryRowContext(t.ctx, name).Scan(&keyID, &doc)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("alias %q: %w", name, kms.ErrNotFound)
+		return nil, fmt.Errorf("sqlite: alias %q: %w", name, kms.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("kms store: get alias %q: %w", name, t.classify(err))
+		return nil, fmt.Errorf("sqlite: get alias %q: %w", name, t.classify(err))
 	}
 	return decodeAlias(name, keyID, doc)
 }
@@ -247,7 +247,7 @@ func (t *tx) GetAlias(name string) (*kms.AliasRecord, error) {
 func decodeAlias(name, keyID, doc string) (*kms.AliasRecord, error) {
 	a := new(kms.AliasRecord)
 	if err := json.Unmarshal([]byte(doc), a); err != nil {
-		return nil, fmt.Errorf("kms store: alias %q: corrupt record: %v", name, err)
+		return nil, fmt.Errorf("sqlite: alias %q: corrupt record: %v", name, err)
 	}
 	// The columns are what the alias is found by.
 	a.Name, a.KeyID = name, keyID
@@ -260,21 +260,21 @@ func (t *tx) PutAlias(a *kms.AliasRecord) error {
 		return err
 	}
 	if a == nil || a.Name == "" {
-		return errors.New("kms store: put alias: empty alias name")
+		return errors.New("sqlite: put alias: empty alias name")
 	}
 	if a.KeyID == "" {
-		return fmt.Errorf("kms store: put alias %q: empty key id", a.Name)
+		return fmt.Errorf("sqlite: put alias %q: empty key id", a.Name)
 	}
 	doc, err := json.Marshal(a)
 	if err != nil {
-		return fmt.Errorf("kms store: put alias %q: %v", a.Name, err)
+		return fmt.Errorf("sqlite: put alias %q: %v", a.Name, err)
 	}
 	_, err = t.stmt(qPutAlias).ExecContext(t.ctx, a.Name, a.KeyID, string(doc))
 	if constraintCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
-		return fmt.Errorf("kms store: put alias %q: key %q does not exist", a.Name, a.KeyID)
+		return fmt.Errorf("sqlite: put alias %q: key %q does not exist", a.Name, a.KeyID)
 	}
 	if err != nil {
-		return fmt.Errorf("kms store: put alias %q: %w", a.Name, t.classify(err))
+		return fmt.Errorf("sqlite: put alias %q: %w", a.Name, t.classify(err))
 	}
 	return nil
 }
@@ -285,7 +285,7 @@ func (t *tx) DeleteAlias(name string) error {
 		return err
 	}
 	if _, err := t.stmt(qDeleteAlias).ExecContext(t.ctx, name); err != nil {
-		return fmt.Errorf("kms store: delete alias %q: %w", name, t.classify(err))
+		return fmt.Errorf("sqlite: delete alias %q: %w", name, t.classify(err))
 	}
 	return nil
 }
@@ -307,14 +307,14 @@ func (t *tx) ListAliases(keyID, after string, limit int) ([]*kms.AliasRecord, er
 		rows, err = t.stmt(qListAliasesByKey).QueryContext(t.ctx, keyID, after, sqlLimit(limit))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("kms store: list aliases: %w", t.classify(err))
+		return nil, fmt.Errorf("sqlite: list aliases: %w", t.classify(err))
 	}
 	defer rows.Close()
 	var aliases []*kms.AliasRecord
 	for rows.Next() {
 		var name, key, doc string
 		if err := rows.Scan(&name, &key, &doc); err != nil {
-			return nil, fmt.Errorf("kms store: list aliases: %w", t.classify(err))
+			return nil, fmt.Errorf("sqlite: list aliases: %w", t.classify(err))
 		}
 		a, err := decodeAlias(name, key, doc)
 		if err != nil {
@@ -323,7 +323,7 @@ func (t *tx) ListAliases(keyID, after string, limit int) ([]*kms.AliasRecord, er
 		aliases = append(aliases, a)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("kms store: list aliases: %w", t.classify(err))
+		return nil, fmt.Errorf("sqlite: list aliases: %w", t.classify(err))
 	}
 	return aliases, nil
 }
@@ -337,10 +337,10 @@ func (t *tx) GetMeta(name string) ([]byte, error) {
 	var value []byte
 	err := t.stmt(qGetMeta).QueryRowContext(t.ctx, name).Scan(&value)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("meta %q: %w", name, kms.ErrNotFound)
+		return nil, fmt.Errorf("sqlite: meta %q: %w", name, kms.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("kms store: get meta %q: %w", name, t.classify(err))
+		return nil, fmt.Errorf("sqlite: get meta %q: %w", name, t.classify(err))
 	}
 	if value == nil {
 		value = []byte{}
@@ -354,14 +354,14 @@ func (t *tx) PutMeta(name string, value []byte) error {
 		return err
 	}
 	if name == "" {
-		return errors.New("kms store: put meta: empty name")
+		return errors.New("sqlite: put meta: empty name")
 	}
 	if value == nil {
 		value = []byte{} // NOT NULL: an empty value, not an absent one
 	}
 	_, err := t.stmt(qPutMeta).ExecContext(t.ctx, name, value)
 	if err != nil {
-		return fmt.Errorf("kms store: put meta %q: %w", name, t.classify(err))
+		return fmt.Errorf("sqlite: put meta %q: %w", name, t.classify(err))
 	}
 	return nil
 }
