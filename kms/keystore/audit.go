@@ -33,7 +33,7 @@ const (
 
 // ErrNoAuditKey is returned by [Keystore.StoredAuditKey] when no server has
 // put an audit key into the keystore yet.
-var ErrNoAuditKey = errors.New("the keystore holds no audit key yet")
+var ErrNoAuditKey = errors.New("keystore: no audit key stored yet")
 
 // AuditKey returns the audit log's 32-byte HMAC key, kept in the keystore
 // sealed under its root key. If the keystore has none yet, it moves the
@@ -50,9 +50,9 @@ func (k *Keystore) AuditKey(ctx context.Context, legacyFile string) (key []byte,
 	case errors.Is(err, fs.ErrNotExist):
 		fileKey = nil
 	case err != nil:
-		return nil, false, fmt.Errorf("reading the old audit key file: %v", err)
+		return nil, false, fmt.Errorf("keystore: reading the old audit key file: %v", err)
 	case len(fileKey) != 32:
-		return nil, false, fmt.Errorf("the old audit key file %s is %d bytes, want 32 (a damaged or foreign file)", legacyFile, len(fileKey))
+		return nil, false, fmt.Errorf("keystore: the old audit key file %s is %d bytes, want 32 (a damaged or foreign file)", legacyFile, len(fileKey))
 	}
 	defer clear(fileKey)
 	// Read first: a keystore that holds the key is enough, even read-only.
@@ -61,7 +61,7 @@ func (k *Keystore) AuditKey(ctx context.Context, legacyFile string) (key []byte,
 		err = k.store.Update(ctx, func(tx kms.Tx) error {
 			sealed, err := tx.GetMeta(metaAuditKey)
 			if err == nil { // another process was first
-				key, err = k.root.Open(sealed, []byte(metaAuditKey))
+				key, err = k.openAuditKey(sealed)
 				return err
 			}
 			if !errors.Is(err, kms.ErrNotFound) {
@@ -78,20 +78,23 @@ func (k *Keystore) AuditKey(ctx context.Context, legacyFile string) (key []byte,
 			}
 			return tx.PutMeta(metaAuditKey, sealed)
 		})
+		if err != nil {
+			err = fmt.Errorf("keystore: %s: the audit key: %w", k.Dir, err)
+		}
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("the audit key in keystore %s: %w", k.Dir, err)
+		return nil, false, err
 	}
 	if fileKey != nil {
 		if !hmac.Equal(fileKey, key) {
 			clear(key)
-			return nil, false, fmt.Errorf("%s holds another audit key than keystore %s: it belongs to other logs; move it away, keeping it with them (\"envelope audit verify --key FILE LOG\" checks them)", legacyFile, k.Dir)
+			return nil, false, fmt.Errorf("keystore: %s holds another audit key than keystore %s: it belongs to other logs; move it away, keeping it with them (\"envelope audit verify --key FILE LOG\" checks them)", legacyFile, k.Dir)
 		}
 		if err := os.Remove(legacyFile); err != nil {
-			return nil, false, fmt.Errorf("removing the old audit key file once moved into the keystore: %v", err)
+			return nil, false, fmt.Errorf("keystore: removing the old audit key file once moved into the keystore: %v", err)
 		}
 		if err := durable.SyncDir(filepath.Dir(legacyFile)); err != nil {
-			return nil, false, fmt.Errorf("removing the old audit key file once moved into the keystore: %v", err)
+			return nil, false, fmt.Errorf("keystore: removing the old audit key file once moved into the keystore: %v", err)
 		}
 	}
 	return key, migrated, nil
@@ -109,13 +112,29 @@ func (k *Keystore) StoredAuditKey(ctx context.Context) ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		key, err = k.root.Open(sealed, []byte(metaAuditKey))
+		key, err = k.openAuditKey(sealed)
 		return err
 	})
-	if err == nil && len(key) != 32 {
-		return nil, fmt.Errorf("the keystore's audit key is %d bytes, want 32", len(key))
+	switch {
+	case errors.Is(err, ErrNoAuditKey):
+		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("keystore: %s: the audit key: %w", k.Dir, err)
 	}
-	return key, err
+	return key, nil
+}
+
+// openAuditKey unseals the audit key stored in the keystore.
+func (k *Keystore) openAuditKey(sealed []byte) ([]byte, error) {
+	key, err := k.root.Open(sealed, []byte(metaAuditKey))
+	if err != nil {
+		return nil, err
+	}
+	if len(key) != 32 {
+		clear(key)
+		return nil, fmt.Errorf("it is %d bytes, want 32", len(key))
+	}
+	return key, nil
 }
 
 // AuditLogMark is an audit log's high-water mark: the highest sequence
@@ -124,9 +143,11 @@ type AuditLogMark struct {
 	// ID is the log's id, from its start records.
 	ID string `json:"id"`
 	// Where is the log's host and path when the mark was last raised.
-	Where   string    `json:"where"`
-	Seq     int64     `json:"seq"`
-	MAC     []byte    `json:"mac"`
+	Where string `json:"where"`
+	// Seq is the highest sequence number known, MAC that line's mac.
+	Seq int64  `json:"seq"`
+	MAC []byte `json:"mac"`
+	// Updated is when the mark was last raised or moved.
 	Updated time.Time `json:"updated"`
 }
 
@@ -147,10 +168,10 @@ func (k *Keystore) readAuditLogs(tx kms.Tx) (*auditLogs, error) {
 	}
 	b, err := k.root.Open(sealed, []byte(metaAuditLogs))
 	if err != nil {
-		return nil, fmt.Errorf("the audit logs' high-water marks: %w", err)
+		return nil, fmt.Errorf("keystore: the audit logs' high-water marks: %w", err)
 	}
 	if err := json.Unmarshal(b, &logs); err != nil {
-		return nil, fmt.Errorf("the audit logs' high-water marks are damaged: %v", err)
+		return nil, fmt.Errorf("keystore: the audit logs' high-water marks are damaged: %v", err)
 	}
 	return &logs, nil
 }

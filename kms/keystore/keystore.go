@@ -60,7 +60,7 @@ func Dir() (string, error) {
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
-		return "", fmt.Errorf("no home directory for the keystore; set ENVELOPE_HOME: %v", err)
+		return "", fmt.Errorf("keystore: no home directory for the keystore; set ENVELOPE_HOME: %v", err)
 	}
 	return filepath.Join(home, ".local", "share", "envelope"), nil
 }
@@ -109,7 +109,8 @@ type Keystore struct {
 	// ReadOnly is nil when the keystore can be written. When its disk is
 	// full or its file system read-only, Open falls back to reading it:
 	// ReadOnly is then the error every change fails with, which wraps
-	// sqlite.ErrReadOnly and sqlite.ErrDiskFull or sqlite.ErrReadOnlyFS.
+	// sqlite.ErrReadOnly, and sqlite.ErrDiskFull or sqlite.ErrReadOnlyFS
+	// when the file system shows which ([sqlite.Store.ReadOnly]).
 	ReadOnly error
 	store    *sqlite.Store
 	root     kms.RootKey // seals the audit key and marks (audit.go)
@@ -163,7 +164,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Keystore, error) {
 		if _, err := os.Stat(dbPath); errors.Is(err, fs.ErrNotExist) {
 			return nil, noKeystore(dir)
 		} else if err != nil {
-			return nil, fmt.Errorf("keystore %s: %v", dbPath, err)
+			return nil, fmt.Errorf("keystore: %v", err)
 		}
 	}
 	store, err := openStore(dbPath)
@@ -171,7 +172,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Keystore, error) {
 		if errors.Is(err, fs.ErrNotExist) && opts.MustExist {
 			return nil, noKeystore(dir)
 		}
-		return nil, fmt.Errorf("opening keystore %s: %w", dbPath, err)
+		return nil, fmt.Errorf("keystore: %w", err)
 	}
 	ks, err := open(ctx, store, dir, opts)
 	if err != nil {
@@ -247,7 +248,7 @@ func readState(ctx context.Context, store kms.Store) (state, error) {
 func open(ctx context.Context, store *sqlite.Store, dir string, opts Options) (*Keystore, error) {
 	st, err := readState(ctx, store)
 	if err != nil {
-		return nil, fmt.Errorf("keystore %s: %w", dir, err)
+		return nil, fmt.Errorf("keystore: %s: %w", dir, err)
 	}
 	ks := &Keystore{Dir: dir, ReadOnly: store.ReadOnly(), store: store}
 	if !st.complete {
@@ -255,18 +256,18 @@ func open(ctx context.Context, store *sqlite.Store, dir string, opts Options) (*
 		// creating it, and look again.
 		unlock, err := lock(ctx, dir, opts.MustExist || ks.ReadOnly != nil)
 		if err != nil {
-			return nil, fmt.Errorf("keystore %s: %w", dir, err)
+			return nil, fmt.Errorf("keystore: %s: %w", dir, err)
 		}
 		defer unlock()
 		if st, err = readState(ctx, store); err != nil {
-			return nil, fmt.Errorf("keystore %s: %w", dir, err)
+			return nil, fmt.Errorf("keystore: %s: %w", dir, err)
 		}
 		switch {
 		case st.complete:
 		case opts.MustExist:
 			return nil, noKeystore(dir)
 		case ks.ReadOnly != nil:
-			return nil, fmt.Errorf("keystore %s cannot be created: %w", dir, ks.ReadOnly)
+			return nil, fmt.Errorf("keystore: %s cannot be created: %w", dir, ks.ReadOnly)
 		default:
 			if ks.Service, ks.root, err = create(ctx, store, dir, opts); err != nil {
 				return nil, err
@@ -281,7 +282,7 @@ func open(ctx context.Context, store *sqlite.Store, dir string, opts Options) (*
 	}
 	if opts.DefaultAlias != "" {
 		if ks.DefaultKey, ks.CreatedDefaultKey, err = defaultKey(ctx, ks.Service, opts); err != nil {
-			return nil, fmt.Errorf("keystore %s: %s: %w", dir, opts.DefaultAlias, err)
+			return nil, fmt.Errorf("keystore: %s: %s: %w", dir, opts.DefaultAlias, err)
 		}
 	}
 	return ks, nil
@@ -301,31 +302,34 @@ func openComplete(ctx context.Context, store *sqlite.Store, dir string, st state
 		}
 		var params kdfParams
 		if st.kdf == nil {
-			return nil, nil, fmt.Errorf("keystore %s: passphrase parameters missing", dir)
+			return nil, nil, fmt.Errorf("keystore: %s: passphrase parameters missing", dir)
 		}
 		if err := json.Unmarshal(st.kdf, &params); err != nil {
-			return nil, nil, fmt.Errorf("keystore %s: damaged passphrase parameters: %v", dir, err)
+			return nil, nil, fmt.Errorf("keystore: %s: damaged passphrase parameters: %v", dir, err)
 		}
 		root, err = passphraseRootKey(opts.Passphrase, params)
+		if err != nil {
+			err = fmt.Errorf("%s: %w", dir, err)
+		}
 	case "":
-		return nil, nil, fmt.Errorf("keystore %s: holds a root key check but no root key source; refusing to guess", dir)
+		return nil, nil, fmt.Errorf("keystore: %s: holds a root key check but no root key source; refusing to guess", dir)
 	default:
-		return nil, nil, fmt.Errorf("keystore %s: unknown root key source %q", dir, st.source)
+		return nil, nil, fmt.Errorf("keystore: %s: unknown root key source %q", dir, st.source)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("keystore: %w", err)
 	}
 	if opts.Service, err = identity(ctx, store, st.identity, opts.Service); err != nil {
-		return nil, nil, fmt.Errorf("keystore %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("keystore: %s: %w", dir, err)
 	}
 	// New only reads here (the check exists): it works on a read-only
 	// store too.
 	svc, err := kms.New(ctx, store, root, opts.Service)
 	if err != nil {
 		if errors.Is(err, kms.ErrWrongRootKey) {
-			return nil, nil, fmt.Errorf("keystore %s: %w", dir, err)
+			return nil, nil, fmt.Errorf("keystore: %s: %w", dir, err)
 		}
-		return nil, nil, fmt.Errorf("keystore %s: %v", dir, err)
+		return nil, nil, fmt.Errorf("keystore: %s: %v", dir, err)
 	}
 	return svc, root, nil
 }
@@ -348,7 +352,7 @@ func create(ctx context.Context, store *sqlite.Store, dir string, opts Options) 
 		root, err = newRootKeyFile(dir)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("keystore: creating %s: %w", dir, err)
 	}
 	id := arnIdentity{Region: opts.Service.Region, AccountID: opts.Service.AccountID}
 	if id.Region == "" {
@@ -380,11 +384,11 @@ func create(ctx context.Context, store *sqlite.Store, dir string, opts Options) 
 		return tx.PutMeta(metaIdentity, b)
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("creating keystore %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("keystore: creating %s: %w", dir, err)
 	}
 	svc, err := kms.New(ctx, store, root, opts.Service) // stores the check
 	if err != nil {
-		return nil, nil, fmt.Errorf("creating keystore %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("keystore: creating %s: %w", dir, err)
 	}
 	return svc, root, nil
 }
@@ -464,7 +468,7 @@ func identity(ctx context.Context, store *sqlite.Store, b []byte, opts kms.Optio
 // passphraseRootKey derives the root key from a passphrase.
 func passphraseRootKey(passphrase []byte, params kdfParams) (kms.RootKey, error) {
 	if params.Alg != "argon2id" || len(params.Salt) < 16 || params.Memory == 0 || params.Time == 0 || params.Threads == 0 {
-		return nil, fmt.Errorf("keystore: unsupported passphrase parameters %q", params.Alg)
+		return nil, fmt.Errorf("unsupported passphrase parameters (%q, %d-byte salt, memory %d KiB, time %d, threads %d)", params.Alg, len(params.Salt), params.Memory, params.Time, params.Threads)
 	}
 	key := argon2.IDKey(passphrase, params.Salt, params.Time, params.Memory, params.Threads, 32)
 	defer clear(key)
@@ -476,7 +480,7 @@ func passphraseRootKey(passphrase []byte, params kdfParams) (kms.RootKey, error)
 func readRootKey(path string) (kms.RootKey, error) {
 	key, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("the keystore's root key file %s is missing; without it no key in the keystore can be used (restore it from a backup)", path)
+		return nil, fmt.Errorf("the root key file %s is missing; without it no key in the keystore can be used (restore it from a backup)", path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading root key %s: %v", path, err)
