@@ -11,6 +11,14 @@
 // killed while writing leaves nothing behind. Devices, FIFOs and sockets
 // are written straight into, never replaced; symbolic links are followed.
 // [Batch] commits many files with one sync pass.
+//
+// # Errors
+//
+// Errors are *os.PathError values, as those of the os package are: Op names
+// the step that failed ("create", "sync", "commit", …) and Path the file,
+// and Err is the cause, a system error or one of this package's (a path
+// planted by another user, say). Their text is os's, "create out.txt: is a
+// directory", without the "durable: " other packages' errors begin with.
 package durable
 
 import (

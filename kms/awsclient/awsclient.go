@@ -244,7 +244,7 @@ func checkEndpoint(endpoint string) error {
 }
 
 // redact hides the user info of a URL given to [New] through the SDK's
-// options, which [checkEndpoint] never lets through.
+// options, which checkEndpoint never lets through.
 func redact(endpoint string) string {
 	u, err := url.Parse(endpoint)
 	if err != nil || u.User == nil {
