@@ -19,6 +19,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/envelopekms/envelope/kms/awsapi/internal/httpserver"
 )
 
 // auditLineOf returns the audit line of the request with id reqID.
@@ -240,10 +242,10 @@ func TestAuditUnauthenticatedFlood(t *testing.T) {
 		source := "192.0.2." + strconv.Itoa(1+i%3)
 		x.req = kmsRequest{ctx: context.Background(), method: "POST", path: "/", rawPath: "/", host: "127.0.0.1:8500",
 			source: source, body: []byte(`{}`), contentLength: 2,
-			header: headerList{{"X-Amz-Target", "TrentService.ListKeys"}, {"Content-Type", "application/x-amz-json-1.1"}}}
+			header: httpserver.Header{{Name: "X-Amz-Target", Value: "TrentService.ListKeys"}, {Name: "Content-Type", Value: "application/x-amz-json-1.1"}}}
 		want := "MissingAuthenticationToken"
 		if i%2 == 1 {
-			x.req.header = append(x.req.header, headerField{"Authorization", "AWS4-HMAC-SHA256 garbage"})
+			x.req.header = append(x.req.header, httpserver.Field{Name: "Authorization", Value: "AWS4-HMAC-SHA256 garbage"})
 			want = "IncompleteSignature"
 		}
 		p.srv.handle(&x)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/envelopekms/envelope/kms"
+	"github.com/envelopekms/envelope/kms/awsapi/internal/httpserver"
 	"github.com/envelopekms/envelope/kms/keystore"
 )
 
@@ -108,7 +109,7 @@ func (fs *faultyServer) call(t *testing.T, x *exchange, op, body string) {
 		contentLength: int64(len(body)), source: "127.0.0.1", body: []byte(body)}
 	for name, vs := range r.Header {
 		for _, v := range vs {
-			x.req.header = append(x.req.header, headerField{name, v})
+			x.req.header = append(x.req.header, httpserver.Field{Name: name, Value: v})
 		}
 	}
 	fs.srv.handle(x)

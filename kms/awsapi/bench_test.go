@@ -19,6 +19,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/envelopekms/envelope/kms"
+	"github.com/envelopekms/envelope/kms/awsapi/internal/httpserver"
 )
 
 // signedRequest is a request signed once and replayed (the server has no
@@ -162,7 +163,7 @@ func (s signedRequest) kmsRequest() kmsRequest {
 		contentLength: int64(len(s.body)), source: "127.0.0.1", body: s.body}
 	for name, vs := range s.header {
 		for _, v := range vs {
-			r.header = append(r.header, headerField{name, v})
+			r.header = append(r.header, httpserver.Field{Name: name, Value: v})
 		}
 	}
 	return r

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/envelopekms/envelope/kms"
+	"github.com/envelopekms/envelope/kms/awsapi/internal/httpserver"
 )
 
 // FuzzHandler sends arbitrary bodies to every operation (unsigned, through
@@ -82,7 +83,7 @@ func FuzzAuthorization(f *testing.F) {
 	f.Add("Basic dXNlcjpwYXNz", "")
 	f.Fuzz(func(t *testing.T, auth, date string) {
 		r := &kmsRequest{method: "POST", path: "/", rawPath: "/", host: "127.0.0.1:8500", body: []byte("{}"), contentLength: 2,
-			header: headerList{{"Authorization", auth}, {"X-Amz-Date", date}, {"X-Amz-Target", "TrentService.ListKeys"}}}
+			header: httpserver.Header{{Name: "Authorization", Value: auth}, {Name: "X-Amz-Date", Value: date}, {Name: "X-Amz-Target", Value: "TrentService.ListKeys"}}}
 		sr, err := parseAuthorization(r)
 		if err != nil {
 			return

@@ -48,11 +48,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/envelopekms/envelope/kms"
+	"github.com/envelopekms/envelope/kms/awsapi/internal/httpserver"
 )
 
 // MaxBodyBytes caps request bodies; the largest legitimate request (a
 // 32 KiB key policy, escaped) is far below it.
-const MaxBodyBytes = 1 << 20
+const MaxBodyBytes = httpserver.MaxBodyBytes
 
 // Backend is what the server serves: the KMS operations, and key ARNs
 // (for the audit log). Its operations must ask the [kms.Authorizer] their
@@ -112,7 +113,7 @@ type Server struct {
 	opMetrics  []opMetric // by operation index
 	mux        http.Handler
 	muxOnce    sync.Once
-	http       httpServer // the state of Serve and Shutdown
+	lean       *httpserver.Server // the server of Serve and Shutdown
 }
 
 // opMetric holds an operation's metrics, resolved from their vectors on
@@ -173,6 +174,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Audit != nil {
 		s.reg.MustRegister(cfg.Audit.collectors()...)
 	}
+	s.lean = httpserver.New(httpserver.Config{Timeouts: cfg.Timeouts, Limits: cfg.Limits, Logger: s.log})
+	s.reg.MustRegister(leanMetrics(s.lean)...)
 	s.opMetrics = make([]opMetric, len(operations)+1)
 	if cs, ok := cfg.Backend.(interface{ CacheStats() (uint64, uint64) }); ok {
 		s.reg.MustRegister(
@@ -262,9 +265,6 @@ func sourceAddress(remoteAddr string) string {
 	return host
 }
 
-// errBodyTooLarge is a request body over MaxBodyBytes.
-var errBodyTooLarge = errors.New("request body too large")
-
 // kmsRequest is one KMS API request as a front end hands it over: the
 // net/http [Server.Handler] and the lean HTTP/1.1 server ([Server.Serve])
 // both make one, and [Server.handle] does the rest.
@@ -276,11 +276,12 @@ type kmsRequest struct {
 	rawQuery      string
 	host          string
 	contentLength int64
-	header        headerList
+	header        httpserver.Header
 	source        string // the client's address, without the port
 	body          []byte // not retained after handle returns
-	// bodyErr is why the body was not read: errBodyTooLarge, errNoMemory,
-	// an *authError from [Server.precheck], or a read error.
+	// bodyErr is why the body was not read: httpserver.ErrBodyTooLarge,
+	// httpserver.ErrNoMemory, an *authError from [Server.precheck], or a
+	// read error.
 	bodyErr error
 }
 
@@ -297,7 +298,7 @@ type kmsResponse struct {
 }
 
 // exchange holds a request, its response and scratch space, reused from
-// request to request (per connection, or from a pool).
+// request to request through a pool.
 type exchange struct {
 	req     kmsRequest
 	resp    kmsResponse
@@ -309,45 +310,10 @@ type exchange struct {
 
 var exchanges = sync.Pool{New: func() any { return new(exchange) }}
 
-// headerField is one header line of a request.
-type headerField struct{ name, value string }
-
-// headerList is a request's header lines in the order received; lookups
-// ignore the case of names.
-type headerList []headerField
-
-// get returns the first value of the named header, or "".
-func (h headerList) get(name string) string {
-	for i := range h {
-		if asciiEqualFold(h[i].name, name) {
-			return h[i].value
-		}
-	}
-	return ""
-}
-
-// asciiEqualFold reports whether a and b are equal ignoring ASCII case.
-func asciiEqualFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if x == y {
-			continue
-		}
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
+// refusedReadWait is how long the net/http front end goes on reading a
+// body it refused unread before the connection closes (as the lean
+// server does).
+const refusedReadWait = 500 * time.Millisecond
 
 // serveKMS is the net/http front end of [Server.handle].
 func (s *Server) serveKMS(w http.ResponseWriter, r *http.Request) {
@@ -367,16 +333,16 @@ func (s *Server) serveKMS(w http.ResponseWriter, r *http.Request) {
 	req.contentLength = r.ContentLength
 	for name, values := range r.Header {
 		for _, v := range values {
-			req.header = append(req.header, headerField{name, v})
+			req.header = append(req.header, httpserver.Field{Name: name, Value: v})
 		}
 	}
 	req.source = sourceAddress(r.RemoteAddr)
-	if r.ContentLength > precheckBytes && r.ContentLength <= MaxBodyBytes || r.ContentLength < 0 {
+	if r.ContentLength > httpserver.PrecheckBytes && r.ContentLength <= MaxBodyBytes || r.ContentLength < 0 {
 		// Refuse a request bound to be refused before reading its body;
 		// then close the connection, reading little of the body after.
 		if req.bodyErr = s.precheck(req); req.bodyErr != nil {
 			w.Header().Set("Connection", "close")
-			defer http.NewResponseController(w).SetReadDeadline(time.Now().Add(refusedWait))
+			defer http.NewResponseController(w).SetReadDeadline(time.Now().Add(refusedReadWait))
 		}
 	}
 	if req.bodyErr == nil {
@@ -384,7 +350,7 @@ func (s *Server) serveKMS(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				err = errBodyTooLarge
+				err = httpserver.ErrBodyTooLarge
 			}
 			req.bodyErr = err
 		}
@@ -394,7 +360,7 @@ func (s *Server) serveKMS(w http.ResponseWriter, r *http.Request) {
 	resp := &x.resp
 	h := w.Header()
 	h.Set("x-amzn-RequestId", resp.requestID)
-	h.Set("Content-Type", "application/x-amz-json-1.1")
+	h.Set("Content-Type", jsonContentType)
 	if resp.errorType != "" {
 		h.Set("x-amzn-ErrorType", resp.errorType)
 	}
@@ -465,7 +431,7 @@ func (s *Server) handle(x *exchange) {
 		fail("UnknownOperationException", "the KMS API is POST / with an X-Amz-Target header")
 		return
 	}
-	target := r.header.get("X-Amz-Target")
+	target := r.header.Get("X-Amz-Target")
 	name, ok := strings.CutPrefix(target, "TrentService.")
 	o, known := operations[name]
 	if !ok || !known {
@@ -476,9 +442,9 @@ func (s *Server) handle(x *exchange) {
 	if r.bodyErr != nil {
 		var ae *authError
 		switch {
-		case r.bodyErr == errBodyTooLarge:
+		case r.bodyErr == httpserver.ErrBodyTooLarge:
 			fail(kms.CodeValidation, fmt.Sprintf("the request body is larger than %d bytes", MaxBodyBytes))
-		case r.bodyErr == errNoMemory:
+		case r.bodyErr == httpserver.ErrNoMemory:
 			fail(CodeThrottling, "too many large requests at once: retry later")
 		case errors.As(r.bodyErr, &ae):
 			fail(ae.code, ae.msg)
@@ -585,7 +551,7 @@ func (s *Server) auditARN(ref, resolved string, body []byte) string {
 // authenticate verifies the request's signature and returns its principal.
 func (s *Server) authenticate(x *exchange) (*Principal, error) {
 	r := &x.req
-	if s.cfg.InsecureDev && r.header.get("Authorization") == "" {
+	if s.cfg.InsecureDev && r.header.Get("Authorization") == "" {
 		// A page a browser was made to send here (DNS rebinding) names
 		// its own host: only requests for a loopback name are root.
 		if !loopbackHost(r.host) {

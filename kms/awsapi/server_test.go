@@ -232,10 +232,16 @@ func (e *testEnv) do(r *http.Request) *response {
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", r.Method, r.URL, err)
 	}
+	return readBody(e.t, resp)
+}
+
+// readBody reads resp's body and closes it.
+func readBody(t *testing.T, resp *http.Response) *response {
+	t.Helper()
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return &response{status: resp.StatusCode, header: resp.Header, body: b}
 }

@@ -57,7 +57,7 @@ type sigv4Request struct {
 // parseAuthorization reads the SigV4 fields of a request.
 func parseAuthorization(r *kmsRequest) (sigv4Request, error) {
 	var sr sigv4Request
-	auth := r.header.get("Authorization")
+	auth := r.header.Get("Authorization")
 	if auth == "" {
 		return sr, &authError{CodeMissingAuthenticationToken, "Request is missing Authentication Token"}
 	}
@@ -117,7 +117,7 @@ func parseAuthorization(r *kmsRequest) (sigv4Request, error) {
 	if !hasHost {
 		return sr, &authError{CodeIncompleteSignature, "SignedHeaders must include host"}
 	}
-	if !hasTarget && r.header.get("X-Amz-Target") != "" {
+	if !hasTarget && r.header.Get("X-Amz-Target") != "" {
 		// Otherwise a signed request could be replayed as another operation.
 		return sr, &authError{CodeIncompleteSignature, "SignedHeaders must include x-amz-target"}
 	}
@@ -133,7 +133,7 @@ func parseAuthorization(r *kmsRequest) (sigv4Request, error) {
 		}
 		sr.signature[i] = hi<<4 | lo
 	}
-	sr.amzDateRaw = r.header.get("X-Amz-Date")
+	sr.amzDateRaw = r.header.Get("X-Amz-Date")
 	if sr.amzDateRaw == "" {
 		return sr, &authError{CodeIncompleteSignature, "Authorization requires an X-Amz-Date header"}
 	}
@@ -268,7 +268,7 @@ func (s *Server) checkCredential(r *kmsRequest) (sigv4Request, *Principal, error
 // the error as the body's, and closes the connection). It returns nil for
 // an unsigned request that InsecureDev lets through.
 func (s *Server) precheck(r *kmsRequest) error {
-	if s.cfg.InsecureDev && r.header.get("Authorization") == "" {
+	if s.cfg.InsecureDev && r.header.Get("Authorization") == "" {
 		return nil
 	}
 	_, _, err := s.checkCredential(r)
@@ -377,14 +377,14 @@ func appendHeaderValue(dst []byte, r *kmsRequest, name string) []byte {
 	}
 	first := true
 	for _, f := range r.header {
-		if !asciiEqualFold(f.name, name) {
+		if !f.HasName(name) {
 			continue
 		}
 		if !first {
 			dst = append(dst, ',')
 		}
 		first = false
-		dst = appendFoldedSpaces(dst, strings.Trim(f.value, " "))
+		dst = appendFoldedSpaces(dst, strings.Trim(f.Value, " "))
 	}
 	return dst
 }

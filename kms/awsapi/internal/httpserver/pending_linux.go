@@ -1,4 +1,4 @@
-package awsapi
+package httpserver
 
 import (
 	"crypto/tls"

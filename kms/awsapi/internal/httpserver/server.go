@@ -1,4 +1,40 @@
-package awsapi
+// Package httpserver is a lean HTTP/1.1 server for an RPC-style API whose
+// every call is POST / (as AWS's JSON protocols are), made for the KMS API
+// of package awsapi. POST / goes straight to a [Handler], as an [Exchange]
+// of plain values; every other request (/healthz, anything else) goes to a
+// fallback [net/http.Handler], with an *http.Request made from the same
+// bytes.
+//
+// It serves with one goroutine per connection, reused buffers, one read
+// and one write system call per request in the common case, and strict
+// parsing:
+//
+//   - request line and headers at most 64 KiB, at most 100 header fields
+//     (431 otherwise);
+//   - a body only by Content-Length, at most [MaxBodyBytes]; any
+//     Transfer-Encoding is refused (411 for chunked, 501 for others, 400
+//     with a Content-Length too), as are several Content-Length fields,
+//     folded lines, control characters in values and HTTP/1.1 without Host
+//     (400): no two parsers can disagree about where a request ends;
+//   - "Expect: 100-continue" is answered before the body is read;
+//   - pipelined requests are answered in order; HTTP/1.0 connections close
+//     after the answer unless they ask for keep-alive.
+//
+// Any malformed request is answered with a 4xx or 5xx and the connection
+// closed.
+//
+// # Bounds
+//
+// What connections may hold is bounded ([Limits], limits.go): their number,
+// globally and per source (at a cap, the least productive connection is
+// shed); the memory of requests too large for a connection's 8 KiB buffer
+// (a budget shared by all, waited for briefly, else [ErrNoMemory]); the
+// time to send a request's headers, counted from the accept for a
+// connection's first request ([Timeouts]). Before a body over
+// [PrecheckBytes] is waited for, the [Handler] is asked whether it wants
+// it ([Handler.Precheck]): a request that is bound to be refused is
+// refused without its body.
+package httpserver
 
 import (
 	"bufio"
@@ -7,6 +43,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -18,40 +55,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
-// The lean HTTP/1.1 server. It serves only what the KMS API needs, with
-// one goroutine per connection, reused buffers, one read and one write
-// system call per request in the common case, and strict parsing:
-//
-//   - request line and headers at most 64 KiB, at most 100 header fields
-//     (431 otherwise);
-//   - a body only by Content-Length, at most MaxBodyBytes; any
-//     Transfer-Encoding is refused (411 for chunked, 501 for others, 400
-//     with a Content-Length too), as are several Content-Length fields,
-//     folded lines, control characters in values and HTTP/1.1 without Host
-//     (400): no two parsers can disagree about where a request ends;
-//   - "Expect: 100-continue" is answered before the body is read;
-//   - pipelined requests are answered in order; HTTP/1.0 connections close
-//     after the answer unless they ask for keep-alive.
-//
-// What connections may hold is bounded ([Limits], limits.go): their number,
-// globally and per source (at a cap, the least productive connection is
-// shed); the memory of requests too large for a connection's 8 KiB buffer
-// (a budget shared by all, waited for briefly, else ThrottlingException);
-// the time to send a request's headers, counted from the accept for a
-// connection's first request. Before a body over 4 KiB is read, the
-// signature's access key and scope are checked ([Server.precheck]): a
-// request that is bound to be refused is refused without its body.
-//
-// Any malformed request is answered with a 4xx or 5xx and the connection
-// closed. POST / goes straight to [Server.handle]; every other route
-// (/healthz, /metrics, anything else) goes through [Server.Handler], with
-// an *http.Request made from the same bytes.
-
-// Timeouts bound the connections of [Server.Serve]. Zero fields take the
+// Timeouts bound the connections of a [Server]. Zero fields take the
 // defaults.
 type Timeouts struct {
 	// ReadHeader bounds reading a request's line and headers: from the
@@ -86,8 +92,13 @@ func (t Timeouts) withDefaults() Timeouts {
 	return t
 }
 
-// Limits of the lean server.
+// Bounds of the lean server.
 const (
+	// MaxBodyBytes caps request bodies.
+	MaxBodyBytes = 1 << 20
+	// PrecheckBytes is the body length over which [Handler.Precheck] is
+	// asked before the server waits for a body.
+	PrecheckBytes = 4 << 10
 	// maxHeaderBytes bounds the request line and headers together.
 	maxHeaderBytes = 64 << 10
 	// maxHeaderFields bounds the number of header lines.
@@ -98,28 +109,35 @@ const (
 	// maxKeptBuffer is the largest buffer a connection keeps between
 	// requests.
 	maxKeptBuffer = 64 << 10
-	// maxDrainBytes is how much of an over-limit KMS body is read and
-	// dropped after the answer, so that a client still sending it gets the
-	// answer rather than a broken pipe.
+	// maxDrainBytes is how much of an over-limit body to the Handler is
+	// read and dropped after the answer, so that a client still sending it
+	// gets the answer rather than a broken pipe.
 	maxDrainBytes = 4 * MaxBodyBytes
-	// precheckBytes is the body length over which a request's credentials
-	// are checked before its body is read.
-	precheckBytes = 4 << 10
 	// refusedDrain and refusedWait bound what is read and dropped after a
 	// refusal, before the connection closes.
 	refusedDrain = 256 << 10
 	refusedWait  = 500 * time.Millisecond
 )
 
-// ErrServerClosed is what [Server.Serve] returns after [Server.Shutdown]
-// (it is net/http's, so that callers can treat both servers alike).
-var ErrServerClosed = http.ErrServerClosed
+// Config configures a [Server].
+type Config struct {
+	// Timeouts bound the connections; zero fields take the defaults.
+	Timeouts Timeouts
+	// Limits bound the connections and the memory their requests hold;
+	// zero fields take the defaults.
+	Limits Limits
+	// Logger logs what goes wrong with connections (failed accepts,
+	// connection caps reached, panics, failed TLS handshakes); nil
+	// discards.
+	Logger *slog.Logger
+}
 
-// httpServer is the state of Serve and Shutdown.
-type httpServer struct {
-	once      sync.Once
+// Server is a lean HTTP/1.1 server: [Server.Serve] serves listeners,
+// [Server.Shutdown] stops it.
+type Server struct {
 	timeouts  Timeouts
 	limits    Limits
+	log       *slog.Logger
 	mu        sync.Mutex
 	listeners map[*net.Listener]struct{}
 	conns     connSet // guarded by mu
@@ -129,40 +147,41 @@ type httpServer struct {
 	warned    atomic.Int64 // when a cap was last logged, in Unix seconds
 }
 
-// shedHelp describes envelope_http_connections_shed_total.
-const shedHelp = "Connections closed at a connection cap to make room for a new one, by kind: " +
-	"fresh (had not completed a signed request) or trusted (had)."
+// New returns a Server with cfg's timeouts and limits, the defaults for
+// the fields left zero.
+func New(cfg Config) *Server {
+	s := &Server{timeouts: cfg.Timeouts.withDefaults(), limits: cfg.Limits.withDefaults(), log: cfg.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.mem.limit = s.limits.RequestMemory
+	return s
+}
 
-// setup resolves the timeouts and limits and registers the metrics, once.
-func (hs *httpServer) setup(s *Server) {
-	hs.once.Do(func() {
-		hs.timeouts = s.cfg.Timeouts.withDefaults()
-		hs.limits = s.cfg.Limits.withDefaults()
-		hs.mem.limit = hs.limits.RequestMemory
-		gauge := func(name, help string, f func() float64) prometheus.Collector {
-			return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
-		}
-		counter := func(name, help string, f func() float64) prometheus.Collector {
-			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f)
-		}
-		s.Registry().MustRegister(
-			gauge("envelope_http_connections", "Open connections of the HTTP server.", func() float64 {
-				hs.mu.Lock()
-				defer hs.mu.Unlock()
-				return float64(hs.conns.all.n)
-			}),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "envelope_http_connections_shed_total", Help: shedHelp,
-				ConstLabels: prometheus.Labels{"kind": "fresh"}}, func() float64 { return float64(hs.conns.shed.Load()) }),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "envelope_http_connections_shed_total", Help: shedHelp,
-				ConstLabels: prometheus.Labels{"kind": "trusted"}}, func() float64 { return float64(hs.conns.shedTrusted.Load()) }),
-			counter("envelope_http_connections_refused_total", "New connections closed at a connection cap, every open one being served.",
-				func() float64 { return float64(hs.conns.refused.Load()) }),
-			gauge("envelope_http_request_memory_bytes", "Memory held by requests beyond their connections' buffers (large bodies and headers).",
-				func() float64 { return float64(hs.mem.inUse.Load()) }),
-			gauge("envelope_http_request_memory_waiting", "Requests waiting for request memory.",
-				func() float64 { return float64(hs.mem.waiting.Load()) }),
-		)
-	})
+// Stats are what a [Server] holds and has done, for metrics.
+type Stats struct {
+	// Connections is the number of open connections.
+	Connections int
+	// ShedFresh and ShedTrusted count the connections closed at a
+	// connection cap to make room for a new one: connections that had not
+	// completed an authenticated request, and connections that had.
+	ShedFresh, ShedTrusted int64
+	// Refused counts the new connections closed at a connection cap,
+	// every open one being served.
+	Refused int64
+	// RequestMemory is the memory held by requests beyond their
+	// connections' buffers (large bodies and headers), in bytes;
+	// RequestMemoryWaiting is the number of requests waiting for some.
+	RequestMemory, RequestMemoryWaiting int64
+}
+
+// Stats returns the server's current [Stats].
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	n := s.conns.all.n
+	s.mu.Unlock()
+	return Stats{Connections: n, ShedFresh: s.conns.shed.Load(), ShedTrusted: s.conns.shedTrusted.Load(),
+		Refused: s.conns.refused.Load(), RequestMemory: s.mem.inUse.Load(), RequestMemoryWaiting: s.mem.waiting.Load()}
 }
 
 // httpDate is the Date header of one second.
@@ -171,31 +190,31 @@ type httpDate struct {
 	text [len(http.TimeFormat)]byte
 }
 
-// Serve accepts connections on ln and serves the KMS API on each, with the
-// lean HTTP/1.1 server, until ln fails or [Server.Shutdown] is called
-// (then it returns [ErrServerClosed]). For HTTPS, pass a listener from
-// [crypto/tls.NewListener] whose config offers only "http/1.1" by ALPN.
+// Serve accepts connections on ln and serves each, until ln fails or
+// [Server.Shutdown] is called (then it returns [net/http.ErrServerClosed]).
+// h serves POST /; fallback (if not nil; else 404 Not Found) every other
+// request. For HTTPS, pass a listener from [crypto/tls.NewListener] whose
+// config offers only "http/1.1" by ALPN.
 //
-// It serves the same routes as [Server.Handler] with the same answers, at
-// a fraction of net/http's cost per request, within the [Config]'s
-// [Limits] and [Timeouts]. At a connection cap a new connection sheds an
-// open one that is not being served: one that has not completed a signed
-// request, the oldest first, else the one idle longest (limits.go says
-// why); it is closed at once only when every open connection is being
-// served.
-func (s *Server) Serve(ln net.Listener) error {
-	hs := &s.http
-	hs.setup(s)
-	if !hs.trackListener(&ln, true) {
-		return ErrServerClosed
+// At a connection cap ([Limits]) a new connection sheds an open one that
+// is not being served: one that has not completed an authenticated request
+// ([Response.Authenticated]), the oldest first, else the one idle longest
+// (limits.go says why); it is closed at once only when every open
+// connection is being served.
+func (s *Server) Serve(ln net.Listener, h Handler, fallback http.Handler) error {
+	if fallback == nil {
+		fallback = http.NotFoundHandler()
 	}
-	defer hs.trackListener(&ln, false)
+	if !s.trackListener(&ln, true) {
+		return http.ErrServerClosed
+	}
+	defer s.trackListener(&ln, false)
 	var delay time.Duration
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			if hs.shutdown.Load() {
-				return ErrServerClosed
+			if s.shutdown.Load() {
+				return http.ErrServerClosed
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
@@ -210,20 +229,20 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
-		shed := hs.conns.shed.Load() + hs.conns.shedTrusted.Load()
-		c := s.newConn(nc)
+		shed := s.conns.shed.Load() + s.conns.shedTrusted.Load()
+		c := s.newConn(nc, h, fallback)
 		if c == nil {
 			nc.Close()
-			hs.warnAtCap(s)
+			s.warnAtCap()
 			continue
 		}
 		go c.serve()
-		if hs.conns.shed.Load()+hs.conns.shedTrusted.Load() != shed {
+		if s.conns.shed.Load()+s.conns.shedTrusted.Load() != shed {
 			// At a cap: let the new connection read its request before
 			// accepting more, so that a flood of connections cannot make
 			// the accept loop outrun the connections it sheds for.
 			runtime.Gosched()
-			hs.warnAtCap(s)
+			s.warnAtCap()
 		}
 	}
 }
@@ -233,21 +252,20 @@ func (s *Server) Serve(ln net.Listener) error {
 // connection closes after its answer). If ctx ends first, it closes the
 // remaining connections and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
-	hs := &s.http
-	hs.shutdown.Store(true)
-	hs.mu.Lock()
+	s.shutdown.Store(true)
+	s.mu.Lock()
 	var err error
-	for ln := range hs.listeners {
+	for ln := range s.listeners {
 		if cerr := (*ln).Close(); cerr != nil && err == nil && !errors.Is(cerr, net.ErrClosed) {
 			err = cerr
 		}
 	}
-	hs.mu.Unlock()
+	s.mu.Unlock()
 	poll := time.Millisecond
 	timer := time.NewTimer(poll)
 	defer timer.Stop()
 	for {
-		if hs.closeIdle(false) {
+		if s.closeIdle(false) {
 			return err
 		}
 		select {
@@ -255,9 +273,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			// Close every connection and cancel its request, then give the
 			// handlers a moment to return, so that what the caller closes
 			// next (the audit log, the store) is no longer in use.
-			hs.closeIdle(true)
+			s.closeIdle(true)
 			for range 100 {
-				if hs.closeIdle(false) {
+				if s.closeIdle(false) {
 					break
 				}
 				time.Sleep(10 * time.Millisecond)
@@ -270,58 +288,58 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-func (hs *httpServer) trackListener(ln *net.Listener, add bool) bool {
-	hs.mu.Lock()
-	defer hs.mu.Unlock()
+func (s *Server) trackListener(ln *net.Listener, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if add {
-		if hs.shutdown.Load() {
+		if s.shutdown.Load() {
 			return false
 		}
-		if hs.listeners == nil {
-			hs.listeners = map[*net.Listener]struct{}{}
+		if s.listeners == nil {
+			s.listeners = map[*net.Listener]struct{}{}
 		}
-		hs.listeners[ln] = struct{}{}
+		s.listeners[ln] = struct{}{}
 	} else {
-		delete(hs.listeners, ln)
+		delete(s.listeners, ln)
 	}
 	return true
 }
 
 // closeIdle closes the idle connections (all of them if force) and reports
 // whether none remain.
-func (hs *httpServer) closeIdle(force bool) bool {
-	hs.mu.Lock()
-	defer hs.mu.Unlock()
-	hs.conns.each(func(c *conn) {
+func (s *Server) closeIdle(force bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conns.each(func(c *conn) {
 		if c.state.CompareAndSwap(stateIdle, stateClosed) || c.state.CompareAndSwap(stateLinger, stateClosed) || force {
 			c.cancel()   // a request in flight is abandoned
 			c.nc.Close() // its goroutine then ends and forgets it
 		}
 	})
-	return hs.conns.all.n == 0
+	return s.conns.all.n == 0
 }
 
 // warnAtCap logs, at most once a minute, that connections are being shed
 // or refused at a cap.
-func (hs *httpServer) warnAtCap(s *Server) {
+func (s *Server) warnAtCap() {
 	now := time.Now().Unix()
-	last := hs.warned.Load()
-	if now-last < 60 || !hs.warned.CompareAndSwap(last, now) {
+	last := s.warned.Load()
+	if now-last < 60 || !s.warned.CompareAndSwap(last, now) {
 		return
 	}
-	s.log.Warn("connection limit reached: shedding connections that have not completed a signed request, or idle longest",
-		"maxConnections", hs.limits.MaxConnections, "maxConnectionsPerSource", hs.limits.MaxConnectionsPerSource,
-		"shed", hs.conns.shed.Load(), "shedTrusted", hs.conns.shedTrusted.Load(), "refused", hs.conns.refused.Load())
+	s.log.Warn("connection limit reached: shedding connections that have not completed an authenticated request, or idle longest",
+		"maxConnections", s.limits.MaxConnections, "maxConnectionsPerSource", s.limits.MaxConnectionsPerSource,
+		"shed", s.conns.shed.Load(), "shedTrusted", s.conns.shedTrusted.Load(), "refused", s.conns.refused.Load())
 }
 
 // appendDate appends now as an HTTP Date, formatted once a second.
-func (hs *httpServer) appendDate(dst []byte, now time.Time) []byte {
+func (s *Server) appendDate(dst []byte, now time.Time) []byte {
 	unix := now.Unix()
-	d := hs.date.Load()
+	d := s.date.Load()
 	if d == nil || d.unix != unix {
 		d = &httpDate{unix: unix}
 		now.UTC().AppendFormat(d.text[:0], http.TimeFormat)
-		hs.date.Store(d)
+		s.date.Store(d)
 	}
 	return append(dst, d.text[:]...)
 }
@@ -329,6 +347,8 @@ func (hs *httpServer) appendDate(dst []byte, now time.Time) []byte {
 // conn is one connection of the lean server.
 type conn struct {
 	s        *Server
+	h        Handler      // serves POST /
+	fallback http.Handler // serves the rest
 	nc       net.Conn
 	t        Timeouts
 	state    atomic.Int32
@@ -342,7 +362,7 @@ type conn struct {
 	loan     []byte // buf's memory, when lent by the request memory
 	bodyLoan []byte // a large body's memory, lent by the request memory
 	out      []byte // the answer being written
-	x        exchange
+	x        Exchange
 	rdl      time.Time // the read deadline set
 	wdl      time.Time // the write deadline set
 	scanned  int       // how far the header scan has looked, from r
@@ -351,24 +371,22 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	// For the connection caps: lastDone is when the last answer was
-	// written (Unix nanoseconds); the rest is guarded by httpServer.mu.
+	// written (Unix nanoseconds); the rest is guarded by Server.mu.
 	lastDone atomic.Int64
 	key      netip.Addr  // the source, as the per-source cap counts it
 	src      *connGroup  // its source's connections
 	links    [2]connLink // its places in the server's and the source's lists
 	linked   bool        // in the lists (not closed, not shed)
-	trusted  bool        // has completed a signed request
+	trusted  bool        // has completed an authenticated request
 }
 
 var connPool = sync.Pool{New: func() any { return new(conn) }}
 
 // newConn registers a connection, shedding another at a cap, or returns
 // nil during Shutdown or if every connection at the cap is being served.
-func (s *Server) newConn(nc net.Conn) *conn {
-	hs := &s.http
-	hs.setup(s)
+func (s *Server) newConn(nc net.Conn, h Handler, fallback http.Handler) *conn {
 	c := connPool.Get().(*conn)
-	c.s, c.nc, c.t = s, nc, hs.timeouts
+	c.s, c.h, c.fallback, c.nc, c.t = s, h, fallback, nc, s.timeouts
 	c.accepted = time.Now()
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.state.Store(stateNew)
@@ -377,9 +395,9 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	if c.buf == nil {
 		c.buf = make([]byte, 0, connBufferSize)
 	}
-	hs.mu.Lock()
-	defer hs.mu.Unlock()
-	if hs.shutdown.Load() || !hs.conns.admit(c, &hs.limits) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown.Load() || !s.conns.admit(c, &s.limits) {
 		c.cancel()
 		c.release()
 		return nil
@@ -391,15 +409,16 @@ func (s *Server) newConn(nc net.Conn) *conn {
 func (c *conn) release() {
 	c.returnBody()
 	c.returnLoan()
-	c.s, c.nc, c.tls, c.source, c.ctx, c.cancel = nil, nil, nil, "", nil, nil
+	c.s, c.h, c.fallback, c.nc, c.tls, c.source, c.ctx, c.cancel = nil, nil, nil, nil, nil, "", nil, nil
 	c.served, c.key = 0, netip.Addr{}
 	c.buf, c.r = c.buf[:0], 0
 	c.rdl, c.wdl = time.Time{}, time.Time{}
-	clear(c.x.req.header[:cap(c.x.req.header)]) // forget the last requests' strings
-	c.x.req = kmsRequest{header: c.x.req.header[:0]}
-	c.x.resp = kmsResponse{body: c.x.resp.body[:0]}
-	if cap(c.buf) > maxKeptBuffer || cap(c.out) > maxKeptBuffer || cap(c.x.resp.body) > maxKeptBuffer ||
-		cap(c.x.scratch) > maxKeptBuffer || cap(c.x.audit) > maxKeptBuffer {
+	req, resp := &c.x.Request, &c.x.Response
+	clear(req.Header[:cap(req.Header)]) // forget the last requests' strings
+	clear(resp.Header[:cap(resp.Header)])
+	*req = Request{Header: req.Header[:0]}
+	*resp = Response{Header: resp.Header[:0], Body: resp.Body[:0]}
+	if cap(c.buf) > maxKeptBuffer || cap(c.out) > maxKeptBuffer || cap(resp.Body) > maxKeptBuffer {
 		return // let an outsize connection go
 	}
 	connPool.Put(c)
@@ -408,10 +427,10 @@ func (c *conn) release() {
 func (c *conn) close() {
 	c.cancel()
 	c.nc.Close()
-	hs := &c.s.http
-	hs.mu.Lock()
-	hs.conns.drop(c)
-	hs.mu.Unlock()
+	s := c.s
+	s.mu.Lock()
+	s.conns.drop(c)
+	s.mu.Unlock()
 	c.release()
 }
 
@@ -419,7 +438,7 @@ func (c *conn) close() {
 // lent: buf must be empty.
 func (c *conn) returnLoan() {
 	if c.loan != nil {
-		c.s.http.mem.put(c.loan)
+		c.s.mem.put(c.loan)
 		c.buf, c.own, c.loan = c.own[:0], nil, nil
 	}
 }
@@ -427,13 +446,13 @@ func (c *conn) returnLoan() {
 // returnBody gives a large body's memory back to the request memory.
 func (c *conn) returnBody() {
 	if c.bodyLoan != nil {
-		c.s.http.mem.put(c.bodyLoan)
+		c.s.mem.put(c.bodyLoan)
 		c.bodyLoan = nil
 	}
 }
 
-// httpError is a request the lean server refuses before any handler sees
-// it; the connection closes after the answer.
+// httpError is a request the server refuses before any handler sees it;
+// the connection closes after the answer.
 type httpError struct {
 	status int
 	msg    string
@@ -447,7 +466,7 @@ func (c *conn) serve() {
 		}
 	}()
 	if addr := c.nc.RemoteAddr(); addr != nil {
-		c.source = sourceAddress(addr.String())
+		c.source = hostOf(addr.String())
 	}
 	if !c.state.CompareAndSwap(stateNew, stateIdle) {
 		return // shut down before it started
@@ -472,7 +491,7 @@ func (c *conn) serve() {
 		if !c.next() {
 			return
 		}
-		if !c.serveRequest() || c.s.http.shutdown.Load() {
+		if !c.serveRequest() || c.s.shutdown.Load() {
 			return
 		}
 	}
@@ -501,12 +520,12 @@ func (c *conn) next() bool {
 	if cap(c.buf) > connBufferSize {
 		c.buf = make([]byte, 0, connBufferSize) // an idle connection holds little
 	}
-	clear(c.x.req.header) // nor the strings of its last request's headers
-	c.x.req.header = c.x.req.header[:0]
+	clear(c.x.Request.Header) // nor the strings of its last request's headers
+	c.x.Request.Header = c.x.Request.Header[:0]
 	if c.served > 0 && !c.state.CompareAndSwap(stateBusy, stateIdle) {
 		return false
 	}
-	if c.s.http.shutdown.Load() {
+	if c.s.shutdown.Load() {
 		return false
 	}
 	from, timeout := time.Now(), c.t.Idle
@@ -537,9 +556,9 @@ func (c *conn) fill(from time.Time, timeout time.Duration) error {
 		case c.loan == nil && len(c.buf) < maxHeaderBytes:
 			// A header section larger than the connection's buffer: its
 			// room comes from the request memory.
-			b, ok := c.s.http.mem.get(maxHeaderBytes, earliest(time.Now().Add(memoryWait), dl), c.ctx.Done())
+			b, ok := c.s.mem.get(maxHeaderBytes, earliest(time.Now().Add(memoryWait), dl), c.ctx.Done())
 			if !ok {
-				return errNoMemory
+				return ErrNoMemory
 			}
 			c.own, c.loan, c.buf = c.buf, b, append(b[:0], c.buf...)
 		default:
@@ -605,7 +624,7 @@ func (c *conn) serveRequest() bool {
 			return c.refuse(&httpError{http.StatusRequestHeaderFieldsTooLarge, "the request line and headers exceed 64 KiB"})
 		}
 		if err := c.fill(headerStart, c.t.ReadHeader); err != nil {
-			if err == errNoMemory {
+			if err == ErrNoMemory {
 				return c.refuse(errBusy)
 			}
 			return false // timed out or gone: nothing to answer
@@ -617,18 +636,18 @@ func (c *conn) serveRequest() bool {
 	head := string(c.buf[c.r : c.r+end]) // the one copy: every string of the request is part of it
 	c.r += end
 	var h requestHead
-	if herr := h.parse(head, c.x.req.header[:0]); herr != nil {
+	req := &c.x.Request
+	if herr := h.parse(head, req.Header[:0]); herr != nil {
 		return c.refuse(herr)
 	}
-	c.x.req.header = h.fields
+	req.Header = h.fields
 	keep := h.keepAlive
-	kmsRoute := h.method == http.MethodPost && h.path == "/"
-	req := &c.x.req
-	if kmsRoute {
-		req.ctx = c.ctx
-		req.method, req.path, req.rawPath, req.rawQuery = h.method, h.path, h.path, h.query
-		req.host, req.contentLength = h.host, h.contentLength
-		req.source = c.source
+	handlerRoute := h.method == http.MethodPost && h.path == "/"
+	if handlerRoute {
+		req.Context = c.ctx
+		req.Method, req.Path, req.RawQuery = h.method, h.path, h.query
+		req.Host, req.ContentLength = h.host, h.contentLength
+		req.Source = c.source
 	}
 
 	// The body.
@@ -637,24 +656,25 @@ func (c *conn) serveRequest() bool {
 	unread := false // the body was refused unread
 	switch {
 	case h.contentLength > MaxBodyBytes:
-		if !kmsRoute {
+		if !handlerRoute {
 			return c.refuse(&httpError{http.StatusRequestEntityTooLarge, "the request body is larger than " + strconv.Itoa(MaxBodyBytes) + " bytes"})
 		}
-		bodyErr, keep = errBodyTooLarge, false // the KMS answers, then the connection closes
+		bodyErr, keep = ErrBodyTooLarge, false // the handler answers, then the connection closes
 	case h.contentLength > 0:
 		n := int(h.contentLength)
-		if kmsRoute && len(c.buf)-c.r < n && (n > precheckBytes || h.expectContinue) {
+		if handlerRoute && len(c.buf)-c.r < n && (n > PrecheckBytes || h.expectContinue) {
 			// Refuse a request bound to be refused before waiting for,
 			// and holding, its body.
-			bodyErr = c.s.precheck(req)
+			bodyErr = c.h.Precheck(req)
+			unread = bodyErr != nil
 		}
 		if bodyErr == nil {
 			body, bodyErr = c.readBody(first, n, h.expectContinue)
+			unread = bodyErr == ErrNoMemory
 		}
-		unread = bodyErr == errNoMemory || isAuthError(bodyErr)
 		if bodyErr != nil {
-			if !kmsRoute {
-				if bodyErr == errNoMemory {
+			if !handlerRoute {
+				if bodyErr == ErrNoMemory {
 					return c.refuse(errBusy)
 				}
 				return false
@@ -666,33 +686,36 @@ func (c *conn) serveRequest() bool {
 		return false // shed or shut down meanwhile
 	}
 
-	if c.s.http.shutdown.Load() {
+	if c.s.shutdown.Load() {
 		keep = false // answer, then close
 	}
 	now := time.Now()
 	out := c.out[:0]
 	authenticated := false
-	if kmsRoute {
-		req.body, req.bodyErr = body, bodyErr
-		c.s.handle(&c.x)
+	if handlerRoute {
+		req.Body, req.BodyErr = body, bodyErr
+		resp := &c.x.Response
+		*resp = Response{Header: resp.Header[:0], Body: resp.Body[:0]}
+		c.h.ServeExchange(&c.x)
 		c.returnBody()
-		resp := &c.x.resp
-		authenticated = resp.authenticated
-		out = appendStatusLine(out, resp.status)
-		out = append(out, "Content-Type: application/x-amz-json-1.1\r\nContent-Length: "...)
-		out = strconv.AppendInt(out, int64(len(resp.body)), 10)
-		out = append(out, "\r\nDate: "...)
-		out = c.s.http.appendDate(out, now)
-		out = append(out, "\r\nx-amzn-RequestId: "...)
-		out = append(out, resp.requestID...)
-		if resp.errorType != "" {
-			out = append(out, "\r\nx-amzn-ErrorType: "...)
-			out = appendHeaderText(out, resp.errorType)
+		req.Body, req.BodyErr, req.Context = nil, nil, nil
+		authenticated = resp.Authenticated
+		out = appendStatusLine(out, handlerStatus(resp.Status))
+		for _, f := range resp.Header {
+			if isToken(f.Name) {
+				out = append(out, f.Name...)
+				out = append(out, ": "...)
+				out = appendHeaderText(out, f.Value)
+				out = append(out, "\r\n"...)
+			}
 		}
+		out = append(out, "Content-Length: "...)
+		out = strconv.AppendInt(out, int64(len(resp.Body)), 10)
+		out = append(out, "\r\nDate: "...)
+		out = c.s.appendDate(out, now)
 		out = appendConnection(out, keep, h.http10)
 		out = append(out, "\r\n\r\n"...)
-		out = append(out, resp.body...)
-		req.body, req.ctx = nil, nil
+		out = append(out, resp.Body...)
 	} else {
 		out, keep = c.serveHandler(out, head, body, keep, h.http10, h.method == http.MethodHead)
 		c.returnBody()
@@ -704,13 +727,12 @@ func (c *conn) serveRequest() bool {
 	c.served++
 	c.lastDone.Store(now.UnixNano())
 	if authenticated && !c.trusted {
-		hs := &c.s.http
-		hs.mu.Lock()
-		hs.conns.trust(c)
-		hs.mu.Unlock()
+		c.s.mu.Lock()
+		c.s.conns.trust(c)
+		c.s.mu.Unlock()
 	}
 	switch {
-	case bodyErr == errBodyTooLarge:
+	case bodyErr == ErrBodyTooLarge:
 		// The body is probably still coming: read it (up to a bound), so
 		// that the client's writes do not fail before it reads the answer.
 		c.linger(now, min(h.contentLength-int64(len(c.buf)-c.r), maxDrainBytes), c.t.Read)
@@ -725,8 +747,20 @@ func (c *conn) serveRequest() bool {
 	return keep
 }
 
-// errBusy refuses a request of another route than the KMS's that cannot
-// get request memory.
+// handlerStatus returns the status of a handler's answer: 200 for 0, and
+// 500 for a status whose answer cannot have a body.
+func handlerStatus(status int) int {
+	switch {
+	case status == 0:
+		return http.StatusOK
+	case status < 200 || status > 599 || status == http.StatusNoContent || status == http.StatusNotModified:
+		return http.StatusInternalServerError
+	}
+	return status
+}
+
+// errBusy refuses a request to the fallback that cannot get request
+// memory.
 var errBusy = &httpError{http.StatusServiceUnavailable, "the server is busy: retry later"}
 
 // earliest returns the earlier of two times.
@@ -737,16 +771,10 @@ func earliest(a, b time.Time) time.Time {
 	return b
 }
 
-// isAuthError reports whether err is an authentication failure.
-func isAuthError(err error) bool {
-	_, ok := err.(*authError)
-	return ok
-}
-
 // readBody returns the next n bytes of the connection: in buf when they
 // fit (valid until the next request), else in a buffer lent by the
 // request memory (valid until returnBody), waiting for it briefly
-// (errNoMemory if it does not come).
+// (ErrNoMemory if it does not come).
 func (c *conn) readBody(first time.Time, n int, expectContinue bool) ([]byte, error) {
 	if len(c.buf)-c.r >= n {
 		b := c.buf[c.r : c.r+n]
@@ -755,13 +783,13 @@ func (c *conn) readBody(first time.Time, n int, expectContinue bool) ([]byte, er
 	}
 	readDeadline := first.Add(c.t.Read)
 	if n > cap(c.buf) {
-		b, ok := c.s.http.mem.get(n, earliest(time.Now().Add(memoryWait), readDeadline), c.ctx.Done())
+		b, ok := c.s.mem.get(n, earliest(time.Now().Add(memoryWait), readDeadline), c.ctx.Done())
 		if !ok {
-			return nil, errNoMemory
+			return nil, ErrNoMemory
 		}
 		c.bodyLoan = b
 		if expectContinue && !c.write([]byte("HTTP/1.1 100 Continue\r\n\r\n"), time.Now()) {
-			return nil, errors.New("could not write 100 Continue")
+			return nil, errors.New("httpserver: could not write 100 Continue")
 		}
 		k := copy(b, c.buf[c.r:])
 		c.buf, c.r = c.buf[:0], 0
@@ -782,7 +810,7 @@ func (c *conn) readBody(first time.Time, n int, expectContinue bool) ([]byte, er
 		return b, nil
 	}
 	if expectContinue && !c.write([]byte("HTTP/1.1 100 Continue\r\n\r\n"), time.Now()) {
-		return nil, errors.New("could not write 100 Continue")
+		return nil, errors.New("httpserver: could not write 100 Continue")
 	}
 	if c.r > 0 {
 		k := copy(c.buf, c.buf[c.r:])
@@ -826,7 +854,7 @@ func (c *conn) appendRefusal(out []byte, e *httpError, now time.Time) []byte {
 	out = append(out, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
 	out = strconv.AppendInt(out, int64(len(e.msg)+1), 10)
 	out = append(out, "\r\nDate: "...)
-	out = c.s.http.appendDate(out, now)
+	out = c.s.appendDate(out, now)
 	out = append(out, "\r\nConnection: close\r\n\r\n"...)
 	out = append(out, e.msg...)
 	return append(out, '\n')
@@ -893,12 +921,12 @@ type requestHead struct {
 	contentLength               int64
 	expectContinue              bool
 	keepAlive                   bool
-	fields                      headerList
+	fields                      Header
 }
 
 // parse parses a request line and header section (head, ending with the
 // empty line), strictly, appending the header fields to fields.
-func (h *requestHead) parse(head string, fields headerList) *httpError {
+func (h *requestHead) parse(head string, fields Header) *httpError {
 	bad := func(msg string) *httpError { return &httpError{http.StatusBadRequest, msg} }
 	line, rest, _ := strings.Cut(head, "\r\n")
 	method, line, ok1 := strings.Cut(line, " ")
@@ -951,7 +979,7 @@ func (h *requestHead) parse(head string, fields headerList) *httpError {
 				return bad("control character in the value of header " + strconv.Quote(name))
 			}
 		}
-		fields = append(fields, headerField{name, value})
+		fields = append(fields, Field{name, value})
 		switch {
 		case asciiEqualFold(name, "Host"):
 			if hasHost {
@@ -1081,7 +1109,7 @@ func (c *conn) serveHandler(out []byte, head string, body []byte, keep, http10, 
 	r.RemoteAddr = c.nc.RemoteAddr().String()
 	r.TLS = c.tls
 	w := &bufferedResponse{header: http.Header{}}
-	c.s.Handler().ServeHTTP(w, r)
+	c.fallback.ServeHTTP(w, r)
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
@@ -1103,7 +1131,7 @@ func (c *conn) serveHandler(out []byte, head string, body []byte, keep, http10, 
 		out = append(out, "\r\n"...)
 	}
 	out = append(out, "Date: "...)
-	out = c.s.http.appendDate(out, time.Now())
+	out = c.s.appendDate(out, time.Now())
 	out = appendConnection(out, keep, http10)
 	out = append(out, "\r\n\r\n"...)
 	if bodyAllowed && !isHead {

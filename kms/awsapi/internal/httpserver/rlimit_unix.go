@@ -1,6 +1,6 @@
 //go:build unix
 
-package awsapi
+package httpserver
 
 import "syscall"
 

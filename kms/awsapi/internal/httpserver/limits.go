@@ -1,7 +1,6 @@
-package awsapi
+package httpserver
 
 import (
-	"errors"
 	"net"
 	"net/netip"
 	"sync"
@@ -10,7 +9,7 @@ import (
 )
 
 // Limits bound what the connections of [Server.Serve] may hold, so that
-// clients without credentials cannot exhaust the server's file
+// clients that have not authenticated cannot exhaust the server's file
 // descriptors or memory. Zero (or negative) fields take the defaults of
 // [DefaultLimits].
 type Limits struct {
@@ -81,6 +80,15 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
+// hostOf is the host part of a remote address.
+func hostOf(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return remoteAddr
+	}
+	return host
+}
+
 // sourceKeyOf returns what the per-source cap counts a client address
 // under: the IPv4 address, or the /64 network of an IPv6 one (the least a
 // single host is given); the zero Addr for addresses that are not IP.
@@ -109,22 +117,22 @@ func sourceKeyOf(addr net.Addr) netip.Addr {
 // connection that is not being served (running a request's handler or
 // writing its answer), the least productive one:
 //
-//  1. among those that have not yet completed a signed request ("fresh":
-//     silent, slow, or sending only unsigned or refused requests), the
+//  1. among those that have not yet completed an authenticated request ("fresh":
+//     silent, slow, or sending only unauthenticated or refused requests), the
 //     oldest of those whose next request has not arrived, else the oldest
 //     of those whose request has arrived but is not yet read (on Linux the
 //     kernel says so, FIONREAD) — legitimate clients send their first
 //     request as soon as they connect, so the oldest fresh connection is the
 //     likeliest to be stalling, and a new client is the last to go;
 //  2. if there is no fresh connection at all, among those that have
-//     completed a signed request ("trusted"), the one idle longest, unless
+//     completed an authenticated request ("trusted"), the one idle longest, unless
 //     its next request has arrived.
 //
 // When there is none (every connection is being served, or fresh ones are,
 // which will soon be sheddable or trusted), the new connection is closed at
 // once. An attacker without credentials thus only ever cycles through fresh
-// connections: signed clients' kept-alive connections stay, and a new
-// signed client is safe once its request has arrived (before that, only an
+// connections: authenticated clients' kept-alive connections stay, and a new
+// authenticated client is safe once its request has arrived (before that, only an
 // attacker opening a whole cap's worth of connections in the meantime sheds
 // it). The per-source cap applies the same choice among one source's
 // connections first, so that one address (or IPv6 /64) can neither take the
@@ -190,7 +198,7 @@ func (l *connList) remove(c *conn) {
 type connGroup struct {
 	n       int
 	fresh   connList // not yet trusted, oldest first
-	trusted connList // have completed a signed request
+	trusted connList // have completed an authenticated request
 }
 
 func newConnGroup(k int) connGroup {
@@ -263,7 +271,7 @@ func (g *connGroup) victim() *conn {
 }
 
 // connSet is the lean server's open connections, by source, for the caps
-// (guarded by httpServer.mu).
+// (guarded by Server.mu).
 type connSet struct {
 	all         connGroup
 	sources     map[netip.Addr]*connGroup
@@ -346,8 +354,8 @@ func (cs *connSet) drop(c *conn) {
 	c.src, c.linked = nil, false
 }
 
-// trust moves c to the trusted connections: it has completed a signed
-// request.
+// trust moves c to the trusted connections: it has completed an
+// authenticated request.
 func (cs *connSet) trust(c *conn) {
 	if !c.linked || c.trusted {
 		return
@@ -383,10 +391,6 @@ const (
 	// keepFreeBuffers is how long returned buffers are kept for reuse.
 	keepFreeBuffers = 30 * time.Second
 )
-
-// errNoMemory is a request that could not get its share of the request
-// memory in time.
-var errNoMemory = errors.New("no request memory available")
 
 // requestMemory is the budget of the buffers that requests use beyond
 // their connection's own: bodies and header sections too large for it. It

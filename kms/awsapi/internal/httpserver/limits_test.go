@@ -1,30 +1,23 @@
-package awsapi
+package httpserver
 
 import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-
-	"github.com/envelopekms/envelope/kms"
 )
 
 // The limits of the lean server (limits.go): connection caps and which
 // connection is shed at a cap, the header timeout from accept, the memory
-// budget of large requests, and the credential check before a large body.
+// budget of large requests, and the handler's check before a large body.
 
 // rawConn is a client connection in a test, with its reader.
 type rawConn struct {
@@ -38,7 +31,7 @@ type rawConn struct {
 func (e *testEnv) dialFrom(src string) rawConn {
 	e.t.Helper()
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
-	c, err := d.Dial("tcp", e.addr())
+	c, err := d.Dial("tcp", e.addr)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -59,65 +52,40 @@ func wantOpen(t *testing.T, what string, c rawConn, d time.Duration) {
 	}
 }
 
-// roundTrip sends a signed GenerateRandom on c and checks the answer.
+// roundTrip sends an authenticated request on c and checks the answer.
 func (e *testEnv) roundTrip(what string, c rawConn) {
 	e.t.Helper()
-	if _, err := c.Write(e.rawKMS("GenerateRandom", generateRandom(8), nil)); err != nil {
+	body := payload(8)
+	if _, err := c.Write(rawPost(body)); err != nil {
 		e.t.Fatalf("%s: %v", what, err)
 	}
 	resp, err := http.ReadResponse(c.br, nil)
 	if err != nil {
 		e.t.Fatalf("%s: reading the answer: %v", what, err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	wantRandom(e.t, resp, body, 8)
+	got, _ := io.ReadAll(resp.Body)
+	wantEcho(e.t, resp, got, body)
 }
 
-// largeRequest returns a request for UpdateKeyDescription with a body of n
-// bytes, signed as opts say, as its header section and its body.
-func (e *testEnv) largeRequest(n int, opts signOpts) (head, body []byte) {
-	e.t.Helper()
-	const pre, post = `{"KeyId":"alias/none","Description":"`, `"}`
-	b := []byte(pre + strings.Repeat("d", n-len(pre)-len(post)) + post)
-	r := e.request("UpdateKeyDescription", b, opts)
-	var w bytes.Buffer
-	if err := r.Write(&w); err != nil {
-		e.t.Fatal(err)
-	}
-	raw := w.Bytes()
+// largeRequest returns an authenticated (if auth is "ok") POST / with a
+// body of n bytes, as its header section and its body.
+func largeRequest(n int, auth string) (head, body []byte) {
+	b := payload(n)
+	raw := fmt.Appendf(nil, "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Length: %d\r\n\r\n%s", auth, n, b)
 	return raw[:len(raw)-n], raw[len(raw)-n:]
 }
 
-// metric returns the value of a metric without labels from the server's
-// metrics handler.
-func (e *testEnv) metric(name string) float64 {
-	e.t.Helper()
-	rec := httptest.NewRecorder()
-	e.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	for line := range strings.SplitSeq(rec.Body.String(), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				e.t.Fatalf("metric %s = %q: %v", name, v, err)
-			}
-			return f
-		}
-	}
-	e.t.Fatalf("no metric %s in the metrics", name)
-	return 0
-}
-
-// waitMetric polls a metric until it has the value want.
-func (e *testEnv) waitMetric(name string, want float64) {
+// waitStats polls the server's Stats until ok says they are as wanted.
+func (e *testEnv) waitStats(what string, ok func(Stats) bool) {
 	e.t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		got := e.metric(name)
-		if got == want {
+		st := e.srv.Stats()
+		if ok(st) {
 			return
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("metric %s = %v after 5 s, want %v", name, got, want)
+			e.t.Fatalf("after 5 s, %s: Stats %+v", what, st)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -155,16 +123,9 @@ func TestLeanSilentConnection(t *testing.T) {
 // TestLeanSilentTLSConnection: over TLS too, a connection that sends
 // nothing (no handshake) is closed after the header timeout.
 func TestLeanSilentTLSConnection(t *testing.T) {
-	srv := newServerParts(t, false, func(c *Config) { c.Timeouts = Timeouts{ReadHeader: 300 * time.Millisecond, Idle: time.Minute} }).srv
-	cert, _ := selfSigned(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}))
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	e, _ := tlsEnv(t, Config{Timeouts: Timeouts{ReadHeader: 300 * time.Millisecond, Idle: time.Minute}})
 	start := time.Now()
-	c, err := net.Dial("tcp", ln.Addr().String())
+	c, err := net.Dial("tcp", e.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,37 +137,35 @@ func TestLeanSilentTLSConnection(t *testing.T) {
 }
 
 // TestLeanShedsSilentConnections: at the connection cap, each new
-// connection sheds the oldest that has not completed a signed request; a
-// connection that has is kept, and a new signed client gets in at once.
+// connection sheds the oldest that has not completed an authenticated
+// request; a connection that has is kept, and a new authenticated client
+// gets in at once.
 func TestLeanShedsSilentConnections(t *testing.T) {
-	e := newTestEnv(t, func(c *Config) { c.Limits = Limits{MaxConnections: 8, MaxConnectionsPerSource: 8} })
+	e := newTestEnv(t, Config{Limits: Limits{MaxConnections: 8, MaxConnectionsPerSource: 8}})
 	signed := e.dialFrom("127.0.0.1")
-	e.roundTrip("the signed client's first request", signed)
+	e.roundTrip("the authenticated client's first request", signed)
 	var silent []rawConn
 	for range 20 {
 		silent = append(silent, e.dialFrom("127.0.0.1"))
 	}
-	// One signed and 20 silent connections over a cap of 8: the 13 oldest
-	// silent ones are shed, the other 7 are open.
+	// One authenticated and 20 silent connections over a cap of 8: the 13
+	// oldest silent ones are shed, the other 7 are open.
 	for i := range 13 {
 		wantClosed(t, silent[i].Conn, silent[i].br)
 	}
 	for i := 13; i < 20; i++ {
 		wantOpen(t, fmt.Sprintf("silent connection %d (of the 7 newest)", i), silent[i], 100*time.Millisecond)
 	}
-	e.roundTrip("the signed client, after the flood", signed)
+	e.roundTrip("the authenticated client, after the flood", signed)
 	// A new client gets in: it sheds the oldest silent connection.
 	fresh := e.dialFrom("127.0.0.1")
 	e.roundTrip("a new client at the cap", fresh)
 	wantClosed(t, silent[13].Conn, silent[13].br)
 	wantOpen(t, "silent connection 14", silent[14], 100*time.Millisecond)
-	e.roundTrip("the signed client, at the end", signed)
+	e.roundTrip("the authenticated client, at the end", signed)
 	// 13, and 1 shed for the new client.
-	if n := e.metric(`envelope_http_connections_shed_total{kind="fresh"}`); n != 14 {
-		t.Errorf("fresh connections shed: %v, want 14", n)
-	}
-	if n := e.metric(`envelope_http_connections_shed_total{kind="trusted"}`); n != 0 {
-		t.Errorf("trusted connections shed: %v, want 0", n)
+	if st := e.srv.Stats(); st.ShedFresh != 14 || st.ShedTrusted != 0 {
+		t.Errorf("fresh connections shed: %v, trusted: %v; want 14 and 0", st.ShedFresh, st.ShedTrusted)
 	}
 }
 
@@ -214,7 +173,7 @@ func TestLeanShedsSilentConnections(t *testing.T) {
 // sheds the trusted connection idle longest; a fresh one is shed before
 // any trusted one.
 func TestLeanShedsIdleLongest(t *testing.T) {
-	e := newTestEnv(t, func(c *Config) { c.Limits = Limits{MaxConnections: 3, MaxConnectionsPerSource: 3} })
+	e := newTestEnv(t, Config{Limits: Limits{MaxConnections: 3, MaxConnectionsPerSource: 3}})
 	a, b, c := e.dialFrom("127.0.0.1"), e.dialFrom("127.0.0.1"), e.dialFrom("127.0.0.1")
 	e.roundTrip("a", a)
 	e.roundTrip("b", b)
@@ -236,13 +195,16 @@ func TestLeanShedsIdleLongest(t *testing.T) {
 	e.roundTrip("a, at the end", a)
 	e.roundTrip("d, at the end", d)
 	e.roundTrip("the last one", other)
+	if st := e.srv.Stats(); st.ShedTrusted != 2 || st.ShedFresh != 1 {
+		t.Errorf("trusted connections shed: %v, fresh: %v; want 2 and 1", st.ShedTrusted, st.ShedFresh)
+	}
 }
 
 // TestLeanShedsPerSource: one client address cannot take more than its
 // share: at its cap, its own oldest connections are shed, and the other
 // addresses' are kept; at the global cap, the oldest of all is shed.
 func TestLeanShedsPerSource(t *testing.T) {
-	e := newTestEnv(t, func(c *Config) { c.Limits = Limits{MaxConnections: 12, MaxConnectionsPerSource: 4} })
+	e := newTestEnv(t, Config{Limits: Limits{MaxConnections: 12, MaxConnectionsPerSource: 4}})
 	dialN := func(src string, n int) []rawConn {
 		var cs []rawConn
 		for range n {
@@ -263,13 +225,14 @@ func TestLeanShedsPerSource(t *testing.T) {
 			wantOpen(t, fmt.Sprintf("connection %s%d", name, i), conn, 50*time.Millisecond)
 		}
 	}
+	e.waitStats("12 connections open", func(st Stats) bool { return st.Connections == 12 })
 }
 
 // TestLeanShedsPerSourceOfOne: with a cap of one connection per source,
 // each new connection sheds the one before (the source's count survives
 // its last connection being shed).
 func TestLeanShedsPerSourceOfOne(t *testing.T) {
-	e := newTestEnv(t, func(c *Config) { c.Limits = Limits{MaxConnections: 8, MaxConnectionsPerSource: 1} })
+	e := newTestEnv(t, Config{Limits: Limits{MaxConnections: 8, MaxConnectionsPerSource: 1}})
 	prev := e.dialFrom("127.0.0.2")
 	for range 4 {
 		next := e.dialFrom("127.0.0.2")
@@ -328,41 +291,19 @@ func TestDefaultLimits(t *testing.T) {
 	}
 }
 
-// blockingBackend blocks GenerateRandom until release is closed, telling
-// started when it begins.
-type blockingBackend struct {
-	Backend
-	started chan struct{}
-	release chan struct{}
-}
-
-func (b blockingBackend) GenerateRandom(ctx context.Context, in *kms.GenerateRandomInput) (*kms.GenerateRandomOutput, error) {
-	b.started <- struct{}{}
-	select {
-	case <-b.release:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	return b.Backend.GenerateRandom(ctx, in)
-}
-
 // TestLeanServedConnectionsAreNotShed: a connection whose request is being
 // served is never cut off; when every connection is, a new one is closed
 // at once.
 func TestLeanServedConnectionsAreNotShed(t *testing.T) {
-	started, release := make(chan struct{}), make(chan struct{})
-	e := newTestEnv(t, func(c *Config) {
-		c.Backend = blockingBackend{c.Backend, started, release}
-		c.Limits = Limits{MaxConnections: 2, MaxConnectionsPerSource: 2}
-	})
+	e := newTestEnv(t, Config{Limits: Limits{MaxConnections: 2, MaxConnectionsPerSource: 2}})
 	var once sync.Once
-	unblock := func() { once.Do(func() { close(release) }) }
+	unblock := func() { once.Do(func() { close(e.h.release) }) }
 	t.Cleanup(unblock) // before the server shuts down, should the test fail first
 	var busy []rawConn
 	for range 2 {
 		c := e.dialFrom("127.0.0.1")
-		c.Write(e.rawKMS("GenerateRandom", generateRandom(5), nil))
-		<-started
+		c.Write(rawPost(payload(5), "X-Block: 1\r\n"))
+		<-e.h.started
 		busy = append(busy, c)
 	}
 	extra := e.dialFrom("127.0.0.1")
@@ -374,99 +315,92 @@ func TestLeanServedConnectionsAreNotShed(t *testing.T) {
 			t.Fatalf("a request in flight at the cap: %v", err)
 		}
 		body, _ := io.ReadAll(resp.Body)
-		wantRandom(t, resp, body, 5)
+		wantEcho(t, resp, body, payload(5))
 	}
-	if n := e.metric("envelope_http_connections_refused_total"); n != 1 {
-		t.Errorf("envelope_http_connections_refused_total = %v, want 1", n)
+	if n := e.srv.Stats().Refused; n != 1 {
+		t.Errorf("Stats().Refused = %v, want 1", n)
 	}
 }
 
-// TestCheckBeforeLargeBody: a request announcing a large body with an
-// unknown access key or a wrong scope is answered at once, without its
-// body, and the connection closed; one with a known key and the right
-// scope gets its body read, and its signature checked then.
-func TestCheckBeforeLargeBody(t *testing.T) { bothFrontEnds(t, testCheckBeforeLargeBody) }
-
-func testCheckBeforeLargeBody(t *testing.T) {
-	e := newTestEnv(t)
-	stranger := aws.Credentials{AccessKeyID: "AKIDSTRANGER00000001", SecretAccessKey: testRootSecret}
-	wrongSecret := aws.Credentials{AccessKeyID: testRootID, SecretAccessKey: "not the secret"}
+// TestLeanPrecheck: a request announcing a body that has not arrived, of
+// more than PrecheckBytes (or awaited with 100-continue), is put to the
+// handler's Precheck first: refused, it is answered at once, without its
+// body, and the connection closed; passed, its body is read.
+func TestLeanPrecheck(t *testing.T) {
+	e := leanEnv(t, Timeouts{})
 	const size = 256 << 10
 	for _, tc := range []struct {
-		name string
-		opts signOpts
-		code string
+		name  string
+		head  []byte
+		extra string
 	}{
-		{"unsigned", signOpts{unsigned: true}, CodeMissingAuthenticationToken},
-		{"unknown access key", signOpts{creds: &stranger}, CodeUnrecognizedClient},
-		{"wrong region", signOpts{region: "eu-west-1"}, CodeInvalidSignature},
-		{"wrong service", signOpts{service: "s3"}, CodeInvalidSignature},
-		{"signed 20 minutes ago", signOpts{at: time.Now().Add(-20 * time.Minute)}, CodeRequestExpired},
+		{"large body", nil, ""},
+		{"100-continue", nil, "Expect: 100-continue\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			head, _ := e.largeRequest(size, tc.opts)
+			n := size
+			if tc.extra != "" {
+				n = 10
+			}
+			head, _ := largeRequest(n, "forged")
+			head = []byte(strings.Replace(string(head), "Host: x\r\n", "Host: x\r\n"+tc.extra, 1))
 			c, br := e.dial()
+			before := e.h.prechecks()
 			if _, err := c.Write(head); err != nil {
 				t.Fatal(err)
 			}
 			c.SetReadDeadline(time.Now().Add(3 * time.Second))
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatalf("no answer before the body: %v", err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			wantError(t, &response{status: resp.StatusCode, header: resp.Header, body: body}, tc.code)
-			if !resp.Close {
-				t.Errorf("the answer does not say Connection: close")
+			resp, body := readResponse(t, br)
+			if resp.StatusCode != http.StatusForbidden || string(body) != "body error: "+errBadCredential.Error() || !resp.Close {
+				t.Errorf("refused by Precheck: %d %q (close %v), want 403 and the handler's answer, closing", resp.StatusCode, body, resp.Close)
 			}
 			wantClosed(t, c, br)
+			if n := e.h.prechecks() - before; n != 1 {
+				t.Errorf("%d Precheck calls, want 1", n)
+			}
 		})
 	}
-	// The refusals are audited like any other.
-	n := 0
-	for _, ev := range readAuditEvents(t, e.auditPath) {
-		if ev.Operation == "UpdateKeyDescription" && ev.Principal == "-" {
-			n++
-		}
-	}
-	if n != 5 {
-		t.Errorf("%d refusals before the body in the audit log, want 5", n)
-	}
-
-	// The right access key and scope: the body is read, then the signature
-	// found wrong.
-	head, body := e.largeRequest(size, signOpts{creds: &wrongSecret})
+	// Passed: the body is read, and reaches the handler.
+	head, body := largeRequest(size, "ok")
 	c, br := e.dial()
+	before := e.h.prechecks()
 	c.Write(head)
 	c.Write(body)
 	resp, b := readResponse(t, br)
-	wantError(t, &response{status: resp.StatusCode, header: resp.Header, body: b}, CodeInvalidSignature)
-	// A good one is served.
-	head, body = e.largeRequest(size, signOpts{})
-	c.Write(head)
-	c.Write(body)
-	resp, b = readResponse(t, br)
-	wantError(t, &response{status: resp.StatusCode, header: resp.Header, body: b}, "ValidationException") // the Description is too long: the operation got the body
+	wantEcho(t, resp, b, string(body))
+	if n := e.h.prechecks() - before; n != 1 {
+		t.Errorf("%d Precheck calls, want 1", n)
+	}
+
+	// A body that came with its headers is not prechecked.
+	h := &testHandler{}
+	fc := &fakeConn{in: bytes.NewReader(rawPost(payload(PrecheckBytes+1), "Connection: close\r\n"))}
+	New(Config{}).newConn(fc, h, nil).serve()
+	resp, b = readResponse(t, bufio.NewReader(&fc.out))
+	wantEcho(t, resp, b, payload(PrecheckBytes+1))
+	if h.checked != 0 {
+		t.Errorf("%d Precheck calls for a body that came with its headers, want 0", h.checked)
+	}
 }
 
 // TestLeanRequestMemory: large bodies share the request memory budget;
-// past it, a request waits briefly, then is answered ThrottlingException
-// without its body being read, while small requests go on; a request
-// waiting gets its memory as soon as some is returned.
+// past it, a request waits briefly, then is answered (the handler told
+// ErrNoMemory) without its body being read, while small requests go on; a
+// request waiting gets its memory as soon as some is returned.
 func TestLeanRequestMemory(t *testing.T) {
-	e := newTestEnv(t, func(c *Config) { c.Limits = Limits{RequestMemory: 2 << 20} })
+	e := newTestEnv(t, Config{Limits: Limits{RequestMemory: 2 << 20}})
 	const size = 600 << 10 // takes a 1 MiB buffer
 	hold := func() rawConn {
-		head, body := e.largeRequest(size, signOpts{})
+		head, body := largeRequest(size, "ok")
 		c := e.dialFrom("127.0.0.1")
 		c.Write(head)
 		c.Write(body[:100<<10])
 		return c
 	}
 	held := []rawConn{hold(), hold()}
-	e.waitMetric("envelope_http_request_memory_bytes", 2<<20)
+	e.waitStats("2 MiB of request memory in use", func(st Stats) bool { return st.RequestMemory == 2<<20 })
 
-	head, _ := e.largeRequest(size, signOpts{})
+	head, _ := largeRequest(size, "ok")
 	c := e.dialFrom("127.0.0.1")
 	c.Write(head)
 	start := time.Now()
@@ -475,48 +409,69 @@ func TestLeanRequestMemory(t *testing.T) {
 		t.Fatalf("a large request past the budget: %v", err)
 	}
 	b, _ := io.ReadAll(resp.Body)
-	wantError(t, &response{status: resp.StatusCode, header: resp.Header, body: b}, "ThrottlingException")
+	if resp.StatusCode != http.StatusServiceUnavailable || string(b) != "body error: "+ErrNoMemory.Error() {
+		t.Errorf("a large request past the budget: %d %q, want the handler's answer to ErrNoMemory", resp.StatusCode, b)
+	}
 	if d := time.Since(start); d < 500*time.Millisecond || d > 3*time.Second {
-		t.Errorf("answered ThrottlingException after %v, want after a wait of about a second", d)
+		t.Errorf("answered after %v, want after a wait of about a second", d)
 	}
 	if !resp.Close {
-		t.Errorf("the ThrottlingException answer does not say Connection: close")
+		t.Errorf("the answer to ErrNoMemory does not say Connection: close")
 	}
 	wantClosed(t, c.Conn, c.br)
-	if r := e.call("GenerateRandom", generateRandom(16), signOpts{}); r.status != http.StatusOK {
-		t.Errorf("a small request with the budget spent: %d %s", r.status, r.body)
-	}
+	e.roundTrip("a small request with the budget spent", e.dialFrom("127.0.0.1"))
 
 	// A request waiting for memory proceeds when a held one goes.
-	head, body := e.largeRequest(size, signOpts{})
+	head, body := largeRequest(size, "ok")
 	c = e.dialFrom("127.0.0.1")
 	c.Write(head)
 	c.Write(body)
-	e.waitMetric("envelope_http_request_memory_waiting", 1)
+	e.waitStats("a request waiting for memory", func(st Stats) bool { return st.RequestMemoryWaiting == 1 })
 	held[0].Close()
 	resp, err = http.ReadResponse(c.br, nil)
 	if err != nil {
 		t.Fatalf("the waiting request: %v", err)
 	}
 	b, _ = io.ReadAll(resp.Body)
-	wantError(t, &response{status: resp.StatusCode, header: resp.Header, body: b}, "ValidationException") // the Description is too long: the operation got the body
+	wantEcho(t, resp, b, string(body)) // the handler got the body
 	held[1].Close()
 	c.Close()
-	e.waitMetric("envelope_http_request_memory_bytes", 0)
+	e.waitStats("no request memory in use", func(st Stats) bool { return st.RequestMemory == 0 })
 }
 
 // TestLeanHeaderMemory: a header section that outgrows a connection's
 // buffer takes its room from the request memory budget while it is read.
 func TestLeanHeaderMemory(t *testing.T) {
-	e := newTestEnv(t)
+	e := newTestEnv(t, Config{})
 	c := e.dialFrom("127.0.0.1")
 	c.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("h", 20<<10)))
-	e.waitMetric("envelope_http_request_memory_bytes", maxHeaderBytes)
+	e.waitStats("the header section's room taken", func(st Stats) bool { return st.RequestMemory == maxHeaderBytes })
 	c.Write([]byte("\r\n\r\n"))
 	resp, err := http.ReadResponse(c.br, nil)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /healthz with 20 KiB of headers: %v, %v", resp, err)
 	}
 	resp.Body.Close()
-	e.waitMetric("envelope_http_request_memory_bytes", 0)
+	e.waitStats("no request memory in use", func(st Stats) bool { return st.RequestMemory == 0 })
+}
+
+// TestLeanStats: Stats counts the open connections.
+func TestLeanStats(t *testing.T) {
+	e := newTestEnv(t, Config{})
+	a, b := e.dialFrom("127.0.0.1"), e.dialFrom("127.0.0.2")
+	e.roundTrip("a", a)
+	e.roundTrip("b", b)
+	if st := e.srv.Stats(); st != (Stats{Connections: 2}) {
+		t.Errorf("Stats() = %+v, want 2 connections and nothing else", st)
+	}
+	a.Close()
+	e.waitStats("one connection left", func(st Stats) bool { return st.Connections == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.srv.Stats(); st.Connections != 0 {
+		t.Errorf("after Shutdown, Stats() = %+v", st)
+	}
 }

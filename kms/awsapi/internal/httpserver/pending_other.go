@@ -1,6 +1,6 @@
 //go:build !linux
 
-package awsapi
+package httpserver
 
 import "net"
 

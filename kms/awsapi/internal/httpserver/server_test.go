@@ -1,4 +1,4 @@
-package awsapi
+package httpserver
 
 import (
 	"bufio"
@@ -10,7 +10,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,29 +17,189 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// The lean HTTP/1.1 server (Server.Serve) at the level of bytes on a
-// connection. The KMS behaviour through it is tested by the tests of
-// server_test.go and sigv4_test.go, which run on both front ends.
+// The lean HTTP/1.1 server at the level of bytes on a connection, serving
+// testHandler. The KMS through it is tested by package awsapi's tests,
+// most of which run on both its front ends.
 
-// leanEnv is a testEnv served by the lean server, with timeouts.
-func leanEnv(t *testing.T, timeouts Timeouts) *testEnv {
-	t.Helper()
-	return newTestEnv(t, func(c *Config) { c.Timeouts = timeouts })
+// errBadCredential is testHandler's refusal of a request whose
+// Authorization is not "ok".
+var errBadCredential = errors.New("bad credential")
+
+// testHandler is the Handler of the tests. It answers POST / with the
+// request's body, as Content-Type the request's, the status the request's
+// X-Status header says (default 200), and an X-Request-Id counting its
+// requests. A request is authenticated if its Authorization is "ok",
+// refused (403, and by Precheck) if it has another. It blocks a request
+// with X-Block until release is closed, telling started; it panics on one
+// with X-Panic.
+type testHandler struct {
+	started chan struct{}
+	release chan struct{}
+	n       atomic.Int64 // requests served
+	mu      sync.Mutex
+	errs    []error // the BodyErr of the requests that had one
+	checked int     // Precheck calls
 }
 
-// addr is the server's host:port.
-func (e *testEnv) addr() string { return strings.TrimPrefix(e.hs.URL, "http://") }
+var _ Handler = (*testHandler)(nil)
+
+func (h *testHandler) Precheck(r *Request) error {
+	h.mu.Lock()
+	h.checked++
+	h.mu.Unlock()
+	if r.Body != nil || r.BodyErr != nil {
+		panic("Precheck given a body")
+	}
+	if a := r.Header.Get("Authorization"); a != "" && a != "ok" {
+		return errBadCredential
+	}
+	return nil
+}
+
+func (h *testHandler) ServeExchange(x *Exchange) {
+	r, w := &x.Request, &x.Response
+	n := h.n.Add(1)
+	if r.Method != http.MethodPost || r.Path != "/" || r.Context == nil || r.Source == "" || r.ContentLength != int64(len(r.Body)) && r.BodyErr == nil {
+		panic(fmt.Sprintf("a request to the handler: %s %q, source %q, Content-Length %d for %d bytes", r.Method, r.Path, r.Source, r.ContentLength, len(r.Body)))
+	}
+	w.Header = append(w.Header, Field{"X-Request-Id", strconv.FormatInt(n, 10)})
+	if r.BodyErr != nil {
+		h.mu.Lock()
+		h.errs = append(h.errs, r.BodyErr)
+		h.mu.Unlock()
+		w.Status = http.StatusBadRequest
+		switch {
+		case r.BodyErr == ErrBodyTooLarge:
+			w.Status = http.StatusRequestEntityTooLarge
+		case r.BodyErr == ErrNoMemory:
+			w.Status = http.StatusServiceUnavailable
+		case r.BodyErr == errBadCredential:
+			w.Status = http.StatusForbidden
+		}
+		w.Header = append(w.Header, Field{"Content-Type", "text/plain"})
+		w.Body = append(w.Body, "body error: "+r.BodyErr.Error()...)
+		return
+	}
+	switch a := r.Header.Get("Authorization"); a {
+	case "ok":
+		w.Authenticated = true
+	case "":
+	default:
+		w.Status = http.StatusForbidden
+		w.Body = append(w.Body, "bad credential"...)
+		return
+	}
+	if r.Header.Get("X-Panic") != "" {
+		panic("X-Panic")
+	}
+	if r.Header.Get("X-Block") != "" {
+		h.started <- struct{}{}
+		select {
+		case <-h.release:
+		case <-r.Context.Done():
+			return
+		}
+	}
+	if s := r.Header.Get("X-Status"); s != "" {
+		w.Status, _ = strconv.Atoi(s)
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		w.Header = append(w.Header, Field{"Content-Type", ct})
+	}
+	w.Body = append(w.Body, r.Body...)
+}
+
+// bodyErrs returns the BodyErr of the requests that had one.
+func (h *testHandler) bodyErrs() []error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]error(nil), h.errs...)
+}
+
+// prechecks returns the number of Precheck calls.
+func (h *testHandler) prechecks() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.checked
+}
+
+// testFallback is the fallback handler of the tests: GET /healthz answers
+// "ok\n", POST /echo its body with status 201, GET /empty 204; the rest is
+// 404.
+func testFallback() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("POST /echo", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Length", "1")   // the server's own is written instead
+		w.Header().Set("Connection", "upgrade") // likewise
+		w.Header().Set("X-Fallback", "yes")
+		w.WriteHeader(http.StatusCreated)
+		w.Write(b)
+	})
+	mux.HandleFunc("GET /empty", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	return mux
+}
+
+// testEnv is a Server serving testHandler and testFallback on loopback.
+type testEnv struct {
+	t    *testing.T
+	srv  *Server
+	h    *testHandler
+	addr string
+}
+
+// newTestEnv starts a server with cfg; it is shut down when the test ends.
+func newTestEnv(t *testing.T, cfg Config) *testEnv {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveOn(t, cfg, ln, ln.Addr().String())
+}
+
+// serveOn serves ln (at addr) with a new Server with cfg until the test
+// ends.
+func serveOn(t *testing.T, cfg Config, ln net.Listener, addr string) *testEnv {
+	t.Helper()
+	e := &testEnv{t: t, srv: New(cfg), h: &testHandler{started: make(chan struct{}), release: make(chan struct{})}, addr: addr}
+	done := make(chan error, 1)
+	go func() { done <- e.srv.Serve(ln, e.h, testFallback()) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := e.srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown err = %v", err)
+		}
+		if err := <-done; err != http.ErrServerClosed {
+			t.Errorf("Serve err = %v, want http.ErrServerClosed", err)
+		}
+	})
+	return e
+}
+
+// leanEnv is a testEnv with timeouts.
+func leanEnv(t *testing.T, timeouts Timeouts) *testEnv {
+	t.Helper()
+	return newTestEnv(t, Config{Timeouts: timeouts})
+}
 
 // dial opens a raw connection to the server.
 func (e *testEnv) dial() (net.Conn, *bufio.Reader) {
 	e.t.Helper()
-	c, err := net.Dial("tcp", e.addr())
+	c, err := net.Dial("tcp", e.addr)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -49,19 +208,11 @@ func (e *testEnv) dial() (net.Conn, *bufio.Reader) {
 	return c, bufio.NewReader(c)
 }
 
-// rawKMS returns a signed KMS request as HTTP/1.1 bytes; edit (if not nil)
-// changes it before it is written.
-func (e *testEnv) rawKMS(op, body string, edit func(r *http.Request)) []byte {
-	e.t.Helper()
-	r := e.request(op, []byte(body), signOpts{})
-	if edit != nil {
-		edit(r)
-	}
-	var b bytes.Buffer
-	if err := r.Write(&b); err != nil {
-		e.t.Fatal(err)
-	}
-	return b.Bytes()
+// rawPost returns an authenticated POST / with body as HTTP/1.1 bytes,
+// with the header lines extra ("Name: value\r\n" each) after Host.
+func rawPost(body string, extra ...string) []byte {
+	return fmt.Appendf(nil, "POST / HTTP/1.1\r\nHost: 127.0.0.1:8500\r\nAuthorization: ok\r\nContent-Type: application/x-amz-json-1.1\r\n%sContent-Length: %d\r\n\r\n%s",
+		strings.Join(extra, ""), len(body), body)
 }
 
 // readResponse reads one answer and its body.
@@ -94,15 +245,20 @@ func wantClosed(t *testing.T, c net.Conn, br *bufio.Reader) {
 	}
 }
 
-// generateRandom is a GenerateRandom body for n bytes.
-func generateRandom(n int) string { return fmt.Sprintf(`{"NumberOfBytes":%d}`, n) }
+// payload is a request body of n bytes, different for each n.
+func payload(n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = 'a' + byte((i*7+n)%26)
+	}
+	return string(b)
+}
 
-// wantRandom checks a 200 GenerateRandom answer of n bytes.
-func wantRandom(t *testing.T, resp *http.Response, body []byte, n int) {
+// wantEcho checks a 200 answer of testHandler to a request with body.
+func wantEcho(t *testing.T, resp *http.Response, got []byte, body string) {
 	t.Helper()
-	var out struct{ Plaintext []byte }
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &out) != nil || len(out.Plaintext) != n {
-		t.Fatalf("GenerateRandom(%d) = %d %s", n, resp.StatusCode, body)
+	if resp.StatusCode != http.StatusOK || string(got) != body {
+		t.Fatalf("POST / with %d bytes = %d %.100q, want 200 and the body", len(body), resp.StatusCode, got)
 	}
 }
 
@@ -110,45 +266,91 @@ func TestLeanKeepAlive(t *testing.T) {
 	e := leanEnv(t, Timeouts{})
 	c, br := e.dial()
 	for i := range 100 {
-		n := 1 + i%64
-		if _, err := c.Write(e.rawKMS("GenerateRandom", generateRandom(n), nil)); err != nil {
+		body := payload(1 + i%64)
+		if _, err := c.Write(rawPost(body)); err != nil {
 			t.Fatal(err)
 		}
-		resp, body := readResponse(t, br)
-		wantRandom(t, resp, body, n)
+		resp, got := readResponse(t, br)
+		wantEcho(t, resp, got, body)
 		if resp.Close {
 			t.Fatalf("request %d: the server closes a keep-alive connection", i)
 		}
 	}
 }
 
-// TestLeanResponseHeaders: the answer's headers, the Date that SDKs use to
-// correct clock skew among them.
+// TestLeanResponseHeaders: the answer's headers are the handler's, and the
+// server's Content-Length and Date (which SDKs use to correct clock skew).
 func TestLeanResponseHeaders(t *testing.T) {
 	e := leanEnv(t, Timeouts{})
 	c, br := e.dial()
-	for _, tc := range []struct {
-		op, body  string
-		status    int
-		errorType string
+	for i, tc := range []struct {
+		status int
+		extra  string
 	}{
-		{"GenerateRandom", generateRandom(8), 200, ""},
-		{"DescribeKey", `{"KeyId":"alias/none"}`, 400, "NotFoundException"},
+		{200, ""},
+		{400, "X-Status: 400\r\n"},
+		{0, "X-Status: 0\r\n"}, // 0 is 200
+		{404, "X-Status: 404\r\n"},
 	} {
-		c.Write(e.rawKMS(tc.op, tc.body, nil))
+		c.Write(rawPost("{}", tc.extra))
 		resp, body := readResponse(t, br)
-		if resp.StatusCode != tc.status || resp.Proto != "HTTP/1.1" {
-			t.Errorf("%s: %s %d, want HTTP/1.1 %d", tc.op, resp.Proto, resp.StatusCode, tc.status)
+		want := max(tc.status, 200)
+		if resp.StatusCode != want || resp.Proto != "HTTP/1.1" {
+			t.Errorf("X-Status %d: %s %d, want HTTP/1.1 %d", tc.status, resp.Proto, resp.StatusCode, want)
 		}
 		h := resp.Header
-		if h.Get("Content-Type") != "application/x-amz-json-1.1" || resp.ContentLength != int64(len(body)) ||
-			!requestIDRE.MatchString(h.Get("X-Amzn-Requestid")) || h.Get("X-Amzn-Errortype") != tc.errorType {
-			t.Errorf("%s: headers %v, body %d bytes", tc.op, h, len(body))
+		if h.Get("Content-Type") != "application/x-amz-json-1.1" || resp.ContentLength != int64(len(body)) || string(body) != "{}" ||
+			h.Get("X-Request-Id") != strconv.Itoa(i+1) {
+			t.Errorf("X-Status %d: headers %v, body %q", tc.status, h, body)
 		}
 		date, err := http.ParseTime(h.Get("Date"))
 		if err != nil || time.Since(date).Abs() > 5*time.Second {
-			t.Errorf("%s: Date %q (%v), want now", tc.op, h.Get("Date"), err)
+			t.Errorf("X-Status %d: Date %q (%v), want now", tc.status, h.Get("Date"), err)
 		}
+	}
+}
+
+// fieldsHandler answers with the header fields it holds.
+type fieldsHandler struct{ fields Header }
+
+func (fieldsHandler) Precheck(*Request) error { return nil }
+
+func (h fieldsHandler) ServeExchange(x *Exchange) {
+	x.Response.Header = append(x.Response.Header, h.fields...)
+	x.Response.Body = append(x.Response.Body, "{}"...)
+}
+
+// TestLeanHandlerFields: a handler's header field cannot split the
+// answer: fields with names that are not tokens are left out, and control
+// characters out of values.
+func TestLeanHandlerFields(t *testing.T) {
+	srv := New(Config{})
+	fc := &fakeConn{in: bytes.NewReader(rawPost("{}", "Connection: close\r\n"))}
+	h := fieldsHandler{Header{
+		{"X-Good", "a\tb"},
+		{"X-Split", "v\r\nSet-Cookie: x=y"},
+		{"Bad Name", "v"},
+		{"X-Bad:\r\nSet-Cookie", "x=y"},
+		{"", "v"},
+		{"X-Nul", "a\x00b\x7fc"},
+	}}
+	c := srv.newConn(fc, h, testFallback())
+	c.serve()
+	resp, body := readResponse(t, bufio.NewReader(&fc.out))
+	if resp.StatusCode != 200 || string(body) != "{}" {
+		t.Fatalf("answer %d %q", resp.StatusCode, body)
+	}
+	if got := resp.Header.Get("X-Good"); got != "a\tb" {
+		t.Errorf("X-Good = %q, want %q", got, "a\tb")
+	}
+	if got := resp.Header.Get("X-Split"); got != "vSet-Cookie: x=y" {
+		t.Errorf("X-Split = %q, want %q", got, "vSet-Cookie: x=y")
+	}
+	if got := resp.Header.Get("X-Nul"); got != "abc" {
+		t.Errorf("X-Nul = %q, want %q", got, "abc")
+	}
+	if _, ok := resp.Header["Set-Cookie"]; ok || len(resp.Header) != 5 || !resp.Close { // X-Good, X-Split, X-Nul, Content-Length, Date; Connection: close
+		t.Errorf("answer headers %v (close %v)", resp.Header, resp.Close)
 	}
 }
 
@@ -159,7 +361,7 @@ func TestLeanPipelining(t *testing.T) {
 	c, br := e.dial()
 	var all []byte
 	for i := range 20 {
-		all = append(all, e.rawKMS("GenerateRandom", generateRandom(i+1), nil)...)
+		all = append(all, rawPost(payload(i+1))...)
 	}
 	all = append(all, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"...)
 	if _, err := c.Write(all); err != nil {
@@ -167,7 +369,7 @@ func TestLeanPipelining(t *testing.T) {
 	}
 	for i := range 20 {
 		resp, body := readResponse(t, br)
-		wantRandom(t, resp, body, i+1)
+		wantEcho(t, resp, body, payload(i+1))
 	}
 	if resp, body := readResponse(t, br); resp.StatusCode != 200 || string(body) != "ok\n" {
 		t.Errorf("pipelined GET /healthz = %d %q", resp.StatusCode, body)
@@ -176,12 +378,12 @@ func TestLeanPipelining(t *testing.T) {
 
 // TestLeanExpectContinue: with "Expect: 100-continue" the server says
 // "100 Continue" before the client sends the body (curl does this for
-// bodies over 1 KiB).
+// bodies over 1 KiB), once the handler's Precheck has passed it.
 func TestLeanExpectContinue(t *testing.T) {
 	e := leanEnv(t, Timeouts{})
 	c, br := e.dial()
-	body := generateRandom(24)
-	raw := e.rawKMS("GenerateRandom", body, func(r *http.Request) { r.Header.Set("Expect", "100-continue") })
+	body := payload(24)
+	raw := rawPost(body, "Expect: 100-continue\r\n")
 	head := raw[:len(raw)-len(body)]
 	if _, err := c.Write(head); err != nil {
 		t.Fatal(err)
@@ -190,32 +392,27 @@ func TestLeanExpectContinue(t *testing.T) {
 	if resp.StatusCode != http.StatusContinue {
 		t.Fatalf("after the headers: %d, want 100 Continue", resp.StatusCode)
 	}
+	if n := e.h.prechecks(); n != 1 {
+		t.Errorf("%d Precheck calls before 100 Continue, want 1", n)
+	}
 	c.Write([]byte(body))
 	resp, b := readResponse(t, br)
-	wantRandom(t, resp, b, 24)
+	wantEcho(t, resp, b, body)
 	// A body sent without waiting gets no 100.
 	c.Write(raw)
 	resp, b = readResponse(t, br)
-	wantRandom(t, resp, b, 24)
+	wantEcho(t, resp, b, body)
 }
 
 func TestLeanHTTP10(t *testing.T) {
 	e := leanEnv(t, Timeouts{})
-	http10 := func(keepAlive bool) func(r *http.Request) {
-		return func(r *http.Request) {
-			r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.0", 1, 0
-			if keepAlive {
-				r.Header.Set("Connection", "keep-alive")
-			}
-		}
-	}
-	toHTTP10 := func(raw []byte) []byte { return bytes.Replace(raw, []byte("HTTP/1.1"), []byte("HTTP/1.0"), 1) }
+	http10 := func(raw []byte) []byte { return bytes.Replace(raw, []byte("HTTP/1.1"), []byte("HTTP/1.0"), 1) }
 
 	// HTTP/1.0: the connection closes after the answer.
 	c, br := e.dial()
-	c.Write(toHTTP10(e.rawKMS("GenerateRandom", generateRandom(4), http10(false))))
+	c.Write(http10(rawPost(payload(4))))
 	resp, b := readResponse(t, br)
-	wantRandom(t, resp, b, 4)
+	wantEcho(t, resp, b, payload(4))
 	if !resp.Close {
 		t.Errorf("HTTP/1.0 answer without Connection: close")
 	}
@@ -224,9 +421,9 @@ func TestLeanHTTP10(t *testing.T) {
 	// HTTP/1.0 with Connection: keep-alive stays open.
 	c, br = e.dial()
 	for range 3 {
-		c.Write(toHTTP10(e.rawKMS("GenerateRandom", generateRandom(5), http10(true))))
+		c.Write(http10(rawPost(payload(5), "Connection: keep-alive\r\n")))
 		resp, b := readResponse(t, br)
-		wantRandom(t, resp, b, 5)
+		wantEcho(t, resp, b, payload(5))
 		if resp.Header.Get("Connection") != "keep-alive" {
 			t.Errorf("HTTP/1.0 keep-alive answer: Connection %q", resp.Header.Get("Connection"))
 		}
@@ -242,22 +439,21 @@ func TestLeanHTTP10(t *testing.T) {
 func TestLeanConnectionClose(t *testing.T) {
 	e := leanEnv(t, Timeouts{})
 	c, br := e.dial()
-	c.Write(e.rawKMS("GenerateRandom", generateRandom(7), func(r *http.Request) { r.Close = true }))
+	c.Write(rawPost(payload(7), "Connection: close\r\n"))
 	resp, b := readResponse(t, br)
-	wantRandom(t, resp, b, 7)
+	wantEcho(t, resp, b, payload(7))
 	if !resp.Close {
 		t.Errorf("the answer to Connection: close does not say close")
 	}
 	wantClosed(t, c, br)
 }
 
-// TestLeanHeaderCase: header names match whatever their case (the
-// signature covers the values, and the names lower-cased).
+// TestLeanHeaderCase: header names match whatever their case.
 func TestLeanHeaderCase(t *testing.T) {
 	e := leanEnv(t, Timeouts{})
 	c, br := e.dial()
 	for _, change := range []func(string) string{strings.ToLower, strings.ToUpper} {
-		raw := e.rawKMS("GenerateRandom", generateRandom(9), nil)
+		raw := rawPost(payload(9), "X-Status: 200\r\n")
 		head, body, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
 		lines := strings.Split(string(head), "\r\n")
 		for i := 1; i < len(lines); i++ {
@@ -266,16 +462,20 @@ func TestLeanHeaderCase(t *testing.T) {
 		}
 		c.Write([]byte(strings.Join(lines, "\r\n") + "\r\n\r\n" + string(body)))
 		resp, b := readResponse(t, br)
-		wantRandom(t, resp, b, 9)
+		wantEcho(t, resp, b, payload(9))
+		if resp.Header.Get("Content-Type") != "application/x-amz-json-1.1" {
+			t.Errorf("%s names: the handler did not find Content-Type", change("X"))
+		}
 	}
 }
 
 // TestLeanMalformed sends requests that a strict parser must refuse: the
 // server answers with the status and closes the connection, so that no
-// bytes after them can be read as another request.
+// bytes after them can be read as another request; the handler sees none
+// of them.
 func TestLeanMalformed(t *testing.T) {
 	e := leanEnv(t, Timeouts{})
-	const post = "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: TrentService.ListKeys\r\n"
+	const post = "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: ok\r\n"
 	for _, tc := range []struct {
 		name, raw string
 		status    int
@@ -299,7 +499,7 @@ func TestLeanMalformed(t *testing.T) {
 		{"LF alone in a header", post + "X-Bad: a\nX-Other: b\r\n\r\n", 400},
 		{"space before the colon", post + "Content-Length : 2\r\n\r\n{}", 400},
 		{"no colon", post + "NoColon\r\n\r\n", 400},
-		{"missing Host", "POST / HTTP/1.1\r\nX-Amz-Target: TrentService.ListKeys\r\nContent-Length: 2\r\n\r\n{}", 400},
+		{"missing Host", "POST / HTTP/1.1\r\nAuthorization: ok\r\nContent-Length: 2\r\n\r\n{}", 400},
 		{"two Hosts", post + "Host: y\r\n\r\n", 400},
 		{"bad Host", "GET /healthz HTTP/1.1\r\nHost: a/b\r\n\r\n", 400},
 		{"HTTP/2.0", "POST / HTTP/2.0\r\nHost: x\r\n\r\n", 505},
@@ -327,6 +527,9 @@ func TestLeanMalformed(t *testing.T) {
 			}
 			wantClosed(t, c, br)
 		})
+	}
+	if n := e.h.n.Load(); n != 0 {
+		t.Errorf("the handler served %d of the malformed requests", n)
 	}
 }
 
@@ -358,39 +561,36 @@ func TestLeanOversize(t *testing.T) {
 		}
 		wantClosed(t, c, br)
 	})
-	t.Run("101 header fields", func(t *testing.T) {
+	for _, tc := range []struct {
+		fields, status int
+	}{
+		{101, http.StatusRequestHeaderFieldsTooLarge},
+		{100, http.StatusOK},
+	} {
+		t.Run(fmt.Sprintf("%d header fields", tc.fields), func(t *testing.T) {
+			c, br := e.dial()
+			var b strings.Builder
+			b.WriteString("GET /healthz HTTP/1.1\r\nHost: x\r\n")
+			for i := range tc.fields - 1 {
+				fmt.Fprintf(&b, "X-H%d: v\r\n", i)
+			}
+			c.Write([]byte(b.String() + "\r\n"))
+			resp, _ := readResponse(t, br)
+			if resp.StatusCode != tc.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+			if tc.status != http.StatusOK {
+				wantClosed(t, c, br)
+			}
+		})
+	}
+	t.Run("handler body over the limit", func(t *testing.T) {
+		// Refused by its Content-Length, before it is read: the handler
+		// answers, told ErrBodyTooLarge, then the connection closes.
 		c, br := e.dial()
-		var b strings.Builder
-		b.WriteString("GET /healthz HTTP/1.1\r\nHost: x\r\n")
-		for i := range 100 {
-			fmt.Fprintf(&b, "X-H%d: v\r\n", i)
-		}
-		c.Write([]byte(b.String() + "\r\n"))
-		resp, _ := readResponse(t, br)
-		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-			t.Errorf("status %d, want 431", resp.StatusCode)
-		}
-		wantClosed(t, c, br)
-	})
-	t.Run("100 header fields", func(t *testing.T) {
-		c, br := e.dial()
-		var b strings.Builder
-		b.WriteString("GET /healthz HTTP/1.1\r\nHost: x\r\n")
-		for i := range 99 {
-			fmt.Fprintf(&b, "X-H%d: v\r\n", i)
-		}
-		c.Write([]byte(b.String() + "\r\n"))
-		if resp, _ := readResponse(t, br); resp.StatusCode != http.StatusOK {
-			t.Errorf("status %d, want 200", resp.StatusCode)
-		}
-	})
-	t.Run("KMS body over the limit", func(t *testing.T) {
-		// Refused by its Content-Length, before it is read: the KMS's
-		// error, then the connection closes.
-		c, br := e.dial()
-		c.Write(fmt.Appendf(nil, "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: TrentService.ListKeys\r\nContent-Length: %d\r\n\r\n{", MaxBodyBytes+1))
+		c.Write(fmt.Appendf(nil, "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: ok\r\nContent-Length: %d\r\n\r\n{", MaxBodyBytes+1))
 		resp, body := readResponse(t, br)
-		if resp.StatusCode != 400 || resp.Header.Get("X-Amzn-Errortype") != "ValidationException" || !bytes.Contains(body, []byte("larger than")) {
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || string(body) != "body error: "+ErrBodyTooLarge.Error() {
 			t.Errorf("oversized body: %d %v %s", resp.StatusCode, resp.Header, body)
 		}
 		wantClosed(t, c, br)
@@ -403,19 +603,17 @@ func TestLeanOversize(t *testing.T) {
 		}
 		wantClosed(t, c, br)
 	})
-	t.Run("largest KMS body", func(t *testing.T) {
+	t.Run("largest body", func(t *testing.T) {
 		// A body at the limit is read (across many reads) and reaches the
-		// operation.
-		body := `{"Description":"` + strings.Repeat("a", MaxBodyBytes-len(`{"Description":""}`)) + `"}`
+		// handler whole.
+		body := payload(MaxBodyBytes)
 		c, br := e.dial()
-		c.Write(e.rawKMS("UpdateKeyDescription", body, nil))
+		c.Write(rawPost(body))
 		resp, b := readResponse(t, br)
-		if resp.StatusCode != 400 || bytes.Contains(b, []byte("larger than")) {
-			t.Errorf("a %d-byte body: %d %s", len(body), resp.StatusCode, b)
-		}
-		c.Write(e.rawKMS("GenerateRandom", generateRandom(3), nil))
+		wantEcho(t, resp, b, body)
+		c.Write(rawPost(payload(3)))
 		resp, b = readResponse(t, br)
-		wantRandom(t, resp, b, 3)
+		wantEcho(t, resp, b, payload(3))
 	})
 }
 
@@ -444,14 +642,13 @@ func TestLeanSlowloris(t *testing.T) {
 }
 
 // TestLeanSlowBody: a body that does not come within the read timeout is
-// not waited for.
+// not waited for: the handler answers, told the timeout, then the
+// connection closes.
 func TestLeanSlowBody(t *testing.T) {
 	e := leanEnv(t, Timeouts{Read: 300 * time.Millisecond})
 	c, br := e.dial()
 	start := time.Now()
-	c.Write([]byte("POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: TrentService.ListKeys\r\nContent-Length: 10\r\n\r\n{"))
-	// The KMS answers that it could not read the body; then the
-	// connection closes.
+	c.Write([]byte("POST / HTTP/1.1\r\nHost: x\r\nAuthorization: ok\r\nContent-Length: 10\r\n\r\n{"))
 	resp, body := readResponse(t, br)
 	if resp.StatusCode != 400 || !resp.Close {
 		t.Errorf("body timeout: %d %s (close %v)", resp.StatusCode, body, resp.Close)
@@ -460,14 +657,19 @@ func TestLeanSlowBody(t *testing.T) {
 	if d := time.Since(start); d > 1500*time.Millisecond {
 		t.Errorf("closed after %v, want about the 300 ms read timeout", d)
 	}
+	errs := e.h.bodyErrs()
+	var ne net.Error
+	if len(errs) != 1 || !errors.As(errs[0], &ne) || !ne.Timeout() {
+		t.Errorf("the handler's BodyErrs = %v, want one timeout", errs)
+	}
 }
 
 func TestLeanIdleTimeout(t *testing.T) {
 	e := leanEnv(t, Timeouts{Idle: 300 * time.Millisecond})
 	c, br := e.dial()
-	c.Write(e.rawKMS("GenerateRandom", generateRandom(2), nil))
+	c.Write(rawPost(payload(2)))
 	resp, b := readResponse(t, br)
-	wantRandom(t, resp, b, 2)
+	wantEcho(t, resp, b, payload(2))
 	start := time.Now()
 	wantClosed(t, c, br)
 	if d := time.Since(start); d < 250*time.Millisecond {
@@ -479,24 +681,25 @@ func TestLeanIdleTimeout(t *testing.T) {
 
 // TestLeanShutdown: Shutdown closes idle connections at once, lets a
 // request in flight finish and answer (with Connection: close), then
-// returns; Serve returns ErrServerClosed.
+// returns; Serve returns http.ErrServerClosed.
 func TestLeanShutdown(t *testing.T) {
-	srv := newServerParts(t, false, func(c *Config) { c.Audit = nil }).srv
+	srv := New(Config{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	h := &testHandler{}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	e := &testEnv{t: t, srv: srv, hs: &testServer{URL: "http://" + ln.Addr().String()}}
+	go func() { served <- srv.Serve(ln, h, testFallback()) }()
+	e := &testEnv{t: t, srv: srv, h: h, addr: ln.Addr().String()}
 
 	idle, idleBR := e.dial()
 	idle.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
 	readResponse(t, idleBR)
 
 	busy, busyBR := e.dial()
-	body := generateRandom(16)
-	raw := e.rawKMS("GenerateRandom", body, func(r *http.Request) { r.Header.Set("Expect", "100-continue") })
+	body := payload(16)
+	raw := rawPost(body, "Expect: 100-continue\r\n")
 	busy.Write(raw[:len(raw)-len(body)])
 	if resp, _ := readResponse(t, busyBR); resp.StatusCode != http.StatusContinue {
 		t.Fatalf("got %d, want 100 Continue", resp.StatusCode)
@@ -520,7 +723,7 @@ func TestLeanShutdown(t *testing.T) {
 	}
 	busy.Write([]byte(body))
 	resp, b := readResponse(t, busyBR)
-	wantRandom(t, resp, b, 16)
+	wantEcho(t, resp, b, body)
 	if !resp.Close {
 		t.Errorf("the answer during Shutdown does not say Connection: close")
 	}
@@ -533,11 +736,11 @@ func TestLeanShutdown(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Shutdown did not return after the last answer")
 	}
-	if err := <-served; err != ErrServerClosed {
-		t.Errorf("Serve err = %v, want ErrServerClosed", err)
+	if err := <-served; err != http.ErrServerClosed {
+		t.Errorf("Serve err = %v, want http.ErrServerClosed", err)
 	}
-	if err := srv.Serve(ln); err != ErrServerClosed {
-		t.Errorf("Serve after Shutdown err = %v, want ErrServerClosed", err)
+	if err := srv.Serve(ln, h, nil); err != http.ErrServerClosed {
+		t.Errorf("Serve after Shutdown err = %v, want http.ErrServerClosed", err)
 	}
 }
 
@@ -577,19 +780,23 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv}, pool
 }
 
-func TestLeanTLS(t *testing.T) {
-	e := newTestEnv(t)
+// tlsEnv is a testEnv served over TLS, with cfg.
+func tlsEnv(t *testing.T, cfg Config) (*testEnv, *x509.CertPool) {
+	t.Helper()
 	cert, pool := selfSigned(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tln := tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}})
-	srv := e.srv
-	go srv.Serve(tln)
-	e.hs = &testServer{URL: "https://" + ln.Addr().String(), client: &http.Client{Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}}
-	resp, err := e.hs.client.Get(e.hs.URL + "/healthz")
+	return serveOn(t, cfg, tln, ln.Addr().String()), pool
+}
+
+func TestLeanTLS(t *testing.T) {
+	e, pool := tlsEnv(t, Config{})
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	url := "https://" + e.addr
+	resp, err := client.Get(url + "/healthz")
 	if err != nil {
 		t.Fatalf("GET /healthz over TLS: %v", err)
 	}
@@ -597,14 +804,20 @@ func TestLeanTLS(t *testing.T) {
 	if resp.StatusCode != 200 || resp.ProtoMajor != 1 || resp.TLS == nil || resp.TLS.NegotiatedProtocol != "http/1.1" {
 		t.Errorf("GET /healthz over TLS: %d %s, ALPN %q", resp.StatusCode, resp.Proto, resp.TLS.NegotiatedProtocol)
 	}
-	for range 3 { // on one kept-alive TLS connection
-		r := e.call("GenerateRandom", generateRandom(12), signOpts{})
-		if r.status != 200 {
-			t.Fatalf("GenerateRandom over TLS: %d %s", r.status, r.body)
+	for i := range 3 { // on one kept-alive TLS connection
+		body := payload(12 + i)
+		r, _ := http.NewRequest(http.MethodPost, url+"/", strings.NewReader(body))
+		r.Header.Set("Authorization", "ok")
+		resp, err := client.Do(r)
+		if err != nil {
+			t.Fatalf("POST / over TLS: %v", err)
 		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		wantEcho(t, resp, b, body)
 	}
 	// Plain HTTP on the TLS port is told so.
-	c, err := net.Dial("tcp", ln.Addr().String())
+	c, err := net.Dial("tcp", e.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -617,9 +830,10 @@ func TestLeanTLS(t *testing.T) {
 	}
 }
 
-// TestLeanOtherRoutes: everything but POST / goes through Server.Handler,
-// as net/http would serve it.
-func TestLeanOtherRoutes(t *testing.T) {
+// TestLeanFallback: everything but POST / goes to the fallback handler,
+// as net/http would serve it: its status, headers and body, with the
+// server's own Content-Length, Date and Connection; HEAD without the body.
+func TestLeanFallback(t *testing.T) {
 	e := leanEnv(t, Timeouts{})
 	c, br := e.dial()
 	c.Write([]byte("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
@@ -627,35 +841,109 @@ func TestLeanOtherRoutes(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 || resp.ContentLength != 3 {
 		t.Errorf("HEAD /healthz = %v, %v", resp, err)
 	}
+	c.Write([]byte("POST /echo?x=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"))
+	resp, b := readResponse(t, br)
+	if resp.StatusCode != http.StatusCreated || string(b) != "hello" || resp.Header.Get("X-Fallback") != "yes" ||
+		resp.Header.Get("Connection") != "" || resp.Header.Get("Date") == "" || resp.Header.Get("Content-Type") == "" {
+		t.Errorf("POST /echo = %d %q %v", resp.StatusCode, b, resp.Header)
+	}
+	c.Write([]byte("GET /empty HTTP/1.1\r\nHost: x\r\n\r\n"))
+	if resp, b := readResponse(t, br); resp.StatusCode != http.StatusNoContent || len(b) != 0 || resp.Header.Get("Content-Length") != "" {
+		t.Errorf("GET /empty = %d %q %v", resp.StatusCode, b, resp.Header)
+	}
 	for _, req := range []string{
-		"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", // served only by Server.MetricsHandler
 		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-		"POST /keys HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
-		"POST /? HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
+		"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
+		"POST /keys HTTP/1.1\r\nHost: x\r\nAuthorization: ok\r\nContent-Length: 2\r\n\r\n{}",
 		"GET /nothing?x=1 HTTP/1.1\r\nHost: x\r\n\r\n",
 	} {
 		c.Write([]byte(req))
-		resp, b := readResponse(t, br)
-		var doc struct {
-			Type string `json:"__type"`
-		}
-		json.Unmarshal(b, &doc)
-		if resp.StatusCode != 400 || doc.Type == "" || resp.Header.Get("X-Amzn-Errortype") != doc.Type {
+		if resp, b := readResponse(t, br); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("%q = %d %s", strings.SplitN(req, "\r\n", 2)[0], resp.StatusCode, b)
 		}
+	}
+	if n := e.h.n.Load(); n != 0 {
+		t.Errorf("the handler served %d requests to other routes", n)
+	}
+	// POST / with a query is the handler's.
+	c.Write([]byte("POST /?a=b HTTP/1.1\r\nHost: x\r\nAuthorization: ok\r\nContent-Length: 2\r\n\r\n{}"))
+	resp, b = readResponse(t, br)
+	wantEcho(t, resp, b, "{}")
+}
+
+// TestLeanNilFallback: with no fallback, other routes are 404 Not Found.
+func TestLeanNilFallback(t *testing.T) {
+	srv := New(Config{})
+	fc := &fakeConn{in: bytes.NewReader([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))}
+	ln := &oneConnListener{c: fc}
+	if err := srv.Serve(ln, &testHandler{}, nil); err != io.EOF {
+		t.Fatalf("Serve err = %v, want the listener's io.EOF", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.Stats().Connections > 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	resp, _ := readResponse(t, bufio.NewReader(bytes.NewReader(fc.output())))
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /healthz with no fallback = %d, want 404", resp.StatusCode)
+	}
+}
+
+// oneConnListener accepts one connection, then fails with io.EOF.
+type oneConnListener struct {
+	c    net.Conn
+	done bool
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	if l.done {
+		return nil, io.EOF
+	}
+	l.done = true
+	return l.c, nil
+}
+func (l *oneConnListener) Close() error   { return nil }
+func (l *oneConnListener) Addr() net.Addr { return l.c.LocalAddr() }
+
+// TestLeanPanickingHandler: a handler that panics loses its connection,
+// not the server; the panic is logged.
+func TestLeanPanickingHandler(t *testing.T) {
+	catcher := &panicCatcher{}
+	e := newTestEnv(t, Config{Logger: slog.New(catcher)})
+	c, br := e.dial()
+	c.Write(rawPost("{}", "X-Panic: 1\r\n"))
+	wantClosed(t, c, br)
+	c, br = e.dial()
+	c.Write(rawPost("{}"))
+	resp, b := readResponse(t, br)
+	wantEcho(t, resp, b, "{}")
+	catcher.mu.Lock()
+	defer catcher.mu.Unlock()
+	if len(catcher.panics) != 1 || !strings.Contains(catcher.panics[0], "X-Panic") {
+		t.Errorf("panics logged: %q, want the handler's", catcher.panics)
 	}
 }
 
 // fakeConn is a connection whose input is a fixed string of bytes.
 type fakeConn struct {
 	in  *bytes.Reader
+	mu  sync.Mutex
 	out bytes.Buffer
 }
 
-func (c *fakeConn) Read(b []byte) (int, error)  { return c.in.Read(b) }
-func (c *fakeConn) Write(b []byte) (int, error) { return c.out.Write(b) }
-func (c *fakeConn) Close() error                { return nil }
-func (c *fakeConn) LocalAddr() net.Addr         { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8500} }
+func (c *fakeConn) Read(b []byte) (int, error) { return c.in.Read(b) }
+func (c *fakeConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.out.Write(b)
+}
+func (c *fakeConn) output() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.Clone(c.out.Bytes())
+}
+func (c *fakeConn) Close() error        { return nil }
+func (c *fakeConn) LocalAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8500} }
 func (c *fakeConn) RemoteAddr() net.Addr {
 	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
 }
@@ -684,22 +972,26 @@ func (h *panicCatcher) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h *panicCatcher) WithGroup(string) slog.Handler      { return h }
 
 // FuzzHTTPServer feeds arbitrary bytes to a connection of the lean server
-// (unsigned requests reach the KMS through InsecureDev): it must never
-// panic, and what it writes back must be a sequence of well-formed HTTP/1.1
-// answers, each with a status, a Date and a Content-Length that matches.
+// serving testHandler: it must never panic, and what it writes back must
+// be a sequence of well-formed HTTP/1.1 answers, each with a status, a
+// Date and a Content-Length that matches.
 func FuzzHTTPServer(f *testing.F) {
 	catcher := &panicCatcher{}
-	srv := newServerParts(f, false, func(c *Config) { c.InsecureDev, c.Logger = true, slog.New(catcher) }).srv
-	kmsReq := func(op, body string, extra string) string {
-		return fmt.Sprintf("POST / HTTP/1.1\r\nHost: 127.0.0.1:8500\r\nX-Amz-Target: TrentService.%s\r\nContent-Type: application/x-amz-json-1.1\r\n%sContent-Length: %d\r\n\r\n%s", op, extra, len(body), body)
+	srv := New(Config{Logger: slog.New(catcher)})
+	h := &testHandler{}
+	fallback := testFallback()
+	post := func(body string, extra string) string {
+		return fmt.Sprintf("POST / HTTP/1.1\r\nHost: 127.0.0.1:8500\r\nContent-Type: application/x-amz-json-1.1\r\n%sContent-Length: %d\r\n\r\n%s", extra, len(body), body)
 	}
 	for _, seed := range []string{
-		kmsReq("GenerateRandom", `{"NumberOfBytes":16}`, ""),
-		kmsReq("ListKeys", `{}`, "") + kmsReq("CreateKey", `{}`, "Connection: keep-alive\r\n"),
-		kmsReq("GenerateDataKey", `{"KeyId":"alias/x","NumberOfBytes":32}`, "Expect: 100-continue\r\n"),
-		kmsReq("Decrypt", `{"CiphertextBlob":"AAECAwQ="}`, "Connection: close\r\n") + kmsReq("ListKeys", "{}", ""),
+		post(`{"NumberOfBytes":16}`, "Authorization: ok\r\n"),
+		post(`{}`, "") + post(`{}`, "Connection: keep-alive\r\n"),
+		post(`{"KeyId":"alias/x","NumberOfBytes":32}`, "Expect: 100-continue\r\n"),
+		post(`{"CiphertextBlob":"AAECAwQ="}`, "Connection: close\r\n") + post("{}", ""),
+		post(`{}`, "Authorization: bad\r\nX-Status: 404\r\n"),
 		"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.0\r\n\r\n",
 		"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /empty HTTP/1.1\r\nHost: x\r\n\r\n",
 		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
 		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
 		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{}",
@@ -709,8 +1001,11 @@ func FuzzHTTPServer(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
+		if lower := bytes.ToLower(in); bytes.Contains(lower, []byte("x-block")) || bytes.Contains(lower, []byte("x-panic")) {
+			return // testHandler's hooks to block and to panic
+		}
 		fc := &fakeConn{in: bytes.NewReader(in)}
-		c := srv.newConn(fc)
+		c := srv.newConn(fc, h, fallback)
 		c.serve()
 		catcher.mu.Lock()
 		panics := catcher.panics
