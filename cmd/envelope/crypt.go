@@ -8,8 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
-	"strconv"
 
 	"github.com/envelopekms/envelope"
 	"github.com/envelopekms/envelope/keyring"
@@ -120,7 +120,7 @@ func (c *cli) encrypt(args []string) error {
 	fs.StringArrayVar(&required, "required-context", nil, "authenticate the -c pair of `KEY` without storing it in the message (repeatable): readers must give it with -c (the ESDK's required encryption context)")
 	fs.StringVar(&c.kmsFlag, "kms", "", kmsFlagHelp)
 	fs.StringVar(&suiteName, "suite", "", "algorithm suite `ID`, hex (0x0478) or name; default 0x0578, or 0x0378 under forbid-encrypt-allow-decrypt")
-	fs.StringVar(&frameSize, "frame-size", strconv.Itoa(envelope.DefaultFrameSize), "plaintext bytes per frame, `N` (suffixes K and M for KiB and MiB)")
+	fs.StringVar(&frameSize, "frame-size", sizeText(envelope.DefaultFrameSize), "plaintext bytes per frame, `N` ("+sizeUnits+")")
 	f.cache.register(fs, false)
 	if ok, err := c.parse(fs, args, encryptHelp, keyFormsHelp); !ok {
 		return err
@@ -146,17 +146,17 @@ func (c *cli) encrypt(args []string) error {
 		opts = append(opts, envelope.WithSuite(s.ID))
 	}
 	n, err := parseSize(frameSize)
-	if err != nil {
-		return usageErrorf("--frame-size: %v", err)
+	if err != nil || n < 1 || n > math.MaxUint32 {
+		return usageErrorf("--frame-size: %q: want a size from 1 to 4294967295 bytes, such as 4096, 64K or 1M", frameSize)
 	}
 	if f.limits.maxFrame != "none" {
-		if max, err := parseByteCount(f.limits.maxFrame); err == nil && int64(n) > max {
+		if max, err := parseSize(f.limits.maxFrame); err == nil && n > max {
 			return &exitError{code: 2, err: &hintError{
 				fmt.Errorf("--frame-size %s is above --max-frame-size %s, the largest frame readers accept by default", frameSize, f.limits.maxFrame),
 				fmt.Sprintf("a reader holds a frame in memory until it authenticates; to write such frames anyway, add --max-frame-size %s, and give the same flag to every reader", frameSize)}}
 		}
 	}
-	opts = append(opts, envelope.WithFrameSize(n))
+	opts = append(opts, envelope.WithFrameSize(int(n)))
 	files, jobs, err := f.inputs(fs, false)
 	if err != nil {
 		return err

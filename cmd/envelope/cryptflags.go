@@ -139,9 +139,9 @@ type limitFlags struct {
 // holding frames, does not need).
 func (f *limitFlags) register(fs *pflag.FlagSet, encrypt bool) {
 	f.registerHeader(fs, encrypt)
-	help := "refuse messages whose frames (or non-framed body) hold more than `SIZE` bytes, the plaintext held in memory before it authenticates (K, M, G suffixes; none: no limit)"
+	help := "refuse messages whose frames (or non-framed body) hold more than `SIZE` bytes, the plaintext held in memory before it authenticates (" + sizeUnits + "; none: no limit)"
 	if encrypt {
-		help = "allow frames of up to `SIZE` bytes (--frame-size above the readers' default needs it here and where the message is read; none: no limit)"
+		help = "allow frames of up to `SIZE` bytes (--frame-size above the readers' default needs it here and where the message is read; " + sizeUnits + "; none: no limit)"
 	}
 	fs.StringVar(&f.maxFrame, "max-frame-size", sizeText(envelope.DefaultMaxFrameSize), help)
 }
@@ -154,8 +154,11 @@ func (f *limitFlags) registerHeader(fs *pflag.FlagSet, encrypt bool) {
 	}
 	fs.StringVar(&f.maxEDKs, "max-encrypted-data-keys", strconv.Itoa(envelope.DefaultMaxEncryptedDataKeys), edkHelp)
 	fs.StringVar(&f.maxHeader, "max-header-size", sizeText(envelope.DefaultMaxHeaderSize),
-		"refuse message headers longer than `SIZE` bytes (K, M, G suffixes; none: no limit)")
+		"refuse message headers longer than `SIZE` bytes ("+sizeUnits+"; none: no limit)")
 }
+
+// maxLimitSize is the largest --max-header-size and --max-frame-size: 2 GiB.
+const maxLimitSize = 2 << 30
 
 // options returns the limit options; flags not registered are left empty
 // and set nothing.
@@ -184,11 +187,10 @@ func (f *limitFlags) options() ([]envelope.Option, error) {
 		}
 		n := envelope.NoLimit
 		if x.value != "none" {
-			v, err := parseByteCount(x.value)
-			if err != nil || v > math.MaxInt32 {
+			v, err := parseSize(x.value)
+			if n = int(v); err != nil || v < 1 || v > maxLimitSize || int64(n) != v {
 				return nil, usageErrorf("%s %q: want a size from 1 byte to 2G, such as 64K or 16M, or none", x.flag, x.value)
 			}
-			n = int(v)
 		}
 		opts = append(opts, x.option(n))
 	}
@@ -206,7 +208,7 @@ func (f *cacheFlags) register(fs *pflag.FlagSet, decrypt bool) {
 	} else {
 		fs.StringVar(&f.maxAge, "cache-max-age", "", "turn on the data-key cache: messages share a data key for up to `DURATION` (such as 30s or 5m)")
 		fs.StringVar(&f.maxMessages, "cache-max-messages", "", "with the cache: a data key encrypts at most `N` messages (1 to 4294967296, the default)")
-		fs.StringVar(&f.maxBytes, "cache-max-bytes", "", "with the cache: a data key encrypts at most `N` bytes of plaintext in all (K, M, G, T suffixes; default and most 2^63-1)")
+		fs.StringVar(&f.maxBytes, "cache-max-bytes", "", "with the cache: a data key encrypts at most `N` bytes of plaintext in all ("+sizeUnits+"; default and most 2^63-1)")
 	}
 	fs.StringVar(&f.capacity, "cache-capacity", "", "with the cache: keep at most `N` data keys (default 1000)")
 }
@@ -237,8 +239,8 @@ func (f *cacheFlags) options() (opts *materials.CachingOptions, bounded bool, er
 		opts.MaxMessagesEncrypted = n
 	}
 	if f.maxBytes != "" {
-		n, err := parseByteCount(f.maxBytes)
-		if err != nil {
+		n, err := parseSize(f.maxBytes)
+		if err != nil || n < 1 {
 			return nil, false, usageErrorf("--cache-max-bytes %q: want a size from 1 to %d bytes (2^63-1), such as 64M or 10G", f.maxBytes, materials.CachingMaxBytes)
 		}
 		opts.MaxBytesEncrypted = n

@@ -93,53 +93,48 @@ func checkBoolValues(fs *pflag.FlagSet, args []string) error {
 	return nil
 }
 
-// sizeText writes a byte count as the size flags take it.
-func sizeText(n int) string {
-	switch {
-	case n%(1<<20) == 0:
-		return strconv.Itoa(n>>20) + "M"
-	case n%(1<<10) == 0:
-		return strconv.Itoa(n>>10) + "K"
-	}
-	return strconv.Itoa(n)
-}
+// sizeUnits is how the help of every size flag names the suffixes that
+// parseSize takes.
+const sizeUnits = "suffix K, M, G or T for KiB, MiB, GiB or TiB"
 
-// parseByteCount parses a positive byte count that fits an int64, with an
-// optional binary suffix: K, M, G or T (or KiB, KB, ...).
-func parseByteCount(s string) (int64, error) {
-	t := strings.ToUpper(strings.TrimSpace(s))
-	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
+// parseSize parses a size in bytes, for every flag that takes one: a
+// decimal number with an optional unit, K, M, G or T for KiB, MiB, GiB or
+// TiB (binary multiples: 1K is 1024 bytes), which may be followed by "iB"
+// or "B" (64K, 64KiB and 64KB are one size); or the number followed by "B"
+// alone. Letters may be in either case; spaces around the size are
+// ignored. The number has no sign and no fraction, and the size is at most
+// 2^63-1 bytes. Which sizes a flag takes, and "none" where a flag may have
+// no limit, are the flag's business.
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	num := strings.TrimRight(t, "BbIiKkMmGgTt")
+	unit := strings.ToUpper(t[len(num):])
 	shift := 0
-	if k := len(t); k > 0 {
-		if i := strings.IndexByte("KMGT", t[k-1]); i >= 0 {
-			shift, t = 10*(i+1), t[:k-1]
+	if unit != "" {
+		if i := strings.IndexByte("KMGT", unit[0]); i >= 0 {
+			shift, unit = 10*(i+1), unit[1:]
+		}
+		if unit != "" && unit != "B" && (shift == 0 || unit != "IB") {
+			return 0, fmt.Errorf("%q: unknown unit %q; want a number of bytes with an optional %s", s, t[len(num):], sizeUnits)
 		}
 	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 1 || n > math.MaxInt64>>shift {
-		return 0, fmt.Errorf("%q: want a byte count from 1 to 2^63-1", s)
+	if num == "" || strings.TrimLeft(num, "0123456789") != "" {
+		return 0, fmt.Errorf("%q: want a number of bytes with an optional %s", s, sizeUnits)
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n > math.MaxInt64>>shift {
+		return 0, fmt.Errorf("%q: more than 2^63-1 bytes", s)
 	}
 	return n << shift, nil
 }
 
-// parseSize parses a byte count with an optional binary suffix: K, KiB or
-// KB for 1024, M, MiB or MB for 1024².
-func parseSize(s string) (int, error) {
-	t := strings.TrimSpace(s)
-	mult := uint64(1)
-	upper := strings.ToUpper(t)
-	for _, u := range []struct {
-		suffix string
-		mult   uint64
-	}{{"KIB", 1 << 10}, {"KB", 1 << 10}, {"K", 1 << 10}, {"MIB", 1 << 20}, {"MB", 1 << 20}, {"M", 1 << 20}} {
-		if strings.HasSuffix(upper, u.suffix) {
-			t, mult = t[:len(t)-len(u.suffix)], u.mult
-			break
+// sizeText writes a byte count as parseSize reads it, in the largest unit
+// that divides it.
+func sizeText(n int64) string {
+	for i := 4; i > 0; i-- {
+		if unit := int64(1) << (10 * i); n != 0 && n%unit == 0 {
+			return strconv.FormatInt(n/unit, 10) + "KMGT"[i-1:i]
 		}
 	}
-	n, err := strconv.ParseUint(t, 10, 32)
-	if err != nil || n == 0 || n*mult > 1<<32-1 {
-		return 0, fmt.Errorf("%q: want a size from 1 to 4294967295 bytes, such as 4096, 64K or 1M", s)
-	}
-	return int(n * mult), nil
+	return strconv.FormatInt(n, 10)
 }
