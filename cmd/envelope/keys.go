@@ -1,11 +1,15 @@
 package main
 
+// The keys command: its subcommands (keysCommands), each parsed with a
+// flag set of its own, and what each does.
+
 import (
 	"context"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -48,7 +52,7 @@ Commands:
   untag KEY name...           remove tags
   tags KEY                    list tags
 
-Flags:
+Flags of every command ("envelope keys COMMAND --help" lists its own):
 %s
 Examples:
   envelope keys create --alias alias/app --description "app data"
@@ -59,7 +63,9 @@ Examples:
   envelope keys list --json | jq '.[].KeyId'
 `
 
-// keysFlags are the flags of every keys subcommand; each uses its own.
+// keysFlags are the flags of the keys commands: --json and --kms (in
+// cli.kmsFlag) for every one, the others each for the command that
+// registers it.
 type keysFlags struct {
 	json        bool
 	spec        string
@@ -72,20 +78,117 @@ type keysFlags struct {
 	key         string
 }
 
+// keysCommand is one keys subcommand.
+type keysCommand struct {
+	name  string // as typed: "create", "rotation enable"
+	usage string // its arguments and flags, after its name
+	doc   string // what it does, for its --help
+	// flags registers the flags it takes besides --json and --kms.
+	flags func(fs *pflag.FlagSet, f *keysFlags)
+	// Exactly one of key and run is set. key runs a command that takes
+	// one KEY, once the KEY is resolved; run runs any other command with
+	// its arguments, which it checks.
+	key func(k *keysCmd, r keyRef) error
+	run func(k *keysCmd, args []string) error
+}
+
+// keysCommands are the keys subcommands, in the order of keysHelp.
+var keysCommands = []keysCommand{
+	{name: "create", usage: "[--spec SPEC] [--alias alias/NAME] [--description TEXT] [--tag name=value]...",
+		doc: `Create a key. SPEC is SYMMETRIC_DEFAULT (the default), RSA_2048, RSA_3072
+or RSA_4096. The key and its alias are made in one step (with --kms, in two
+calls: if the alias fails, the new key is scheduled for deletion in 7 days).`,
+		flags: func(fs *pflag.FlagSet, f *keysFlags) {
+			fs.StringVar(&f.spec, "spec", kms.SpecSymmetricDefault, "key `SPEC`: SYMMETRIC_DEFAULT, RSA_2048, RSA_3072 or RSA_4096")
+			fs.StringVar(&f.alias, "alias", "", "also create alias/`NAME` for the key")
+			fs.StringVar(&f.description, "description", "", "the key's description `TEXT`")
+			fs.StringArrayVar(&f.tags, "tag", nil, "tag `name=value` (repeatable)")
+		},
+		run: (*keysCmd).create},
+	{name: "list", doc: "List the keys with their aliases and states.", run: (*keysCmd).list},
+	{name: "describe", usage: "KEY", doc: "Show a key's metadata.", key: (*keysCmd).describe},
+	{name: "enable", usage: "KEY", doc: "Allow the key's use.",
+		key: func(k *keysCmd, r keyRef) error { return k.setEnabled("enable", r) }},
+	{name: "disable", usage: "KEY", doc: "Refuse the key's use, until it is enabled again.",
+		key: func(k *keysCmd, r keyRef) error { return k.setEnabled("disable", r) }},
+	{name: "rotate", usage: "KEY", doc: "Rotate the key's material now (symmetric keys; earlier versions still decrypt).",
+		key: (*keysCmd).rotate},
+	{name: "rotation enable", usage: "KEY [--period DAYS]", doc: "Rotate the key automatically every DAYS (90-2560, default 365).",
+		flags: func(fs *pflag.FlagSet, f *keysFlags) {
+			fs.IntVar(&f.period, "period", 365, "rotation period in `DAYS` (90-2560)")
+		},
+		key: (*keysCmd).rotationEnable},
+	{name: "rotation disable", usage: "KEY", doc: "Stop the key's automatic rotation.", key: (*keysCmd).rotationDisable},
+	{name: "rotation status", usage: "KEY", doc: "Show whether and when the key rotates.", key: (*keysCmd).rotationStatus},
+	{name: "rotation list", usage: "KEY", doc: "List the key's rotations.", key: (*keysCmd).rotationList},
+	{name: "schedule-deletion", usage: "KEY [--days N]",
+		doc: "Make the key unusable now and destroy it after N days (7-30, default 30).",
+		flags: func(fs *pflag.FlagSet, f *keysFlags) {
+			fs.IntVar(&f.days, "days", 30, "waiting period in `DAYS` (7-30)")
+		},
+		key: (*keysCmd).scheduleDeletion},
+	{name: "cancel-deletion", usage: "KEY", doc: "Cancel a scheduled deletion (the key comes back disabled).",
+		key: (*keysCmd).cancelDeletion},
+	{name: "alias create", usage: "alias/NAME KEY", doc: "Create the alias alias/NAME for KEY.",
+		run: func(k *keysCmd, args []string) error { return k.aliasSet("create", args) }},
+	{name: "alias update", usage: "alias/NAME KEY", doc: "Point the alias alias/NAME at KEY.",
+		run: func(k *keysCmd, args []string) error { return k.aliasSet("update", args) }},
+	{name: "alias delete", usage: "alias/NAME", doc: "Delete the alias alias/NAME (its key is unchanged).",
+		run: (*keysCmd).aliasDelete},
+	{name: "alias list", usage: "[--key KEY]", doc: "List the aliases, or with --key those of KEY.",
+		flags: func(fs *pflag.FlagSet, f *keysFlags) {
+			fs.StringVar(&f.key, "key", "", "only the aliases of `KEY`")
+		},
+		run: (*keysCmd).aliasList},
+	{name: "public-key", usage: "KEY [-o PEM]", doc: "Write an RSA key's public key (SPKI PEM).",
+		flags: func(fs *pflag.FlagSet, f *keysFlags) {
+			fs.StringVarP(&f.output, "output", "o", "", "write the PEM to `PATH` instead of standard output")
+		},
+		key: (*keysCmd).publicKey},
+	{name: "tag", usage: "KEY name=value...", doc: "Set tags on the key.",
+		run: func(k *keysCmd, args []string) error { return k.tag("tag", args) }},
+	{name: "untag", usage: "KEY name...", doc: "Remove tags from the key.",
+		run: func(k *keysCmd, args []string) error { return k.tag("untag", args) }},
+	{name: "tags", usage: "KEY", doc: "List the key's tags.", key: (*keysCmd).listTags},
+}
+
+// keysGroups are the words that begin the names of several keys commands.
+var keysGroups = []string{"rotation", "alias"}
+
+// help returns the command's --help text: a format for its flag usages.
+func (cmd *keysCommand) help() string {
+	usage := strings.TrimSpace("envelope keys " + cmd.name + " " + cmd.usage)
+	text := "Usage: " + usage + "\n\n" + cmd.doc + "\n\n"
+	if strings.Contains(cmd.usage, "KEY") {
+		text += "KEY is alias/NAME, a key id or a key ARN.\n"
+	}
+	text += "\"envelope keys --help\" lists the other keys commands.\n"
+	return strings.ReplaceAll(text, "%", "%%") + "\nFlags:\n%s"
+}
+
+// keysFlagSet returns the flag set of the keys command name ("keys",
+// "keys rotation", "keys rotation enable"): its own flags, registered by
+// own (nil for none), and the flags every keys command takes, --json and
+// --kms. Their defaults are the values already parsed, which the flag set
+// keeps.
+func (c *cli) keysFlagSet(name string, f *keysFlags, own func(*pflag.FlagSet, *keysFlags)) *pflag.FlagSet {
+	fs := c.newFlagSet(name)
+	if own != nil {
+		own(fs, f)
+	}
+	fs.BoolVar(&f.json, "json", f.json, "print JSON (the KMS API's shapes) instead of text")
+	fs.StringVar(&c.kmsFlag, "kms", c.kmsFlag, kmsFlagHelp)
+	return fs
+}
+
+// keys runs "envelope keys [--json] [--kms URL] COMMAND [flags] [ARGS]".
+// Before COMMAND (and between the words of a two-word one) only the flags
+// of every command are taken; after it, its own too, anywhere among its
+// arguments. A flag the command does not take is refused by the parser.
 func (c *cli) keys(args []string) error {
 	var f keysFlags
-	fs := c.newFlagSet("keys")
-	fs.SetInterspersed(true)
-	fs.BoolVar(&f.json, "json", false, "print JSON (the KMS API's shapes) instead of text")
-	fs.StringVar(&f.spec, "spec", kms.SpecSymmetricDefault, "create: key `SPEC`: SYMMETRIC_DEFAULT, RSA_2048, RSA_3072 or RSA_4096")
-	fs.StringVar(&f.alias, "alias", "", "create: also create alias/`NAME` for the key")
-	fs.StringVar(&f.description, "description", "", "create: the key's description `TEXT`")
-	fs.StringArrayVar(&f.tags, "tag", nil, "create: tag `name=value` (repeatable)")
-	fs.IntVar(&f.period, "period", 365, "rotation enable: rotation period in `DAYS` (90-2560)")
-	fs.IntVar(&f.days, "days", 30, "schedule-deletion: waiting period in `DAYS` (7-30)")
-	fs.StringVarP(&f.output, "output", "o", "", "public-key: write the PEM to `PATH` instead of standard output")
-	fs.StringVar(&f.key, "key", "", "alias list: only the aliases of `KEY`")
-	fs.StringVar(&c.kmsFlag, "kms", "", kmsFlagHelp)
+	fs := c.keysFlagSet("keys", &f, nil)
+	fs.SetInterspersed(false)
 	if ok, err := c.parse(fs, args, keysHelp); !ok {
 		return err
 	}
@@ -93,65 +196,84 @@ func (c *cli) keys(args []string) error {
 	if len(args) == 0 {
 		return usageErrorf("keys needs a command; see \"envelope keys --help\"")
 	}
-	ctx := c.ctx
-	k := &keysCmd{c: c, f: &f, fs: fs, ctx: ctx}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "create":
-		return k.create(rest)
-	case "list":
-		return k.list(rest)
-	case "describe":
-		return k.describe(rest)
-	case "enable", "disable":
-		return k.setEnabled(cmd, rest)
-	case "rotate":
-		return k.rotate(rest)
-	case "rotation":
-		return k.rotation(rest)
-	case "schedule-deletion":
-		return k.scheduleDeletion(rest)
-	case "cancel-deletion":
-		return k.cancelDeletion(rest)
-	case "alias":
-		return k.aliasCmd(rest)
-	case "public-key":
-		return k.publicKey(rest)
-	case "tag", "untag", "tags":
-		return k.tagCmd(cmd, rest)
-	}
-	return usageErrorf("unknown keys command %q; see \"envelope keys --help\"", cmd)
-}
-
-type keysCmd struct {
-	c   *cli
-	f   *keysFlags
-	fs  *pflag.FlagSet
-	ctx context.Context
-}
-
-// only refuses flags that do not belong to the subcommand.
-func (k *keysCmd) only(cmd string, allowed ...string) error {
-	var bad []string
-	k.fs.Visit(func(fl *pflag.Flag) {
-		if fl.Name != "json" && fl.Name != "kms" && !contains(allowed, fl.Name) {
-			bad = append(bad, "--"+fl.Name)
+	name, args := args[0], args[1:]
+	if slices.Contains(keysGroups, name) {
+		gfs := c.keysFlagSet("keys "+name, &f, nil)
+		gfs.SetInterspersed(false)
+		if ok, err := c.parse(gfs, args, keysHelp); !ok {
+			return err
 		}
-	})
-	if len(bad) > 0 {
-		return usageErrorf("keys %s does not take %s", cmd, strings.Join(bad, ", "))
+		args = gfs.Args()
+		subs := keysSubcommands(name)
+		if len(args) == 0 {
+			return usageErrorf("keys %s needs %s; see \"envelope keys --help\"", name, subs)
+		}
+		if keysCommandNamed(name+" "+args[0]) == nil {
+			return usageErrorf("unknown keys %s command %q (want %s)", name, args[0], subs)
+		}
+		name, args = name+" "+args[0], args[1:]
+	}
+	cmd := keysCommandNamed(name)
+	if cmd == nil {
+		return usageErrorf("unknown keys command %q; see \"envelope keys --help\"", name)
+	}
+	cfs := c.keysFlagSet("keys "+name, &f, cmd.flags)
+	if ok, err := c.parse(cfs, args, cmd.help()); !ok {
+		return err
+	}
+	args = cfs.Args()
+	k := &keysCmd{c: c, f: &f, ctx: c.ctx}
+	if cmd.run != nil {
+		return cmd.run(k, args)
+	}
+	if err := nargs(name, args, 1, "one KEY"); err != nil {
+		return err
+	}
+	r, err := k.resolve(args[0])
+	if err != nil {
+		return err
+	}
+	return cmd.key(k, r)
+}
+
+// keysCommandNamed returns the keys command of that name, or nil.
+func keysCommandNamed(name string) *keysCommand {
+	for i := range keysCommands {
+		if keysCommands[i].name == name {
+			return &keysCommands[i]
+		}
 	}
 	return nil
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
+// keysSubcommands lists the second words of the commands of group, as in
+// "enable, disable, status or list".
+func keysSubcommands(group string) string {
+	var subs []string
+	for _, cmd := range keysCommands {
+		if sub, ok := strings.CutPrefix(cmd.name, group+" "); ok {
+			subs = append(subs, sub)
 		}
 	}
-	return false
+	return strings.Join(subs[:len(subs)-1], ", ") + " or " + subs[len(subs)-1]
 }
+
+// keysCmd is one run of a keys command.
+type keysCmd struct {
+	c   *cli
+	f   *keysFlags
+	ctx context.Context
+}
+
+// keyRef is the KEY argument of a command, resolved.
+type keyRef struct {
+	ref  string // as given
+	conn *kmsConn
+	m    *kms.KeyMetadata
+}
+
+// name is how messages name the key (keyName).
+func (r keyRef) name() string { return keyName(r.ref, r.m) }
 
 func nargs(cmd string, args []string, n int, what string) error {
 	if len(args) != n {
@@ -168,14 +290,14 @@ func (k *keysCmd) conn(create bool) (*kmsConn, error) {
 	return k.c.openKMS(k.ctx, needExisting)
 }
 
-// resolve returns the metadata of the key ref names.
-func (k *keysCmd) resolve(ref string) (*kmsConn, *kms.KeyMetadata, error) {
+// resolve finds the key ref names.
+func (k *keysCmd) resolve(ref string) (keyRef, error) {
 	conn, err := k.conn(false)
 	if err != nil {
-		return nil, nil, err
+		return keyRef{}, err
 	}
 	m, err := conn.describe(k.ctx, ref)
-	return conn, m, err
+	return keyRef{ref, conn, m}, err
 }
 
 func (k *keysCmd) printJSON(v any) error {
@@ -194,9 +316,6 @@ func (k *keysCmd) done(out any, format string, args ...any) error {
 }
 
 func (k *keysCmd) create(args []string) error {
-	if err := k.only("create", "spec", "alias", "description", "tag"); err != nil {
-		return err
-	}
 	if err := nargs("create", args, 0, "no arguments (flags only)"); err != nil {
 		return err
 	}
@@ -259,9 +378,6 @@ type keyRow struct {
 }
 
 func (k *keysCmd) list(args []string) error {
-	if err := k.only("list"); err != nil {
-		return err
-	}
 	if err := nargs("list", args, 0, "no arguments"); err != nil {
 		return err
 	}
@@ -341,21 +457,12 @@ func oneLine(s string) string {
 	return s
 }
 
-func (k *keysCmd) describe(args []string) error {
-	if err := k.only("describe"); err != nil {
-		return err
-	}
-	if err := nargs("describe", args, 1, "one KEY"); err != nil {
-		return err
-	}
-	conn, m, err := k.resolve(args[0])
-	if err != nil {
-		return err
-	}
+func (k *keysCmd) describe(r keyRef) error {
+	m := r.m
 	if k.f.json {
 		return k.printJSON(&kms.DescribeKeyOutput{KeyMetadata: m})
 	}
-	as, err := conn.api.ListAliases(k.ctx, &kms.ListAliasesInput{KeyId: m.KeyId})
+	as, err := r.conn.api.ListAliases(k.ctx, &kms.ListAliasesInput{KeyId: m.KeyId})
 	if err != nil {
 		return err
 	}
@@ -379,263 +486,186 @@ func (k *keysCmd) describe(args []string) error {
 	return tw.Flush()
 }
 
-func (k *keysCmd) setEnabled(cmd string, args []string) error {
-	if err := k.only(cmd); err != nil {
+// setEnabled runs enable or disable (cmd).
+func (k *keysCmd) setEnabled(cmd string, r keyRef) error {
+	var out any
+	var err error
+	if cmd == "enable" {
+		out, err = r.conn.api.EnableKey(k.ctx, &kms.EnableKeyInput{KeyId: r.m.KeyId})
+	} else {
+		out, err = r.conn.api.DisableKey(k.ctx, &kms.DisableKeyInput{KeyId: r.m.KeyId})
+	}
+	if err != nil {
+		return kmsHint(err, r.ref)
+	}
+	return k.done(out, "%sd key %s", cmd, r.name())
+}
+
+func (k *keysCmd) rotate(r keyRef) error {
+	out, err := r.conn.api.RotateKeyOnDemand(k.ctx, &kms.RotateKeyOnDemandInput{KeyId: r.m.KeyId})
+	if err != nil {
+		return kmsHint(err, r.ref)
+	}
+	return k.done(out, "rotated key %s: new encryptions use new material; earlier ciphertexts still decrypt", r.name())
+}
+
+func (k *keysCmd) rotationEnable(r keyRef) error {
+	p := int32(k.f.period)
+	out, err := r.conn.api.EnableKeyRotation(k.ctx, &kms.EnableKeyRotationInput{KeyId: r.m.KeyId, RotationPeriodInDays: &p})
+	if err != nil {
+		return kmsHint(err, r.ref)
+	}
+	return k.done(out, "key %s now rotates every %d days", r.name(), k.f.period)
+}
+
+func (k *keysCmd) rotationDisable(r keyRef) error {
+	out, err := r.conn.api.DisableKeyRotation(k.ctx, &kms.DisableKeyRotationInput{KeyId: r.m.KeyId})
+	if err != nil {
+		return kmsHint(err, r.ref)
+	}
+	return k.done(out, "key %s no longer rotates automatically", r.name())
+}
+
+func (k *keysCmd) rotationStatus(r keyRef) error {
+	out, err := r.conn.api.GetKeyRotationStatus(k.ctx, &kms.GetKeyRotationStatusInput{KeyId: r.m.KeyId})
+	if err != nil {
+		return kmsHint(err, r.ref)
+	}
+	if !out.KeyRotationEnabled {
+		return k.done(out, "key %s: automatic rotation disabled", r.name())
+	}
+	return k.done(out, "key %s: rotates every %d days; next on %s", r.name(), *out.RotationPeriodInDays, out.NextRotationDate.Format("2006-01-02"))
+}
+
+func (k *keysCmd) rotationList(r keyRef) error {
+	var all []kms.RotationsListEntry
+	marker := ""
+	for {
+		out, err := r.conn.api.ListKeyRotations(k.ctx, &kms.ListKeyRotationsInput{KeyId: r.m.KeyId, Marker: marker})
+		if err != nil {
+			return kmsHint(err, r.ref)
+		}
+		all = append(all, out.Rotations...)
+		if !out.Truncated {
+			break
+		}
+		marker = out.NextMarker
+	}
+	if k.f.json {
+		return k.printJSON(&kms.ListKeyRotationsOutput{Rotations: append([]kms.RotationsListEntry{}, all...)})
+	}
+	if len(all) == 0 {
+		fmt.Fprintf(k.c.stdout, "key %s has not been rotated\n", r.name())
+		return nil
+	}
+	tw := tabwriter.NewWriter(k.c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DATE\tTYPE\tKEY MATERIAL ID")
+	for _, e := range all {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.RotationDate.Format(time.RFC3339), e.RotationType, e.KeyMaterialId)
+	}
+	return tw.Flush()
+}
+
+func (k *keysCmd) scheduleDeletion(r keyRef) error {
+	d := int32(k.f.days)
+	out, err := r.conn.api.ScheduleKeyDeletion(k.ctx, &kms.ScheduleKeyDeletionInput{KeyId: r.m.KeyId, PendingWindowInDays: &d})
+	if err != nil {
+		return kmsHint(err, r.ref)
+	}
+	return k.done(out, "key %s is unusable from now on and will be destroyed on %s; undo with \"envelope keys cancel-deletion %s\"",
+		r.name(), out.DeletionDate.Format("2006-01-02"), r.ref)
+}
+
+func (k *keysCmd) cancelDeletion(r keyRef) error {
+	out, err := r.conn.api.CancelKeyDeletion(k.ctx, &kms.CancelKeyDeletionInput{KeyId: r.m.KeyId})
+	if err != nil {
+		return kmsHint(err, r.ref)
+	}
+	return k.done(out, "deletion of key %s cancelled; the key is disabled: enable it with \"envelope keys enable %s\"", r.name(), r.ref)
+}
+
+// aliasSet runs alias create or alias update (sub).
+func (k *keysCmd) aliasSet(sub string, args []string) error {
+	if err := nargs("alias "+sub, args, 2, "alias/NAME and KEY"); err != nil {
 		return err
 	}
-	if err := nargs(cmd, args, 1, "one KEY"); err != nil {
-		return err
+	if !strings.HasPrefix(args[0], "alias/") {
+		return usageErrorf("alias name %q: alias names start with alias/", args[0])
 	}
-	conn, m, err := k.resolve(args[0])
+	r, err := k.resolve(args[1])
 	if err != nil {
 		return err
 	}
 	var out any
-	if cmd == "enable" {
-		out, err = conn.api.EnableKey(k.ctx, &kms.EnableKeyInput{KeyId: m.KeyId})
+	if sub == "create" {
+		out, err = r.conn.api.CreateAlias(k.ctx, &kms.CreateAliasInput{AliasName: args[0], TargetKeyId: r.m.KeyId})
 	} else {
-		out, err = conn.api.DisableKey(k.ctx, &kms.DisableKeyInput{KeyId: m.KeyId})
+		out, err = r.conn.api.UpdateAlias(k.ctx, &kms.UpdateAliasInput{AliasName: args[0], TargetKeyId: r.m.KeyId})
 	}
 	if err != nil {
 		return kmsHint(err, args[0])
 	}
-	return k.done(out, "%sd key %s", cmd, keyName(args[0], m))
+	return k.done(out, "alias %s → key %s", args[0], r.m.KeyId)
 }
 
-func (k *keysCmd) rotate(args []string) error {
-	if err := k.only("rotate"); err != nil {
+func (k *keysCmd) aliasDelete(args []string) error {
+	if err := nargs("alias delete", args, 1, "alias/NAME"); err != nil {
 		return err
 	}
-	if err := nargs("rotate", args, 1, "one KEY"); err != nil {
-		return err
-	}
-	conn, m, err := k.resolve(args[0])
+	conn, err := k.conn(false)
 	if err != nil {
 		return err
 	}
-	out, err := conn.api.RotateKeyOnDemand(k.ctx, &kms.RotateKeyOnDemandInput{KeyId: m.KeyId})
+	out, err := conn.api.DeleteAlias(k.ctx, &kms.DeleteAliasInput{AliasName: args[0]})
 	if err != nil {
 		return kmsHint(err, args[0])
 	}
-	return k.done(out, "rotated key %s: new encryptions use new material; earlier ciphertexts still decrypt", keyName(args[0], m))
+	return k.done(out, "deleted alias %s (the key is unchanged)", args[0])
 }
 
-func (k *keysCmd) rotation(args []string) error {
-	if len(args) == 0 {
-		return usageErrorf("keys rotation needs enable, disable, status or list; see \"envelope keys --help\"")
-	}
-	sub, args := args[0], args[1:]
-	allowed := []string{}
-	if sub == "enable" {
-		allowed = append(allowed, "period")
-	}
-	if err := k.only("rotation "+sub, allowed...); err != nil {
+func (k *keysCmd) aliasList(args []string) error {
+	if err := nargs("alias list", args, 0, "no arguments"); err != nil {
 		return err
 	}
-	if err := nargs("rotation "+sub, args, 1, "one KEY"); err != nil {
-		return err
-	}
-	conn, m, err := k.resolve(args[0])
+	conn, err := k.conn(false)
 	if err != nil {
 		return err
 	}
-	name := keyName(args[0], m)
-	switch sub {
-	case "enable":
-		p := int32(k.f.period)
-		out, err := conn.api.EnableKeyRotation(k.ctx, &kms.EnableKeyRotationInput{KeyId: m.KeyId, RotationPeriodInDays: &p})
+	in := &kms.ListAliasesInput{}
+	if k.f.key != "" {
+		r, err := k.resolve(k.f.key)
 		if err != nil {
-			return kmsHint(err, args[0])
+			return err
 		}
-		return k.done(out, "key %s now rotates every %d days", name, k.f.period)
-	case "disable":
-		out, err := conn.api.DisableKeyRotation(k.ctx, &kms.DisableKeyRotationInput{KeyId: m.KeyId})
-		if err != nil {
-			return kmsHint(err, args[0])
-		}
-		return k.done(out, "key %s no longer rotates automatically", name)
-	case "status":
-		out, err := conn.api.GetKeyRotationStatus(k.ctx, &kms.GetKeyRotationStatusInput{KeyId: m.KeyId})
-		if err != nil {
-			return kmsHint(err, args[0])
-		}
-		if !out.KeyRotationEnabled {
-			return k.done(out, "key %s: automatic rotation disabled", name)
-		}
-		return k.done(out, "key %s: rotates every %d days; next on %s", name, *out.RotationPeriodInDays, out.NextRotationDate.Format("2006-01-02"))
-	case "list":
-		var all []kms.RotationsListEntry
-		marker := ""
-		for {
-			out, err := conn.api.ListKeyRotations(k.ctx, &kms.ListKeyRotationsInput{KeyId: m.KeyId, Marker: marker})
-			if err != nil {
-				return kmsHint(err, args[0])
-			}
-			all = append(all, out.Rotations...)
-			if !out.Truncated {
-				break
-			}
-			marker = out.NextMarker
-		}
-		if k.f.json {
-			return k.printJSON(&kms.ListKeyRotationsOutput{Rotations: append([]kms.RotationsListEntry{}, all...)})
-		}
-		if len(all) == 0 {
-			fmt.Fprintf(k.c.stdout, "key %s has not been rotated\n", name)
-			return nil
-		}
-		tw := tabwriter.NewWriter(k.c.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "DATE\tTYPE\tKEY MATERIAL ID")
-		for _, r := range all {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", r.RotationDate.Format(time.RFC3339), r.RotationType, r.KeyMaterialId)
-		}
-		return tw.Flush()
+		in.KeyId = r.m.KeyId
 	}
-	return usageErrorf("unknown keys rotation command %q (want enable, disable, status or list)", sub)
+	var all []kms.AliasListEntry
+	for {
+		out, err := conn.api.ListAliases(k.ctx, in)
+		if err != nil {
+			return err
+		}
+		all = append(all, out.Aliases...)
+		if !out.Truncated {
+			break
+		}
+		in.Marker = out.NextMarker
+	}
+	if k.f.json {
+		return k.printJSON(&kms.ListAliasesOutput{Aliases: append([]kms.AliasListEntry{}, all...)})
+	}
+	tw := tabwriter.NewWriter(k.c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ALIAS\tKEY ID")
+	for _, a := range all {
+		fmt.Fprintf(tw, "%s\t%s\n", a.AliasName, a.TargetKeyId)
+	}
+	return tw.Flush()
 }
 
-func (k *keysCmd) scheduleDeletion(args []string) error {
-	if err := k.only("schedule-deletion", "days"); err != nil {
-		return err
-	}
-	if err := nargs("schedule-deletion", args, 1, "one KEY"); err != nil {
-		return err
-	}
-	conn, m, err := k.resolve(args[0])
+func (k *keysCmd) publicKey(r keyRef) error {
+	out, err := r.conn.api.GetPublicKey(k.ctx, &kms.GetPublicKeyInput{KeyId: r.m.KeyId})
 	if err != nil {
-		return err
-	}
-	d := int32(k.f.days)
-	out, err := conn.api.ScheduleKeyDeletion(k.ctx, &kms.ScheduleKeyDeletionInput{KeyId: m.KeyId, PendingWindowInDays: &d})
-	if err != nil {
-		return kmsHint(err, args[0])
-	}
-	return k.done(out, "key %s is unusable from now on and will be destroyed on %s; undo with \"envelope keys cancel-deletion %s\"",
-		keyName(args[0], m), out.DeletionDate.Format("2006-01-02"), args[0])
-}
-
-func (k *keysCmd) cancelDeletion(args []string) error {
-	if err := k.only("cancel-deletion"); err != nil {
-		return err
-	}
-	if err := nargs("cancel-deletion", args, 1, "one KEY"); err != nil {
-		return err
-	}
-	conn, m, err := k.resolve(args[0])
-	if err != nil {
-		return err
-	}
-	out, err := conn.api.CancelKeyDeletion(k.ctx, &kms.CancelKeyDeletionInput{KeyId: m.KeyId})
-	if err != nil {
-		return kmsHint(err, args[0])
-	}
-	return k.done(out, "deletion of key %s cancelled; the key is disabled: enable it with \"envelope keys enable %s\"", keyName(args[0], m), args[0])
-}
-
-func (k *keysCmd) aliasCmd(args []string) error {
-	if len(args) == 0 {
-		return usageErrorf("keys alias needs create, update, delete or list; see \"envelope keys --help\"")
-	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "create", "update":
-		if err := k.only("alias " + sub); err != nil {
-			return err
-		}
-		if err := nargs("alias "+sub, args, 2, "alias/NAME and KEY"); err != nil {
-			return err
-		}
-		if !strings.HasPrefix(args[0], "alias/") {
-			return usageErrorf("alias name %q: alias names start with alias/", args[0])
-		}
-		conn, m, err := k.resolve(args[1])
-		if err != nil {
-			return err
-		}
-		var out any
-		if sub == "create" {
-			out, err = conn.api.CreateAlias(k.ctx, &kms.CreateAliasInput{AliasName: args[0], TargetKeyId: m.KeyId})
-		} else {
-			out, err = conn.api.UpdateAlias(k.ctx, &kms.UpdateAliasInput{AliasName: args[0], TargetKeyId: m.KeyId})
-		}
-		if err != nil {
-			return kmsHint(err, args[0])
-		}
-		return k.done(out, "alias %s → key %s", args[0], m.KeyId)
-	case "delete":
-		if err := k.only("alias delete"); err != nil {
-			return err
-		}
-		if err := nargs("alias delete", args, 1, "alias/NAME"); err != nil {
-			return err
-		}
-		conn, err := k.conn(false)
-		if err != nil {
-			return err
-		}
-		out, err := conn.api.DeleteAlias(k.ctx, &kms.DeleteAliasInput{AliasName: args[0]})
-		if err != nil {
-			return kmsHint(err, args[0])
-		}
-		return k.done(out, "deleted alias %s (the key is unchanged)", args[0])
-	case "list":
-		if err := k.only("alias list", "key"); err != nil {
-			return err
-		}
-		if err := nargs("alias list", args, 0, "no arguments"); err != nil {
-			return err
-		}
-		conn, err := k.conn(false)
-		if err != nil {
-			return err
-		}
-		in := &kms.ListAliasesInput{}
-		if k.f.key != "" {
-			_, m, err := k.resolve(k.f.key)
-			if err != nil {
-				return err
-			}
-			in.KeyId = m.KeyId
-		}
-		var all []kms.AliasListEntry
-		for {
-			out, err := conn.api.ListAliases(k.ctx, in)
-			if err != nil {
-				return err
-			}
-			all = append(all, out.Aliases...)
-			if !out.Truncated {
-				break
-			}
-			in.Marker = out.NextMarker
-		}
-		if k.f.json {
-			return k.printJSON(&kms.ListAliasesOutput{Aliases: append([]kms.AliasListEntry{}, all...)})
-		}
-		tw := tabwriter.NewWriter(k.c.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ALIAS\tKEY ID")
-		for _, a := range all {
-			fmt.Fprintf(tw, "%s\t%s\n", a.AliasName, a.TargetKeyId)
-		}
-		return tw.Flush()
-	}
-	return usageErrorf("unknown keys alias command %q (want create, update, delete or list)", sub)
-}
-
-func (k *keysCmd) publicKey(args []string) error {
-	if err := k.only("public-key", "output"); err != nil {
-		return err
-	}
-	if err := nargs("public-key", args, 1, "one KEY"); err != nil {
-		return err
-	}
-	conn, m, err := k.resolve(args[0])
-	if err != nil {
-		return err
-	}
-	out, err := conn.api.GetPublicKey(k.ctx, &kms.GetPublicKeyInput{KeyId: m.KeyId})
-	if err != nil {
-		return kmsHint(err, args[0])
+		return kmsHint(err, r.ref)
 	}
 	if k.f.json {
 		return k.printJSON(out)
@@ -656,50 +686,44 @@ func (k *keysCmd) publicKey(args []string) error {
 	return o.commit()
 }
 
-func (k *keysCmd) tagCmd(cmd string, args []string) error {
-	if err := k.only(cmd); err != nil {
-		return err
-	}
-	switch {
-	case cmd == "tags":
-		if err := nargs(cmd, args, 1, "one KEY"); err != nil {
-			return err
-		}
-	case len(args) < 2:
+// tag runs tag or untag (cmd): KEY and at least one tag.
+func (k *keysCmd) tag(cmd string, args []string) error {
+	if len(args) < 2 {
 		return usageErrorf("keys %s takes KEY and at least one tag; see \"envelope keys --help\"", cmd)
 	}
-	conn, m, err := k.resolve(args[0])
+	r, err := k.resolve(args[0])
 	if err != nil {
 		return err
 	}
-	switch cmd {
-	case "tag":
-		in := &kms.TagResourceInput{KeyId: m.KeyId}
-		for _, t := range args[1:] {
-			name, value, ok := strings.Cut(t, "=")
-			if !ok || name == "" {
-				return usageErrorf("tag %q: want name=value", t)
-			}
-			in.Tags = append(in.Tags, kms.Tag{Key: name, Value: value})
-		}
-		out, err := conn.api.TagResource(k.ctx, in)
+	if cmd == "untag" {
+		out, err := r.conn.api.UntagResource(k.ctx, &kms.UntagResourceInput{KeyId: r.m.KeyId, TagKeys: args[1:]})
 		if err != nil {
-			return kmsHint(err, args[0])
+			return kmsHint(err, r.ref)
 		}
-		return k.done(out, "tagged key %s", keyName(args[0], m))
-	case "untag":
-		out, err := conn.api.UntagResource(k.ctx, &kms.UntagResourceInput{KeyId: m.KeyId, TagKeys: args[1:]})
-		if err != nil {
-			return kmsHint(err, args[0])
-		}
-		return k.done(out, "untagged key %s", keyName(args[0], m))
+		return k.done(out, "untagged key %s", r.name())
 	}
+	in := &kms.TagResourceInput{KeyId: r.m.KeyId}
+	for _, t := range args[1:] {
+		name, value, ok := strings.Cut(t, "=")
+		if !ok || name == "" {
+			return usageErrorf("tag %q: want name=value", t)
+		}
+		in.Tags = append(in.Tags, kms.Tag{Key: name, Value: value})
+	}
+	out, err := r.conn.api.TagResource(k.ctx, in)
+	if err != nil {
+		return kmsHint(err, r.ref)
+	}
+	return k.done(out, "tagged key %s", r.name())
+}
+
+func (k *keysCmd) listTags(r keyRef) error {
 	var all []kms.Tag
-	in := &kms.ListResourceTagsInput{KeyId: m.KeyId}
+	in := &kms.ListResourceTagsInput{KeyId: r.m.KeyId}
 	for {
-		out, err := conn.api.ListResourceTags(k.ctx, in)
+		out, err := r.conn.api.ListResourceTags(k.ctx, in)
 		if err != nil {
-			return kmsHint(err, args[0])
+			return kmsHint(err, r.ref)
 		}
 		all = append(all, out.Tags...)
 		if !out.Truncated {
