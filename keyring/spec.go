@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -58,7 +59,7 @@ func parseSpec(s string) (kind string, fields map[string]string, err error) {
 	last := ""
 	for _, part := range strings.Split(rest, ",") {
 		name, value, hasEq := strings.Cut(part, "=")
-		if hasEq && contains(allowed, name) {
+		if hasEq && slices.Contains(allowed, name) {
 			if _, dup := fields[name]; dup {
 				return "", nil, &SpecError{s, name + "= given twice"}
 			}
@@ -66,7 +67,7 @@ func parseSpec(s string) (kind string, fields map[string]string, err error) {
 			last = name
 			continue
 		}
-		if hasEq && contains(specFields["rsa"], name) {
+		if hasEq && slices.Contains(specFields["rsa"], name) {
 			return "", nil, &SpecError{s, fmt.Sprintf("%s= is not a field of %s keys (want %s)", name, kind, strings.Join(allowed, ", "))}
 		}
 		// Only a path may contain commas; anything else is a mistake
@@ -82,15 +83,6 @@ func parseSpec(s string) (kind string, fields map[string]string, err error) {
 		}
 	}
 	return kind, fields, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // FromSpec builds a raw keyring from a key spec (see [SpecHelp]), reading

@@ -19,6 +19,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/envelopekms/envelope/keyring"
@@ -171,7 +172,7 @@ func (k *Keyring) OnDecrypt(ctx context.Context, m *keyring.DecryptionMaterials,
 			continue
 		}
 		info := string(edk.ProviderInfo)
-		if !contains(ids, info) {
+		if !slices.Contains(ids, info) {
 			continue
 		}
 		if a, err := ParseARN(info); err != nil || a.ResourceType != "key" {
@@ -284,7 +285,7 @@ func (d *Discovery) OnDecrypt(ctx context.Context, m *keyring.DecryptionMaterial
 			}
 			continue
 		}
-		if d.filter != nil && (arn.Partition != d.filter.Partition || !contains(d.filter.Accounts, arn.Account)) {
+		if d.filter != nil && (arn.Partition != d.filter.Partition || !slices.Contains(d.filter.Accounts, arn.Account)) {
 			continue
 		}
 		if !budget.Allow(arn.String()) {
@@ -320,13 +321,4 @@ func clip(b []byte) string {
 		return string(b)
 	}
 	return fmt.Sprintf("%s…(%d bytes)", strings.ToValidUTF8(string(b[:100]), ""), len(b))
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
