@@ -300,6 +300,44 @@ func (k *keysCmd) resolve(ref string) (keyRef, error) {
 	return keyRef{ref, conn, m}, err
 }
 
+// aliases lists the aliases of the KMS, or of the key keyID.
+func (k *keysCmd) aliases(conn *kmsConn, keyID string) ([]kms.AliasListEntry, error) {
+	return listAll(func(marker string) ([]kms.AliasListEntry, string, error) {
+		out, err := conn.api.ListAliases(k.ctx, &kms.ListAliasesInput{KeyId: keyID, Marker: marker})
+		if err != nil {
+			return nil, "", err
+		}
+		return out.Aliases, nextMarker(out.Truncated, out.NextMarker), nil
+	})
+}
+
+// listAll returns the entries of every page of a KMS list operation, never
+// nil: page returns the page at marker ("" for the first) and the marker
+// of the next page, "" after the last.
+func listAll[T any](page func(marker string) ([]T, string, error)) ([]T, error) {
+	all := []T{}
+	for marker := ""; ; {
+		entries, next, err := page(marker)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, entries...)
+		if next == "" {
+			return all, nil
+		}
+		marker = next
+	}
+}
+
+// nextMarker is the marker of the page after one that was truncated (or
+// not), "" for none.
+func nextMarker(truncated bool, marker string) string {
+	if !truncated {
+		return ""
+	}
+	return marker
+}
+
 func (k *keysCmd) printJSON(v any) error {
 	enc := json.NewEncoder(k.c.stdout)
 	enc.SetIndent("", "  ")
@@ -385,42 +423,34 @@ func (k *keysCmd) list(args []string) error {
 	if err != nil {
 		return err
 	}
-	aliases := map[string][]string{}
-	marker := ""
-	for {
-		out, err := conn.api.ListAliases(k.ctx, &kms.ListAliasesInput{Marker: marker})
-		if err != nil {
-			return err
-		}
-		for _, a := range out.Aliases {
-			aliases[a.TargetKeyId] = append(aliases[a.TargetKeyId], a.AliasName)
-		}
-		if !out.Truncated {
-			break
-		}
-		marker = out.NextMarker
+	all, err := k.aliases(conn, "")
+	if err != nil {
+		return err
 	}
-	rows := []keyRow{}
-	marker = ""
-	for {
+	aliases := map[string][]string{}
+	for _, a := range all {
+		aliases[a.TargetKeyId] = append(aliases[a.TargetKeyId], a.AliasName)
+	}
+	keys, err := listAll(func(marker string) ([]kms.KeyListEntry, string, error) {
 		out, err := conn.api.ListKeys(k.ctx, &kms.ListKeysInput{Marker: marker})
 		if err != nil {
+			return nil, "", err
+		}
+		return out.Keys, nextMarker(out.Truncated, out.NextMarker), nil
+	})
+	if err != nil {
+		return err
+	}
+	rows := []keyRow{}
+	for _, e := range keys {
+		d, err := conn.api.DescribeKey(k.ctx, &kms.DescribeKeyInput{KeyId: e.KeyId})
+		if err != nil {
+			if kms.CodeOf(err) == kms.CodeNotFound {
+				continue // deleted meanwhile
+			}
 			return err
 		}
-		for _, e := range out.Keys {
-			d, err := conn.api.DescribeKey(k.ctx, &kms.DescribeKeyInput{KeyId: e.KeyId})
-			if err != nil {
-				if kms.CodeOf(err) == kms.CodeNotFound {
-					continue // deleted meanwhile
-				}
-				return err
-			}
-			rows = append(rows, keyRow{KeyMetadata: d.KeyMetadata, Aliases: append([]string{}, aliases[e.KeyId]...)})
-		}
-		if !out.Truncated {
-			break
-		}
-		marker = out.NextMarker
+		rows = append(rows, keyRow{KeyMetadata: d.KeyMetadata, Aliases: append([]string{}, aliases[e.KeyId]...)})
 	}
 	sort.SliceStable(rows, func(i, j int) bool {
 		a, b := rows[i].CreationDate.Time, rows[j].CreationDate.Time
@@ -538,21 +568,18 @@ func (k *keysCmd) rotationStatus(r keyRef) error {
 }
 
 func (k *keysCmd) rotationList(r keyRef) error {
-	var all []kms.RotationsListEntry
-	marker := ""
-	for {
+	all, err := listAll(func(marker string) ([]kms.RotationsListEntry, string, error) {
 		out, err := r.conn.api.ListKeyRotations(k.ctx, &kms.ListKeyRotationsInput{KeyId: r.m.KeyId, Marker: marker})
 		if err != nil {
-			return kmsHint(err, r.ref)
+			return nil, "", kmsHint(err, r.ref)
 		}
-		all = append(all, out.Rotations...)
-		if !out.Truncated {
-			break
-		}
-		marker = out.NextMarker
+		return out.Rotations, nextMarker(out.Truncated, out.NextMarker), nil
+	})
+	if err != nil {
+		return err
 	}
 	if k.f.json {
-		return k.printJSON(&kms.ListKeyRotationsOutput{Rotations: append([]kms.RotationsListEntry{}, all...)})
+		return k.printJSON(&kms.ListKeyRotationsOutput{Rotations: all})
 	}
 	if len(all) == 0 {
 		fmt.Fprintf(k.c.stdout, "key %s has not been rotated\n", r.name())
@@ -631,28 +658,20 @@ func (k *keysCmd) aliasList(args []string) error {
 	if err != nil {
 		return err
 	}
-	in := &kms.ListAliasesInput{}
+	keyID := ""
 	if k.f.key != "" {
 		r, err := k.resolve(k.f.key)
 		if err != nil {
 			return err
 		}
-		in.KeyId = r.m.KeyId
+		keyID = r.m.KeyId
 	}
-	var all []kms.AliasListEntry
-	for {
-		out, err := conn.api.ListAliases(k.ctx, in)
-		if err != nil {
-			return err
-		}
-		all = append(all, out.Aliases...)
-		if !out.Truncated {
-			break
-		}
-		in.Marker = out.NextMarker
+	all, err := k.aliases(conn, keyID)
+	if err != nil {
+		return err
 	}
 	if k.f.json {
-		return k.printJSON(&kms.ListAliasesOutput{Aliases: append([]kms.AliasListEntry{}, all...)})
+		return k.printJSON(&kms.ListAliasesOutput{Aliases: all})
 	}
 	tw := tabwriter.NewWriter(k.c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ALIAS\tKEY ID")
@@ -718,21 +737,18 @@ func (k *keysCmd) tag(cmd string, args []string) error {
 }
 
 func (k *keysCmd) listTags(r keyRef) error {
-	var all []kms.Tag
-	in := &kms.ListResourceTagsInput{KeyId: r.m.KeyId}
-	for {
-		out, err := r.conn.api.ListResourceTags(k.ctx, in)
+	all, err := listAll(func(marker string) ([]kms.Tag, string, error) {
+		out, err := r.conn.api.ListResourceTags(k.ctx, &kms.ListResourceTagsInput{KeyId: r.m.KeyId, Marker: marker})
 		if err != nil {
-			return kmsHint(err, r.ref)
+			return nil, "", kmsHint(err, r.ref)
 		}
-		all = append(all, out.Tags...)
-		if !out.Truncated {
-			break
-		}
-		in.Marker = out.NextMarker
+		return out.Tags, nextMarker(out.Truncated, out.NextMarker), nil
+	})
+	if err != nil {
+		return err
 	}
 	if k.f.json {
-		return k.printJSON(&kms.ListResourceTagsOutput{Tags: append([]kms.Tag{}, all...)})
+		return k.printJSON(&kms.ListResourceTagsOutput{Tags: all})
 	}
 	tw := tabwriter.NewWriter(k.c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TAG\tVALUE")
