@@ -1,13 +1,24 @@
 // Command envelope encrypts and decrypts files and pipes with envelope
-// encryption, in the AWS Encryption SDK message format.
+// encryption, in the AWS Encryption SDK message format, and manages and
+// serves the keys of its KMS.
 //
 //	envelope encrypt [-k KEY]... [-c name=value]... [--suite ID] [--frame-size N] [-o OUT] [FILE]
 //	envelope decrypt [-k KEY]... [-c name=value]... [-o OUT] [FILE]
 //	envelope encrypt|decrypt [flags] [--suffix S] [--output-dir DIR] [--cache-max-age D] FILE...
 //	envelope inspect [FILE]
+//	envelope rewrap -k NEWKEY... [-o OUT] FILE
+//	envelope keys COMMAND [flags] [ARGS]
 //	envelope keygen aes|rsa [-o PATH]
+//	envelope serve [--addr HOST:PORT] [--store DIR] [flags]
+//	envelope audit verify [LOG]
 //
 // Run "envelope help" or "envelope COMMAND --help" for the details.
+//
+// Each command has its file (crypt.go for encrypt and decrypt); what they
+// share has its own: flags.go (flag sets, sizes), cryptflags.go (the flags
+// of the message commands), files.go (inputs, outputs, signals), jobs.go
+// (several FILEs), keyrings.go (-k), kms.go (the KMS connection),
+// hints.go and report.go (errors as the user sees them).
 package main
 
 import (
@@ -72,6 +83,8 @@ type cli struct {
 
 func main() { os.Exit(run(os.Args[1:])) }
 
+// run runs the command args under a context that SIGINT and SIGTERM
+// cancel, and returns its exit status. Only main exits the process.
 func run(args []string) int {
 	c := &cli{ctx: context.Background(), stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, stderrTTY: isTerminal(os.Stderr)}
 	if len(args) > 0 && args[0] == "serve" {
@@ -135,6 +148,7 @@ func (c *cli) main(args []string) int {
 	return 1
 }
 
+// dispatch runs the command args names.
 func (c *cli) dispatch(args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(c.stderr, usage)
