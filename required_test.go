@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/envelopekms/envelope"
@@ -165,7 +166,7 @@ func TestRequiredContextRoundTrip(t *testing.T) {
 			}
 			for k := range full {
 				_, stored := h.Context[k]
-				if stored == contains(tc.keys, k) {
+				if stored == slices.Contains(tc.keys, k) {
 					t.Errorf("key %q stored = %v, want %v", k, stored, !stored)
 				}
 			}
@@ -213,13 +214,4 @@ func TestRequiredContextRoundTrip(t *testing.T) {
 			t.Fatalf("err = %v, want ErrContextMismatch", err)
 		}
 	})
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

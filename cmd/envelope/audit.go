@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -72,7 +70,7 @@ func (c *cli) audit(args []string) error {
 	if len(args) == 2 {
 		logFile = args[1]
 	}
-	ctx := context.Background()
+	ctx := c.ctx
 
 	// The keystore first: its marks must be read before the log, which a
 	// running server goes on writing.
@@ -126,18 +124,25 @@ func (c *cli) audit(args []string) error {
 	}
 	defer clear(key)
 
-	var in io.Reader = c.stdin
+	// Read through an input that the end of ctx stops (files.go).
+	var in *input
 	if logFile == "-" {
 		logFile = "standard input"
+		in, err = c.openInput(nil)
 	} else {
-		f, err := os.Open(logFile)
+		in, err = c.openFile(logFile)
+		if errors.Is(err, errIsDirectory) {
+			return fmt.Errorf("opening the audit log: %q is a directory", logFile)
+		}
 		if err != nil {
 			return fmt.Errorf("opening the audit log: %w", unwrapPathError(err, logFile))
 		}
-		defer f.Close()
-		in = f
 	}
-	rep, err := awsapi.VerifyAuditLog(in, key, marks)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	rep, err := awsapi.VerifyAuditLog(in.r, key, marks)
 	var ce *awsapi.ChainError
 	if errors.As(err, &ce) {
 		return fmt.Errorf("audit log %s: the chain breaks at %v", logFile, ce)

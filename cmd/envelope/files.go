@@ -1,21 +1,5 @@
 package main
 
-import (
-	"context"
-	"errors"
-	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"runtime"
-	"strconv"
-	"syscall"
-	"time"
-
-	"github.com/envelopekms/envelope/internal/durable"
-)
-
 // Inputs and outputs of the commands, and how they stop on a signal.
 //
 // Every command runs under a context that SIGINT or SIGTERM cancels (see
@@ -32,6 +16,22 @@ import (
 // nothing exists at its path until it commits, which it does only if the
 // context has not ended, and the code that created it aborts it on the way
 // out.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/envelopekms/envelope/internal/durable"
+)
 
 // input is the command's input: a file or standard input.
 type input struct {
@@ -422,14 +422,14 @@ func (o *output) abort() {
 	}
 }
 
-// pump writes what a command writes to dst from a goroutine, so that a
-// write that waits (a full pipe, a FIFO or terminal nobody reads) does not
-// keep the command from stopping when its context ends: the command's
-// writes then fail at once.
 // pumpBuffer is the size of the buffer of the goroutines that read inputs
 // and write outputs that may block.
 const pumpBuffer = 256 << 10
 
+// pump writes what a command writes to dst from a goroutine, so that a
+// write that waits (a full pipe, a FIFO or terminal nobody reads) does not
+// keep the command from stopping when its context ends: the command's
+// writes then fail at once.
 type pump struct {
 	pw   *io.PipeWriter
 	ctx  context.Context
@@ -466,69 +466,18 @@ func (p *pump) flush() error {
 	}
 }
 
-// batch holds the complete outputs of a command given several FILEs until
-// the end, when they are made durable together and named (durable.Batch):
-// one sync pass instead of an fsync per file, and no output appears before
-// every one of them is on disk.
-type batch struct {
-	b      durable.Batch
-	n      int // outputs added, waiting for the commit
-	direct int // outputs written straight into a device, FIFO or socket
-}
-
-// create creates an output that the batch will commit.
-func (b *batch) create(c *cli, path string, mode os.FileMode) (*output, error) {
-	f, err := b.b.Create(c.ctx, path, mode, durable.Options{NoClobber: c.noClobber})
-	if err != nil {
-		return nil, c.createError(path, err)
-	}
-	return newOutput(c.ctx, f), nil
-}
-
-// add takes a complete output.
-func (b *batch) add(o *output) error {
-	if err := o.flush(); err != nil {
-		o.abort()
-		return err
-	}
-	o.done = true
-	if err := b.b.Add(o.file); err != nil {
-		return commitError(err)
-	}
-	if o.file.Direct() {
-		b.direct++ // Add committed it
-	} else {
-		b.n++
-	}
-	return nil
-}
-
-// abort discards every output not yet committed.
-func (b *batch) abort() { b.b.Abort() }
-
-// commit makes the outputs durable, names each and syncs the directories
-// that received them, so that the names are durable too. It returns how
-// many outputs it wrote (those written straight into a device, FIFO or
-// socket included) and the errors, each naming the output or directory it
-// is about. If the sync pass fails, no output file is written.
-func (b *batch) commit() (int, []error) {
-	n, errs := b.b.Commit()
-	n += b.direct
-	for i, err := range errs {
-		var pe *os.PathError
-		switch {
-		case errors.As(err, &pe) && pe.Op == "sync":
-			errs[i] = fmt.Errorf("making the %d outputs durable: %v; none was written", b.n, err)
-		case errors.As(err, &pe) && pe.Op == "syncdir":
-			errs[i] = fmt.Errorf("syncing directory %q after renaming outputs into it: %v", pe.Path, pe.Err)
-		default:
-			errs[i] = commitError(err)
-		}
-	}
-	return n, errs
-}
-
+// isTerminal reports whether f is a terminal (a character device).
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// unwrapPathError keeps the OS's reason and the path, without Go's
+// "open" operation prefix.
+func unwrapPathError(err error, path string) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%q: %v", path, pe.Err)
+	}
+	return err
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -64,7 +65,7 @@ func (c *cli) keygen(args []string) error {
 		if bits < 2048 || bits > 16384 {
 			return usageErrorf("--bits %d: RSA keys are 2048 to 16384 bits (2048, 3072 or 4096 are usual)", bits)
 		}
-		priv, err := rsa.GenerateKey(rand.Reader, bits)
+		priv, err := generateRSA(c.ctx, bits)
 		if err != nil {
 			return err
 		}
@@ -86,6 +87,9 @@ func (c *cli) keygen(args []string) error {
 	if pubPath != "" && (pubPath == outPath || pubPath == "-") {
 		return usageErrorf("--public-out must name a file other than the private key's")
 	}
+	if c.ctx.Err() != nil {
+		return context.Cause(c.ctx) // stopped: no key is written
+	}
 	if outPath == "" || outPath == "-" {
 		if _, err := c.stdout.Write(data); err != nil {
 			return err
@@ -102,6 +106,27 @@ func (c *cli) keygen(args []string) error {
 		}
 	}
 	return nil
+}
+
+// generateRSA generates an RSA key of bits bits, or gives up when ctx
+// ends: a large key takes minutes, which rsa.GenerateKey cannot cut short,
+// so it goes on in a goroutine that is left behind.
+func generateRSA(ctx context.Context, bits int) (*rsa.PrivateKey, error) {
+	type result struct {
+		key *rsa.PrivateKey
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		key, err := rsa.GenerateKey(rand.Reader, bits)
+		done <- result{key, err}
+	}()
+	select {
+	case r := <-done:
+		return r.key, r.err
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
 }
 
 // writeNewFile creates path with mode perm and writes data, refusing to

@@ -1,19 +1,19 @@
 package main
 
+// The KMS a command talks to, opened once per command: the embedded
+// keystore or a remote AWS-KMS-API endpoint (--kms); and what commands
+// share about its keys.
+
 import (
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
-	"github.com/envelopekms/envelope/keyring"
-	"github.com/envelopekms/envelope/keyring/awskms"
 	"github.com/envelopekms/envelope/kms"
 	"github.com/envelopekms/envelope/kms/awsclient"
 	"github.com/envelopekms/envelope/kms/keystore"
-	"github.com/envelopekms/envelope/kms/store/sqlite"
 )
 
 // defaultAlias names the key used when encrypt is given no -k.
@@ -27,6 +27,9 @@ type kmsConn struct {
 	dir    string
 	remote string // the --kms URL, "" for the embedded keystore
 }
+
+// kmsFlagHelp documents --kms, shared by every command that uses KMS keys.
+const kmsFlagHelp = "use the AWS-KMS-API endpoint at `URL` (an envelope server) or \"aws\" (AWS KMS, default AWS config and credentials) instead of the embedded keystore; default $ENVELOPE_KMS"
 
 // kmsURL returns the remote KMS the command was pointed at: --kms, else
 // $ENVELOPE_KMS, else "" for the embedded keystore.
@@ -118,52 +121,6 @@ func (c *cli) openKMS(ctx context.Context, need kmsNeed) (*kmsConn, error) {
 	return c.kms, nil
 }
 
-// fsProblem says in plain words why the keystore cannot be written, for an
-// error that wraps sqlite.ErrDiskFull or sqlite.ErrReadOnlyFS (or
-// sqlite.ErrReadOnly alone).
-func fsProblem(err error) string {
-	switch {
-	case errors.Is(err, sqlite.ErrDiskFull):
-		return sqlite.ErrDiskFull.Error()
-	case errors.Is(err, sqlite.ErrReadOnlyFS):
-		return sqlite.ErrReadOnlyFS.Error()
-	}
-	return sqlite.ErrReadOnly.Error()
-}
-
-// keystoreFSHint returns err told in plain words, with a hint, when the
-// keystore's disk is full or its file system read-only (or it could only be
-// opened read-only), and nil for other errors. opening says that err is
-// the failure to open the keystore, whose details it keeps; any other is
-// (almost always) a change that was refused.
-func keystoreFSHint(err error, dir string, opening bool) error {
-	var hint string
-	switch {
-	case errors.Is(err, sqlite.ErrDiskFull):
-		hint = fmt.Sprintf("free space on the file system that holds %s", dir)
-	case errors.Is(err, sqlite.ErrReadOnlyFS):
-		hint = fmt.Sprintf("%s is on a read-only file system: reading works, changes need it mounted read-write (or set ENVELOPE_HOME to another keystore)", dir)
-	case errors.Is(err, sqlite.ErrReadOnly):
-		hint = "the keystore could only be opened for reading"
-	default:
-		return nil
-	}
-	msg := fsProblem(err) + ": it can be read, not changed"
-	if opening {
-		msg = fsProblem(err) + ": opening the keystore: " + err.Error()
-	}
-	return &hintError{&plainError{msg, err}, hint}
-}
-
-// plainError is err told as msg.
-type plainError struct {
-	msg string
-	err error
-}
-
-func (e *plainError) Error() string { return e.msg }
-func (e *plainError) Unwrap() error { return e.err }
-
 // passphrase returns $ENVELOPE_PASSPHRASE, nil when unset. An empty value
 // is refused: it is more likely a missing secret than a chosen passphrase.
 func passphrase() ([]byte, error) {
@@ -215,106 +172,6 @@ func checkUsable(ref string, m *kms.KeyMetadata) error {
 			fmt.Sprintf("cancel it with \"envelope keys cancel-deletion %s\" (the key then comes back disabled)", ref)}
 	}
 	return fmt.Errorf("key %s is %s", keyName(ref, m), m.KeyState)
-}
-
-// kmsHint adds advice to KMS errors.
-func kmsHint(err error, ref string) error {
-	var ke *kms.Error
-	errors.As(err, &ke)
-	switch kms.CodeOf(err) {
-	case kms.CodeNotFound:
-		what := "key"
-		if strings.HasPrefix(ref, "alias/") {
-			what = "alias"
-		}
-		return &hintError{fmt.Errorf("no %s %q: %w", what, ref, err), "\"envelope keys list\" shows the keys and aliases"}
-	case kms.CodeDisabled:
-		return &hintError{err, fmt.Sprintf("enable the key with \"envelope keys enable %s\"", ref)}
-	case kms.CodeInvalidState:
-		if ke != nil && strings.Contains(ke.Message, "pending deletion") && !strings.Contains(ke.Message, "not pending") {
-			return &hintError{err, fmt.Sprintf("restore the key with \"envelope keys cancel-deletion %s\"", ref)}
-		}
-	}
-	return err
-}
-
-// kmsKeyring returns the keyring for a KMS key: the symmetric KMS keyring,
-// or the KMS RSA keyring for RSA keys. rsa reports the latter.
-func (c *cli) kmsKeyring(ctx context.Context, ref string, decrypt bool) (kr keyring.Keyring, rsa bool, err error) {
-	conn, err := c.openKMS(ctx, needExisting)
-	if err != nil {
-		return nil, false, err
-	}
-	m, err := conn.describe(ctx, ref)
-	if err != nil {
-		return nil, false, err
-	}
-	if !decrypt {
-		// On decrypt another -k may still unwrap: let the keyrings try.
-		if err := checkUsable(ref, m); err != nil {
-			return nil, false, err
-		}
-	}
-	if m.KeySpec == kms.SpecSymmetricDefault {
-		kr, err := awskms.New(conn.api, m.Arn)
-		return kr, false, err
-	}
-	if strings.HasPrefix(m.KeySpec, "RSA_") {
-		kr, err := awskms.NewRSA(conn.api, m.Arn)
-		return kr, true, err
-	}
-	return nil, false, fmt.Errorf("key %s has spec %s, which cannot wrap data keys", keyName(ref, m), m.KeySpec)
-}
-
-// defaultKeyring returns the keyring of alias/default, creating the key
-// (and the keystore) on first use and saying so.
-func (c *cli) defaultKeyring(ctx context.Context) (keyring.Keyring, error) {
-	if c.kmsURL() == "aws" {
-		return nil, usageErrorf("with --kms aws, name the KMS key to use with -k (envelope does not create keys in AWS on its own)")
-	}
-	conn, err := c.openKMS(ctx, needDefaultKey)
-	if err != nil {
-		return nil, err
-	}
-	var m *kms.KeyMetadata
-	if conn.ks != nil {
-		m = conn.ks.DefaultKey // made with the keystore, or found, by Open
-	} else if m, err = c.remoteDefaultKey(ctx, conn); err != nil {
-		return nil, err
-	}
-	if err := checkUsable(defaultAlias, m); err != nil {
-		return nil, err
-	}
-	return awskms.New(conn.api, m.Arn)
-}
-
-// remoteDefaultKey returns the key of alias/default of a remote KMS,
-// creating it if it does not exist. Of several processes creating it at
-// once, one wins the alias; the others schedule their key's deletion and
-// use the winner's.
-func (c *cli) remoteDefaultKey(ctx context.Context, conn *kmsConn) (*kms.KeyMetadata, error) {
-	out, err := conn.api.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: defaultAlias})
-	if err == nil {
-		return out.KeyMetadata, nil
-	}
-	if kms.CodeOf(err) != kms.CodeNotFound {
-		return nil, kmsHint(err, defaultAlias)
-	}
-	ck, err := conn.createKeyWithAlias(ctx, &kms.CreateKeyInput{Description: defaultKeyDescription}, defaultAlias)
-	if err == nil {
-		fmt.Fprintf(c.stderr, "envelope: created the default key %s (%s)\n", defaultAlias, ck.KeyMetadata.Arn)
-		return ck.KeyMetadata, nil
-	}
-	var oe *orphanError
-	if !errors.As(err, &oe) || kms.CodeOf(oe.err) != kms.CodeAlreadyExists || oe.scheduleErr != nil {
-		return nil, err
-	}
-	// Another process made alias/default meanwhile (our key is scheduled
-	// for deletion): use its key.
-	if out, err = conn.api.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: defaultAlias}); err != nil {
-		return nil, kmsHint(err, defaultAlias)
-	}
-	return out.KeyMetadata, nil
 }
 
 // aliasKeyCreator is the embedded KMS's ability to create a key and its
@@ -374,75 +231,4 @@ func (k *kmsConn) createKeyWithAlias(ctx context.Context, in *kms.CreateKeyInput
 	defer cancel()
 	e.deletion, e.scheduleErr = k.api.ScheduleKeyDeletion(sctx, &kms.ScheduleKeyDeletionInput{KeyId: id, PendingWindowInDays: &days})
 	return nil, e
-}
-
-// discoveryKeyring decrypts with whichever keystore key a message names.
-func (c *cli) discoveryKeyring(ctx context.Context) (keyring.Keyring, error) {
-	conn, err := c.openKMS(ctx, needExisting)
-	if err != nil {
-		return nil, err
-	}
-	return awskms.NewDiscovery(conn.api, nil)
-}
-
-// keyrings turns the -k values into one keyring: raw key specs, KMS key
-// references, or (none given) the default key on encrypt and discovery on
-// decrypt. rsa reports a KMS RSA key, which needs an unsigned suite.
-func (c *cli) keyrings(ctx context.Context, specs []string, decrypt bool) (kr keyring.Keyring, rsa bool, err error) {
-	if len(specs) == 0 {
-		if decrypt {
-			kr, err = c.discoveryKeyring(ctx)
-		} else {
-			kr, err = c.defaultKeyring(ctx)
-		}
-		return kr, false, err
-	}
-	var krs []keyring.Keyring
-	for _, s := range specs {
-		var k keyring.Keyring
-		if keyring.IsSpec(s) {
-			k, err = keyring.FromSpec(s, decrypt)
-			var se *keyring.SpecError
-			if errors.As(err, &se) {
-				return nil, false, &exitError{code: 2, err: err}
-			}
-		} else if isKMSRef(s) {
-			var isRSA bool
-			k, isRSA, err = c.kmsKeyring(ctx, s, decrypt)
-			rsa = rsa || isRSA
-		} else {
-			return nil, false, usageErrorf("unknown key form %q; want alias/NAME, a key id, a key ARN, aes:file=... or rsa:file=... (see --help)", s)
-		}
-		if err != nil {
-			return nil, false, err
-		}
-		krs = append(krs, k)
-	}
-	if len(krs) == 1 {
-		return krs[0], rsa, nil
-	}
-	return keyring.NewMulti(krs[0], krs[1:]...), rsa, nil
-}
-
-// isKMSRef reports whether s has the form of a KMS key reference: an alias
-// name, an ARN or a key id (a UUID).
-func isKMSRef(s string) bool {
-	if strings.HasPrefix(s, "alias/") || strings.HasPrefix(s, "arn:") {
-		return true
-	}
-	if len(s) != 36 {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case i == 8 || i == 13 || i == 18 || i == 23:
-			if r != '-' {
-				return false
-			}
-		case '0' <= r && r <= '9', 'a' <= r && r <= 'f':
-		default:
-			return false
-		}
-	}
-	return true
 }

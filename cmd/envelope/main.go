@@ -1,13 +1,24 @@
 // Command envelope encrypts and decrypts files and pipes with envelope
-// encryption, in the AWS Encryption SDK message format.
+// encryption, in the AWS Encryption SDK message format, and manages and
+// serves the keys of its KMS.
 //
 //	envelope encrypt [-k KEY]... [-c name=value]... [--suite ID] [--frame-size N] [-o OUT] [FILE]
 //	envelope decrypt [-k KEY]... [-c name=value]... [-o OUT] [FILE]
 //	envelope encrypt|decrypt [flags] [--suffix S] [--output-dir DIR] [--cache-max-age D] FILE...
 //	envelope inspect [FILE]
+//	envelope rewrap -k NEWKEY... [-o OUT] FILE
+//	envelope keys COMMAND [flags] [ARGS]
 //	envelope keygen aes|rsa [-o PATH]
+//	envelope serve [--addr HOST:PORT] [--store DIR] [flags]
+//	envelope audit verify [LOG]
 //
 // Run "envelope help" or "envelope COMMAND --help" for the details.
+//
+// Each command has its file (crypt.go for encrypt and decrypt); what they
+// share has its own: flags.go (flag sets, sizes), cryptflags.go (the flags
+// of the message commands), files.go (inputs, outputs, signals), jobs.go
+// (several FILEs), keyrings.go (-k), kms.go (the KMS connection),
+// hints.go and report.go (errors as the user sees them).
 package main
 
 import (
@@ -16,11 +27,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
+	"runtime/debug"
 	"strings"
 	"syscall"
-
-	"github.com/spf13/pflag"
 )
 
 const usage = `envelope encrypts data under a fresh data key and stores that key, wrapped by
@@ -72,21 +81,10 @@ type cli struct {
 	noClobber bool
 }
 
-// exitError carries an exit status other than 1 (usage errors exit 2).
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
-
-func usageErrorf(format string, args ...any) error {
-	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
-}
-
 func main() { os.Exit(run(os.Args[1:])) }
 
+// run runs the command args under a context that SIGINT and SIGTERM
+// cancel, and returns its exit status. Only main exits the process.
 func run(args []string) int {
 	c := &cli{ctx: context.Background(), stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, stderrTTY: isTerminal(os.Stderr)}
 	if len(args) > 0 && args[0] == "serve" {
@@ -150,6 +148,7 @@ func (c *cli) main(args []string) int {
 	return 1
 }
 
+// dispatch runs the command args names.
 func (c *cli) dispatch(args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(c.stderr, usage)
@@ -192,52 +191,10 @@ func (c *cli) dispatch(args []string) error {
 	return usageErrorf("unknown command %q; run \"envelope help\" for the list", cmd)
 }
 
-// checkBoolValues refuses a bool flag followed by a separate true or false
-// ("--progress false"): pflag takes a bool flag's value only after "="
-// (--progress=false), so the word would silently become a FILE argument.
-// It walks args as pflag does, skipping the values of other flags.
-func checkBoolValues(fs *pflag.FlagSet, args []string) error {
-	isBool := func(f *pflag.Flag) bool { return f != nil && f.NoOptDefVal != "" }
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" || len(a) < 2 || a[0] != '-' {
-			if a == "--" {
-				return nil
-			}
-			continue
-		}
-		var flag *pflag.Flag
-		name := ""
-		if strings.HasPrefix(a, "--") {
-			if strings.Contains(a, "=") {
-				continue
-			}
-			name = a
-			flag = fs.Lookup(a[2:])
-		} else {
-			// A group of shorthands: the last one may take the next arg.
-			for j := 1; j < len(a); j++ {
-				flag = fs.ShorthandLookup(a[j : j+1])
-				if flag == nil || !isBool(flag) {
-					if j < len(a)-1 {
-						flag = nil // the rest of the group is its value
-					}
-					break
-				}
-			}
-			name = a
-		}
-		switch {
-		case flag == nil:
-		case !isBool(flag):
-			i++ // its value
-		case i+1 < len(args):
-			if _, err := strconv.ParseBool(args[i+1]); err == nil {
-				return &exitError{code: 2, err: &hintError{
-					fmt.Errorf("%s %s: a true or false for %s goes after \"=\", as %s=%s", name, args[i+1], name, name, args[i+1]),
-					fmt.Sprintf("to read a file named %q, write ./%s", args[i+1], args[i+1])}}
-			}
-		}
+// version returns the module version the binary was built from.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
 	}
-	return nil
+	return "(devel)"
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -219,7 +220,7 @@ func TestKillLeavesNoFile(t *testing.T) {
 				if b, err := os.ReadFile(filepath.Join(out, "msg")); err != nil || string(b) != "old" {
 					t.Errorf("the file being replaced holds %q, %v; want it untouched", b, err)
 				}
-				names = slicesDelete(names, "msg")
+				names = slices.DeleteFunc(names, func(n string) bool { return n == "msg" })
 			}
 			if len(names) > 0 {
 				t.Errorf("SIGKILL left %q in the output directory", names)
@@ -254,16 +255,6 @@ func TestKillLeavesNoFile(t *testing.T) {
 			t.Errorf("SIGKILL left %q in the output directory", names)
 		}
 	})
-}
-
-func slicesDelete(list []string, s string) []string {
-	var out []string
-	for _, x := range list {
-		if x != s {
-			out = append(out, x)
-		}
-	}
-	return out
 }
 
 // TestInterrupt sends SIGINT (and SIGTERM) to envelope in the middle of

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -53,7 +54,7 @@ func filterEnv(env []string, names ...string) []string {
 	var out []string
 	for _, kv := range env {
 		name, _, _ := strings.Cut(kv, "=")
-		if !contains(names, name) {
+		if !slices.Contains(names, name) {
 			out = append(out, kv)
 		}
 	}

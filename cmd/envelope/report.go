@@ -1,9 +1,11 @@
 package main
 
+// How a command's failure reaches the user: the error types that carry an
+// exit status, a hint or a plainer wording, and report, which prints them.
+
 import (
 	"errors"
 	"fmt"
-	"runtime/debug"
 )
 
 // errSilent is returned when the message was already printed.
@@ -21,10 +23,34 @@ func (c *cli) report(err error) {
 	}
 }
 
-// version returns the module version the binary was built from.
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "(devel)"
+// exitError carries an exit status other than 1 (usage errors exit 2).
+type exitError struct {
+	code int
+	err  error
 }
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageErrorf returns a usage error: its message, and exit status 2.
+func usageErrorf(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+// hintError adds advice on how to fix an error.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e *hintError) Error() string { return e.err.Error() }
+func (e *hintError) Unwrap() error { return e.err }
+
+// plainError is err told as msg.
+type plainError struct {
+	msg string
+	err error
+}
+
+func (e *plainError) Error() string { return e.msg }
+func (e *plainError) Unwrap() error { return e.err }

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/envelopekms/envelope"
-	"github.com/envelopekms/envelope/keyring/awskms"
 )
 
 const rewrapHelp = `Usage: envelope rewrap -k NEWKEY... [--from KEY]... [-o OUT] FILE
@@ -96,19 +94,6 @@ func (c *cli) rewrap(args []string) error {
 		fmt.Fprintf(c.stderr, "envelope: note: keep only one of the original and the rewrapped message (see \"envelope rewrap --help\", Security)\n")
 	}
 	return nil
-}
-
-// rewrapHint explains rewrap failures in rewrap's own terms.
-func rewrapHint(err error, name string) error {
-	switch {
-	case errors.Is(err, awskms.ErrSignedSuite):
-		return &hintError{fmt.Errorf("rewrapping %s: %w", name, err), "a signed message cannot move to a KMS RSA key; decrypt it and encrypt it again (the RSA key then picks suite 0x0478)"}
-	case errors.Is(err, envelope.ErrNoDataKey):
-		return &hintError{fmt.Errorf("rewrapping %s: %w", name, err), "give a key that can unwrap it with --from (-k names the new keys)"}
-	case errors.Is(err, envelope.ErrTampered), errors.Is(err, envelope.ErrTruncated), errors.Is(err, envelope.ErrMalformed):
-		return fmt.Errorf("rewrapping %s: %w", name, err)
-	}
-	return decryptHint(err, name)
 }
 
 func sameFile(a, b string) bool {

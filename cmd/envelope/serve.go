@@ -123,6 +123,9 @@ Examples:
   aws kms list-keys --endpoint-url http://127.0.0.1:8500
 `
 
+// maxRequestMemory bounds --max-request-memory: it must stay below 4 GiB.
+const maxRequestMemory = 4 << 30
+
 // DefaultAddr is where serve listens by default.
 const DefaultAddr = "127.0.0.1:8500"
 
@@ -145,10 +148,10 @@ func (c *cli) serve(args []string) error {
 	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve GET /metrics (Prometheus, unauthenticated) on `HOST:PORT`; default: metrics are not served")
 	limits := awsapi.DefaultLimits()
 	limits.MaxConnectionsPerSource = 0 // a quarter of --max-connections
-	requestMemory, headerTimeout := "64M", 10*time.Second
+	requestMemory, headerTimeout := sizeText(awsapi.DefaultRequestMemory), 10*time.Second
 	fs.IntVar(&limits.MaxConnections, "max-connections", limits.MaxConnections, "serve at most `N` connections at once; the default is the open-file limit (RLIMIT_NOFILE) less 64 and a sixteenth, at most 4096")
 	fs.IntVar(&limits.MaxConnectionsPerSource, "max-connections-per-source", 0, "serve at most `N` connections from one client address (IPv6: one /64); default a quarter of --max-connections")
-	fs.StringVar(&requestMemory, "max-request-memory", requestMemory, "hold at most `SIZE` bytes for all requests together beyond each connection's 8 KiB buffer (large bodies and headers); at least 1M")
+	fs.StringVar(&requestMemory, "max-request-memory", requestMemory, "hold at most `SIZE` bytes for all requests together beyond each connection's 8 KiB buffer (large bodies and headers); at least 1M, below 4G ("+sizeUnits+")")
 	fs.DurationVar(&headerTimeout, "header-timeout", headerTimeout, "close a connection that has not sent a request's headers within `D` of its accept (or of a later request's first byte)")
 	if ok, err := c.parse(fs, args, serveHelp); !ok {
 		return err
@@ -180,10 +183,10 @@ func (c *cli) serve(args []string) error {
 		return usageErrorf("--header-timeout %v: want a positive duration, such as 10s", headerTimeout)
 	}
 	n, err := parseSize(requestMemory)
-	if err != nil || n < awsapi.MaxBodyBytes {
-		return usageErrorf("--max-request-memory %q: want a size of at least 1M (the largest request body), such as 64M", requestMemory)
+	if err != nil || n < awsapi.MaxBodyBytes || n >= maxRequestMemory {
+		return usageErrorf("--max-request-memory %q: want a size of at least 1M (the largest request body) and below 4G, such as 64M", requestMemory)
 	}
-	limits.RequestMemory = int64(n)
+	limits.RequestMemory = n
 	if limits.MaxConnectionsPerSource == 0 {
 		limits.MaxConnectionsPerSource = max(limits.MaxConnections/4, 1)
 	}

@@ -434,6 +434,8 @@ func TestServeLimitFlags(t *testing.T) {
 		{[]string{"--max-connections", "0"}, "--max-connections 0: want at least 1"},
 		{[]string{"--max-connections-per-source", "-1"}, "--max-connections-per-source -1: want at least 1"},
 		{[]string{"--max-request-memory", "512K"}, `--max-request-memory "512K": want a size of at least 1M`},
+		{[]string{"--max-request-memory", "4G"}, `--max-request-memory "4G": want a size of at least 1M (the largest request body) and below 4G`},
+		{[]string{"--max-request-memory", "64Q"}, `--max-request-memory "64Q": want a size`},
 		{[]string{"--header-timeout", "0s"}, "--header-timeout 0s: want a positive duration"},
 	} {
 		home := t.TempDir()

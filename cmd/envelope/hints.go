@@ -1,0 +1,162 @@
+package main
+
+// Advice for errors a user can fix: these functions turn errors of the
+// library, the keyrings, the KMS and the keystore's file system into a
+// *hintError, whose hint report prints under the error.
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/envelopekms/envelope"
+	"github.com/envelopekms/envelope/keyring"
+	"github.com/envelopekms/envelope/keyring/awskms"
+	"github.com/envelopekms/envelope/kms"
+	"github.com/envelopekms/envelope/kms/store/sqlite"
+)
+
+// encryptHint adds advice to an encrypt error.
+func encryptHint(err error) error {
+	var pe *envelope.PolicyError
+	var ke *kms.Error
+	if errors.As(err, &ke) {
+		return kmsHint(err, firstARN(ke.Message))
+	}
+	switch {
+	case errors.As(err, &pe) && pe.Suite.Committing:
+		return &hintError{err, "committing suites (0x0478, 0x0578) need --commitment-policy require-encrypt-require-decrypt or require-encrypt-allow-decrypt"}
+	case errors.As(err, &pe):
+		return &hintError{err, "to write a non-committing suite for an old reader, add --commitment-policy forbid-encrypt-allow-decrypt"}
+	case errors.Is(err, envelope.ErrReservedContextKey):
+		return &hintError{err, "rename the context key; the aws-crypto- prefix belongs to the message format"}
+	case errors.Is(err, envelope.ErrTooManyEncryptedDataKeys):
+		return &hintError{err, "give fewer -k or raise --max-encrypted-data-keys"}
+	case errors.Is(err, envelope.ErrTooLarge):
+		return &hintError{err, "raise --max-frame-size (or --max-header-size), and give readers the same flag: by default they refuse such messages"}
+	}
+	return err
+}
+
+// decryptHint adds advice to a decrypt error and, when the message itself
+// is at fault, the input's name.
+func decryptHint(err error, name string) error {
+	if h := decryptAdvice(err); h != "" {
+		return &hintError{err, h}
+	}
+	if errors.Is(err, envelope.ErrTampered) || errors.Is(err, envelope.ErrTruncated) || errors.Is(err, envelope.ErrMalformed) {
+		return fmt.Errorf("decrypting %s: %w", name, err)
+	}
+	return err
+}
+
+// decryptAdvice returns advice on how to fix a decrypt error, or "".
+func decryptAdvice(err error) string {
+	var pe *envelope.PolicyError
+	var ue *keyring.UnwrapError
+	var ke *kms.Error
+	if errors.As(err, &ke) {
+		switch ke.Code {
+		case kms.CodeDisabled:
+			return fmt.Sprintf("enable the key with \"envelope keys enable %s\"", firstARN(ke.Message))
+		case kms.CodeInvalidState:
+			return fmt.Sprintf("if the key is pending deletion, restore it with \"envelope keys cancel-deletion %s\"", firstARN(ke.Message))
+		}
+	}
+	switch {
+	case errors.As(err, &pe):
+		return "to read messages written without key commitment, add --commitment-policy require-encrypt-allow-decrypt"
+	case errors.As(err, &ue) || errors.Is(err, envelope.ErrNoDataKey):
+		return "pass one of the wrapping keys above with -k; \"envelope inspect\" lists them"
+	case errors.Is(err, envelope.ErrContextMismatch):
+		return "\"envelope inspect\" shows the message's encryption context"
+	case errors.Is(err, envelope.ErrSignedMessage):
+		return "drop --unsigned-only to accept signed messages (their last frame is released only after the signature verifies)"
+	case errors.Is(err, envelope.ErrTooManyEncryptedDataKeys):
+		return "raise --max-encrypted-data-keys if the message is trusted"
+	case errors.Is(err, envelope.ErrTooLarge):
+		return "raise --max-header-size or --max-frame-size if the message is trusted (a frame is held in memory until it authenticates)"
+	}
+	return ""
+}
+
+// rewrapHint explains rewrap failures in rewrap's own terms.
+func rewrapHint(err error, name string) error {
+	switch {
+	case errors.Is(err, awskms.ErrSignedSuite):
+		return &hintError{fmt.Errorf("rewrapping %s: %w", name, err), "a signed message cannot move to a KMS RSA key; decrypt it and encrypt it again (the RSA key then picks suite 0x0478)"}
+	case errors.Is(err, envelope.ErrNoDataKey):
+		return &hintError{fmt.Errorf("rewrapping %s: %w", name, err), "give a key that can unwrap it with --from (-k names the new keys)"}
+	case errors.Is(err, envelope.ErrTampered), errors.Is(err, envelope.ErrTruncated), errors.Is(err, envelope.ErrMalformed):
+		return fmt.Errorf("rewrapping %s: %w", name, err)
+	}
+	return decryptHint(err, name)
+}
+
+// kmsHint adds advice to KMS errors.
+func kmsHint(err error, ref string) error {
+	var ke *kms.Error
+	errors.As(err, &ke)
+	switch kms.CodeOf(err) {
+	case kms.CodeNotFound:
+		what := "key"
+		if strings.HasPrefix(ref, "alias/") {
+			what = "alias"
+		}
+		return &hintError{fmt.Errorf("no %s %q: %w", what, ref, err), "\"envelope keys list\" shows the keys and aliases"}
+	case kms.CodeDisabled:
+		return &hintError{err, fmt.Sprintf("enable the key with \"envelope keys enable %s\"", ref)}
+	case kms.CodeInvalidState:
+		if ke != nil && strings.Contains(ke.Message, "pending deletion") && !strings.Contains(ke.Message, "not pending") {
+			return &hintError{err, fmt.Sprintf("restore the key with \"envelope keys cancel-deletion %s\"", ref)}
+		}
+	}
+	return err
+}
+
+// keystoreFSHint returns err told in plain words, with a hint, when the
+// keystore's disk is full or its file system read-only (or it could only be
+// opened read-only), and nil for other errors. opening says that err is
+// the failure to open the keystore, whose details it keeps; any other is
+// (almost always) a change that was refused.
+func keystoreFSHint(err error, dir string, opening bool) error {
+	var hint string
+	switch {
+	case errors.Is(err, sqlite.ErrDiskFull):
+		hint = fmt.Sprintf("free space on the file system that holds %s", dir)
+	case errors.Is(err, sqlite.ErrReadOnlyFS):
+		hint = fmt.Sprintf("%s is on a read-only file system: reading works, changes need it mounted read-write (or set ENVELOPE_HOME to another keystore)", dir)
+	case errors.Is(err, sqlite.ErrReadOnly):
+		hint = "the keystore could only be opened for reading"
+	default:
+		return nil
+	}
+	msg := fsProblem(err) + ": it can be read, not changed"
+	if opening {
+		msg = fsProblem(err) + ": opening the keystore: " + err.Error()
+	}
+	return &hintError{&plainError{msg, err}, hint}
+}
+
+// fsProblem says in plain words why the keystore cannot be written, for an
+// error that wraps sqlite.ErrDiskFull or sqlite.ErrReadOnlyFS (or
+// sqlite.ErrReadOnly alone).
+func fsProblem(err error) string {
+	switch {
+	case errors.Is(err, sqlite.ErrDiskFull):
+		return sqlite.ErrDiskFull.Error()
+	case errors.Is(err, sqlite.ErrReadOnlyFS):
+		return sqlite.ErrReadOnlyFS.Error()
+	}
+	return sqlite.ErrReadOnly.Error()
+}
+
+// firstARN returns the first ARN in a KMS error message, or "KEY".
+func firstARN(msg string) string {
+	for _, f := range strings.Fields(msg) {
+		if strings.HasPrefix(f, "arn:") {
+			return strings.TrimRight(f, ".,;:'\"")
+		}
+	}
+	return "KEY"
+}
