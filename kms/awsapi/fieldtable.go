@@ -45,10 +45,10 @@ type member struct {
 	omitEmpty bool
 }
 
-// fields makes the table of the fields list returns; it panics unless
-// they are distinct fields of the value given, in order, of the kinds the
-// fast codecs know (string, []byte, map[string]string, *int32), named as
-// encoding/json names them. It runs when the package is initialized, so
+// fields makes the table of the fields that list points to; it panics
+// unless they are distinct fields of the value given, in order, of the
+// kinds the fast codecs know (string, []byte, map[string]string, *int32),
+// each a plain JSON member (a name and at most omitempty in its tag). It runs when the package is initialized, so
 // a wrong table stops every test.
 func fields[T any](list func(*T) fieldList) *fieldTable[T] {
 	t := &fieldTable[T]{list: list}
