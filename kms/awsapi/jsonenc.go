@@ -4,14 +4,14 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-
-	"github.com/envelopekms/envelope/kms"
 )
 
-// The hot operations' answers and the audit lines are encoded by hand:
-// encoding/json's reflection costs more than the rest of their encoding.
-// Each function here appends exactly what encoding/json would
-// (jsonenc_test.go checks them against it).
+// The JSON of the hot paths, without encoding/json, whose reflection costs
+// more than the rest of their work: the hot operations' requests and
+// answers (through their field tables, fieldtable.go) and the audit lines
+// (audit.go). Each function here appends exactly what encoding/json
+// would, and flatDecoder decodes as it would or declines (jsonenc_test.go
+// checks them against it).
 
 // appendJSONString appends s as encoding/json encodes a string: quoted,
 // with <, > and & escaped, invalid UTF-8 replaced.
@@ -188,144 +188,19 @@ func (d *flatDecoder) stringMap() (map[string]string, bool) {
 	}
 }
 
-// Fast decoders of the hot operations' inputs; each member may appear once.
-
-func decodeGenerateDataKey(body []byte, in *kms.GenerateDataKeyInput) bool {
-	var d flatDecoder
-	if !d.begin(body) {
-		return false
+// value decodes a member's value into the field p points to (a field of
+// a [fieldTable]).
+func (d *flatDecoder) value(p any) bool {
+	var ok bool
+	switch p := p.(type) {
+	case *string:
+		*p, ok = d.string()
+	case *[]byte:
+		*p, ok = d.bytes()
+	case *map[string]string:
+		*p, ok = d.stringMap()
+	case **int32:
+		*p, ok = d.int32()
 	}
-	var seen uint
-	for {
-		name, done, ok := d.member()
-		if done || !ok {
-			return ok
-		}
-		var bit uint
-		switch string(name) {
-		case "KeyId":
-			bit = 1
-			in.KeyId, ok = d.string()
-		case "EncryptionContext":
-			bit = 2
-			in.EncryptionContext, ok = d.stringMap()
-		case "NumberOfBytes":
-			bit = 4
-			in.NumberOfBytes, ok = d.int32()
-		case "KeySpec":
-			bit = 8
-			in.KeySpec, ok = d.string()
-		}
-		if bit == 0 || seen&bit != 0 || !ok {
-			return false
-		}
-		seen |= bit
-	}
-}
-
-func decodeDecrypt(body []byte, in *kms.DecryptInput) bool {
-	var d flatDecoder
-	if !d.begin(body) {
-		return false
-	}
-	var seen uint
-	for {
-		name, done, ok := d.member()
-		if done || !ok {
-			return ok
-		}
-		var bit uint
-		switch string(name) {
-		case "CiphertextBlob":
-			bit = 1
-			in.CiphertextBlob, ok = d.bytes()
-		case "EncryptionContext":
-			bit = 2
-			in.EncryptionContext, ok = d.stringMap()
-		case "KeyId":
-			bit = 4
-			in.KeyId, ok = d.string()
-		case "EncryptionAlgorithm":
-			bit = 8
-			in.EncryptionAlgorithm, ok = d.string()
-		}
-		if bit == 0 || seen&bit != 0 || !ok {
-			return false
-		}
-		seen |= bit
-	}
-}
-
-func decodeEncrypt(body []byte, in *kms.EncryptInput) bool {
-	var d flatDecoder
-	if !d.begin(body) {
-		return false
-	}
-	var seen uint
-	for {
-		name, done, ok := d.member()
-		if done || !ok {
-			return ok
-		}
-		var bit uint
-		switch string(name) {
-		case "KeyId":
-			bit = 1
-			in.KeyId, ok = d.string()
-		case "Plaintext":
-			bit = 2
-			in.Plaintext, ok = d.bytes()
-		case "EncryptionContext":
-			bit = 4
-			in.EncryptionContext, ok = d.stringMap()
-		case "EncryptionAlgorithm":
-			bit = 8
-			in.EncryptionAlgorithm, ok = d.string()
-		}
-		if bit == 0 || seen&bit != 0 || !ok {
-			return false
-		}
-		seen |= bit
-	}
-}
-
-// Encoders of the hot operations' outputs, member for member as
-// encoding/json orders and omits them.
-
-func encodeGenerateDataKey(dst []byte, out *kms.GenerateDataKeyOutput) []byte {
-	dst = append(dst, `{"CiphertextBlob":`...)
-	dst = appendJSONBytes(dst, out.CiphertextBlob)
-	dst = append(dst, `,"Plaintext":`...)
-	dst = appendJSONBytes(dst, out.Plaintext)
-	dst = append(dst, `,"KeyId":`...)
-	dst = appendJSONString(dst, out.KeyId)
-	if out.KeyMaterialId != "" {
-		dst = append(dst, `,"KeyMaterialId":`...)
-		dst = appendJSONString(dst, out.KeyMaterialId)
-	}
-	return append(dst, '}')
-}
-
-func encodeDecrypt(dst []byte, out *kms.DecryptOutput) []byte {
-	dst = append(dst, `{"KeyId":`...)
-	dst = appendJSONString(dst, out.KeyId)
-	dst = append(dst, `,"Plaintext":`...)
-	dst = appendJSONBytes(dst, out.Plaintext)
-	dst = append(dst, `,"EncryptionAlgorithm":`...)
-	dst = appendJSONString(dst, out.EncryptionAlgorithm)
-	if out.KeyMaterialId != "" {
-		dst = append(dst, `,"KeyMaterialId":`...)
-		dst = appendJSONString(dst, out.KeyMaterialId)
-	}
-	return append(dst, '}')
-}
-
-func encodeEncrypt(dst []byte, out *kms.EncryptOutput) []byte {
-	dst = append(dst, `{"CiphertextBlob":`...)
-	dst = appendJSONBytes(dst, out.CiphertextBlob)
-	dst = append(dst, `,"KeyId":`...)
-	dst = appendJSONString(dst, out.KeyId)
-	dst = append(dst, `,"EncryptionAlgorithm":`...)
-	dst = appendJSONString(dst, out.EncryptionAlgorithm)
-	return append(dst, '}')
+	return ok
 }

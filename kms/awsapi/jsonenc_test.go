@@ -2,6 +2,7 @@ package awsapi
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -50,14 +51,12 @@ func checkEncoders(t *testing.T, s string, b []byte) {
 			t.Errorf("%s(%+v) = %s, want %s (encoding/json)", name, v, got, want)
 		}
 	}
-	for _, mat := range []string{"", s} {
-		g := &kms.GenerateDataKeyOutput{CiphertextBlob: b, Plaintext: b, KeyId: s, KeyMaterialId: mat}
-		same("encodeGenerateDataKey", encodeGenerateDataKey(nil, g), g)
-		d := &kms.DecryptOutput{KeyId: s, Plaintext: b, EncryptionAlgorithm: s, KeyMaterialId: mat}
-		same("encodeDecrypt", encodeDecrypt(nil, d), d)
+	for _, name := range fastOps() {
+		c := operations[name].spec.(fastCodecs)
+		for _, out := range outputsOf(t, c.newOutput, s, b) {
+			same(name+" fast encoder", c.encodeFast(out), out)
+		}
 	}
-	e := &kms.EncryptOutput{CiphertextBlob: b, KeyId: s, EncryptionAlgorithm: s}
-	same("encodeEncrypt", encodeEncrypt(nil, e), e)
 	var many []string // over the count bound
 	for i := range maxAuditContextKeys + 8 {
 		many = append(many, fmt.Sprint(i, s))
@@ -130,34 +129,99 @@ func FuzzEncoders(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string, b []byte) { checkEncoders(t, s, b) })
 }
 
+// fastCodecs are the fast codecs of an operation's declaration, seen
+// without its types.
+type fastCodecs interface {
+	hasFast() bool
+	// encodes reports whether the output's table encodes.
+	encodes() bool
+	newInput() any
+	newOutput() any
+	// decodeFast decodes body with the fast decoder into a new input,
+	// and reports whether it accepted it.
+	decodeFast(body []byte) (any, bool)
+	encodeFast(out any) []byte
+}
+
+func (s *spec[In, Out]) hasFast() bool  { return s.req.fast != nil && s.answer.fast != nil }
+func (s *spec[In, Out]) encodes() bool  { return s.answer.fast != nil && s.answer.fast.encodes }
+func (s *spec[In, Out]) newInput() any  { return new(In) }
+func (s *spec[In, Out]) newOutput() any { return new(Out) }
+func (s *spec[In, Out]) encodeFast(out any) []byte {
+	return s.answer.fast.encode(nil, out.(*Out))
+}
+func (s *spec[In, Out]) decodeFast(body []byte) (any, bool) {
+	in := new(In)
+	return in, s.req.fast.decode(body, in)
+}
+
+// fastOps returns the names of the operations with fast codecs, sorted.
+func fastOps() []string {
+	var names []string
+	for name, o := range operations {
+		if o.spec.(fastCodecs).hasFast() {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// outputsOf returns outputs of the type newOut makes, with every string
+// field s and every []byte field b, and each combination of the fields
+// tagged omitempty left empty.
+func outputsOf(t *testing.T, newOut func() any, s string, b []byte) []any {
+	t.Helper()
+	typ := reflect.TypeOf(newOut()).Elem()
+	var omit []int
+	for i := range typ.NumField() {
+		if strings.HasSuffix(typ.Field(i).Tag.Get("json"), ",omitempty") {
+			omit = append(omit, i)
+		}
+	}
+	var outs []any
+	for mask := range 1 << len(omit) {
+		out := reflect.ValueOf(newOut())
+		v := out.Elem()
+		for i := range typ.NumField() {
+			switch f := v.Field(i); {
+			case f.Kind() == reflect.String:
+				f.SetString(s)
+			case f.Type() == reflect.TypeFor[[]byte]():
+				f.SetBytes(b)
+			default:
+				t.Fatalf("%v.%s: a %v, which outputsOf does not fill", typ, typ.Field(i).Name, f.Type())
+			}
+		}
+		for j, i := range omit {
+			if mask&(1<<j) != 0 {
+				v.Field(i).SetZero()
+			}
+		}
+		outs = append(outs, out.Interface())
+	}
+	return outs
+}
+
 // checkFastDecoder decodes body with the fast decoder of op and, if it
 // accepts it, requires encoding/json (with the member-name check) to
 // accept it too with the same result. It reports whether the fast decoder
 // accepted.
 func checkFastDecoder(t *testing.T, op string, body []byte) bool {
 	t.Helper()
-	var fast, slow any
-	var ok bool
-	switch op {
-	case "GenerateDataKey":
-		in := new(kms.GenerateDataKeyInput)
-		ok, fast, slow = decodeGenerateDataKey(body, in), in, new(kms.GenerateDataKeyInput)
-	case "Decrypt":
-		in := new(kms.DecryptInput)
-		ok, fast, slow = decodeDecrypt(body, in), in, new(kms.DecryptInput)
-	case "Encrypt":
-		in := new(kms.EncryptInput)
-		ok, fast, slow = decodeEncrypt(body, in), in, new(kms.EncryptInput)
-	default:
+	c, ok := operations[op].spec.(fastCodecs)
+	if !ok || !c.hasFast() {
 		t.Fatalf("no fast decoder for %s", op)
 	}
+	fast, ok := c.decodeFast(body)
 	if !ok {
 		return false
 	}
+	slow := c.newInput()
 	if err := json.Unmarshal(body, slow); err != nil {
 		t.Fatalf("%s: the fast decoder accepted %q, encoding/json refuses it: %v", op, body, err)
 	}
-	if err := checkMemberNames(body, slow); err != nil {
+	if err := checkMemberNames(body, memberNames(reflect.TypeOf(slow).Elem())); err != nil {
 		t.Fatalf("%s: the fast decoder accepted %q, the member-name check refuses it: %v", op, body, err)
 	}
 	if !reflect.DeepEqual(fast, slow) {
@@ -221,18 +285,59 @@ func TestFastDecoders(t *testing.T) {
 	}
 }
 
-// FuzzFastDecoders: whatever the fast decoders accept, encoding/json
-// decodes to the same input.
+// FuzzFastDecoders: whatever the fast decoders (of every operation that
+// has one) accept, encoding/json decodes to the same input.
 func FuzzFastDecoders(f *testing.F) {
+	ops := fastOps()
+	if len(ops) == 0 {
+		f.Fatal("no operation has fast codecs")
+	}
 	for _, tc := range fastDecoderBodies {
 		f.Add(tc.op, []byte(tc.body))
 	}
 	f.Fuzz(func(t *testing.T, op string, body []byte) {
-		switch op {
-		case "GenerateDataKey", "Decrypt", "Encrypt":
-		default:
-			op = []string{"GenerateDataKey", "Decrypt", "Encrypt"}[len(op)%3]
+		if !slices.Contains(ops, op) {
+			op = ops[len(op)%len(ops)]
 		}
 		checkFastDecoder(t, op, body)
+	})
+}
+
+// codecBench is the JSON of a GenerateDataKey+Decrypt pair as the
+// benchmarks send it: the requests' bodies and the answers.
+var codecBench = struct {
+	gdkBody, decBody []byte
+	gdkOut           *kms.GenerateDataKeyOutput
+	decOut           *kms.DecryptOutput
+}{
+	gdkBody: []byte(`{"KeyId":"arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab","EncryptionContext":{"purpose":"bench"},"NumberOfBytes":32}`),
+	decBody: []byte(`{"CiphertextBlob":"` + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 130)) + `","EncryptionContext":{"purpose":"bench"},"KeyId":"arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}`),
+	gdkOut: &kms.GenerateDataKeyOutput{CiphertextBlob: bytes.Repeat([]byte{7}, 130), Plaintext: bytes.Repeat([]byte{9}, 32),
+		KeyId: "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+	decOut: &kms.DecryptOutput{KeyId: "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+		Plaintext: bytes.Repeat([]byte{9}, 32), EncryptionAlgorithm: "SYMMETRIC_DEFAULT"},
+}
+
+// codecSink keeps what BenchmarkFastCodecs decodes.
+var codecSink []any
+
+// BenchmarkFastCodecs measures the fast codecs of a GenerateDataKey+Decrypt
+// pair: both requests decoded, both answers encoded.
+func BenchmarkFastCodecs(b *testing.B) {
+	c := codecBench
+	dst := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	reportCPU(b, func() {
+		for b.Loop() {
+			// The server's inputs are on the heap (they go to the KMS
+			// through an interface): so are these.
+			gdk, dec := new(kms.GenerateDataKeyInput), new(kms.DecryptInput)
+			codecSink = append(codecSink[:0], gdk, dec)
+			if !generateDataKeyInput.decode(c.gdkBody, gdk) || !decryptInput.decode(c.decBody, dec) {
+				b.Fatal("the fast decoders refused the benchmark's bodies")
+			}
+			dst = generateDataKeyOutput.encode(dst[:0], c.gdkOut)
+			dst = decryptOutput.encode(dst[:0], c.decOut)
+		}
 	})
 }
