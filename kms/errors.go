@@ -88,7 +88,8 @@ func CodeOf(err error) string {
 
 func internal(err error) error {
 	var e *Error
-	if err == nil || errors.As(err, &e) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	var ie *internalError
+	if err == nil || errors.As(err, &e) || errors.As(err, &ie) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	return &internalError{cause: err}
