@@ -117,7 +117,7 @@ func (req *AuthzRequest) ResolveKey(ref string) (id string, ok bool) {
 	}
 	id, err = req.r.alias(kr.alias)
 	if err != nil {
-		if !errors.Is(err, ErrNotFound) && req.err == nil {
+		if !errors.Is(err, ErrNoRecord) && req.err == nil {
 			req.err = err // the store's failure (or a cache miss) decides
 		}
 		return "", false

@@ -26,18 +26,18 @@ type sealed struct {
 // usable) with algorithm alg ("" means the key's default).
 func (s *Service) encryptWith(r keyReader, k *KeyRecord, alg string, plaintext []byte, ec map[string]string) (*sealed, error) {
 	if k.Usage != UsageEncryptDecrypt {
-		return nil, newError(CodeInvalidKeyUsage, "%s has key usage %s, not ENCRYPT_DECRYPT", s.KeyARN(k.ID), k.Usage)
+		return nil, s.keyError(k.ID, CodeInvalidKeyUsage, "%s has key usage %s, not ENCRYPT_DECRYPT", s.KeyARN(k.ID), k.Usage)
 	}
 	spec := keySpecs[k.Spec]
 	if spec == nil {
-		return nil, newError(CodeInternal, "key %s has an unknown spec", k.ID)
+		return nil, s.keyError(k.ID, CodeInternal, "key %s has an unknown spec", k.ID)
 	}
 	if err := checkAlgorithm(alg); err != nil {
 		return nil, err
 	}
 	if spec.symmetric {
 		if alg != "" && alg != AlgSymmetricDefault {
-			return nil, newError(CodeInvalidKeyUsage, "%s supports only the SYMMETRIC_DEFAULT encryption algorithm, not %s", s.KeyARN(k.ID), alg)
+			return nil, s.keyError(k.ID, CodeInvalidKeyUsage, "%s supports only the SYMMETRIC_DEFAULT encryption algorithm, not %s", s.KeyARN(k.ID), alg)
 		}
 		v := current(k)
 		m, err := r.material(k, v.Version)
@@ -53,13 +53,13 @@ func (s *Service) encryptWith(r keyReader, k *KeyRecord, alg string, plaintext [
 	}
 	h, err := oaepHash(alg)
 	if err != nil {
-		return nil, newError(CodeInvalidKeyUsage, "%s is an %s key: give EncryptionAlgorithm RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256", s.KeyARN(k.ID), k.Spec)
+		return nil, s.keyError(k.ID, CodeInvalidKeyUsage, "%s is an %s key: give EncryptionAlgorithm RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256", s.KeyARN(k.ID), k.Spec)
 	}
 	if len(ec) > 0 {
-		return nil, validationf("an encryption context is supported only with symmetric keys; %s is %s", s.KeyARN(k.ID), k.Spec)
+		return nil, s.keyError(k.ID, CodeValidation, "an encryption context is supported only with symmetric keys; %s is %s", s.KeyARN(k.ID), k.Spec)
 	}
 	if max := rsaMaxPlaintext(spec.rsaBits, h.Size()); len(plaintext) > max {
-		return nil, validationf("plaintext of %d bytes is too long for %s with %s (at most %d)", len(plaintext), k.Spec, alg, max)
+		return nil, s.keyError(k.ID, CodeValidation, "plaintext of %d bytes is too long for %s with %s (at most %d)", len(plaintext), k.Spec, alg, max)
 	}
 	priv, err := r.rsaKey(k)
 	if err != nil {
@@ -79,7 +79,7 @@ func oaepHash(alg string) (hash.Hash, error) {
 	case AlgRSAOAEPSHA256:
 		return sha256.New(), nil
 	}
-	return nil, errors.New("not an RSA algorithm")
+	return nil, errors.New("kms: not an RSA algorithm")
 }
 
 // opened is the result of decrypting a ciphertext.
@@ -119,10 +119,10 @@ func (s *Service) decryptIn(ctx context.Context, r keyReader, action string, blo
 			if err := checkAlgorithm(alg); err != nil {
 				return nil, err
 			}
-			return nil, newError(CodeInvalidKeyUsage, "decrypting with %s key %s needs EncryptionAlgorithm RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256", named.Spec, s.KeyARN(named.ID))
+			return nil, s.keyError(named.ID, CodeInvalidKeyUsage, "decrypting with %s key %s needs EncryptionAlgorithm RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256", named.Spec, s.KeyARN(named.ID))
 		}
 		if len(ec) > 0 {
-			return nil, validationf("an encryption context is supported only with symmetric keys")
+			return nil, s.keyError(named.ID, CodeValidation, "an encryption context is supported only with symmetric keys")
 		}
 		priv, err := r.rsaKey(named)
 		if err != nil {
@@ -130,7 +130,7 @@ func (s *Service) decryptIn(ctx context.Context, r keyReader, action string, blo
 		}
 		pt, err := rsa.DecryptOAEP(h, nil, priv, blob, nil)
 		if err != nil {
-			return nil, newError(CodeInvalidCiphertext, "the ciphertext does not decrypt with %s and %s", s.KeyARN(named.ID), alg)
+			return nil, s.keyError(named.ID, CodeInvalidCiphertext, "the ciphertext does not decrypt with %s and %s", s.KeyARN(named.ID), alg)
 		}
 		return &opened{plaintext: pt, key: named, alg: alg, materialID: current(named).MaterialID}, nil
 	}
@@ -165,13 +165,13 @@ func (s *Service) decryptIn(ctx context.Context, r keyReader, action string, blo
 			return nil, err
 		}
 	} else if k.ID != h.keyID {
-		return nil, newError(CodeIncorrectKey, "the ciphertext was encrypted under another key than %s", s.KeyARN(k.ID))
+		return nil, s.keyError(k.ID, CodeIncorrectKey, "the ciphertext was encrypted under another key than %s", s.KeyARN(k.ID))
 	}
 	if err := s.usable(k); err != nil {
 		return nil, err
 	}
 	if !keySpecs[k.Spec].symmetric || h.version > len(k.Versions) {
-		return nil, newError(CodeInvalidCiphertext, "the ciphertext does not match key %s", s.KeyARN(k.ID))
+		return nil, s.keyError(k.ID, CodeInvalidCiphertext, "the ciphertext does not match key %s", s.KeyARN(k.ID))
 	}
 	m, err := r.material(k, h.version)
 	if err != nil {
@@ -179,6 +179,9 @@ func (s *Service) decryptIn(ctx context.Context, r keyReader, action string, blo
 	}
 	defer clear(m)
 	pt, err := openBlob(blob, m, ec)
+	if e := (*Error)(nil); errors.As(err, &e) {
+		e.KeyARN = s.KeyARN(k.ID) // a new error, about the key that failed to open it
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -322,7 +325,7 @@ func (s *Service) generate(ctx context.Context, action, keyID string, n int, ec 
 			return err
 		}
 		if !keySpecs[k.Spec].symmetric {
-			return newError(CodeInvalidKeyUsage, "%s is an %s key; data keys need a symmetric key", s.KeyARN(k.ID), k.Spec)
+			return s.keyError(k.ID, CodeInvalidKeyUsage, "%s is an %s key; data keys need a symmetric key", s.KeyARN(k.ID), k.Spec)
 		}
 		out, err = s.encryptWith(r, k, "", pt, ec)
 		return err
@@ -427,7 +430,7 @@ func (s *Service) generatePair(ctx context.Context, action string, in *GenerateD
 			return err
 		}
 		if !keySpecs[k.Spec].symmetric {
-			return newError(CodeInvalidKeyUsage, "%s is an %s key; data key pairs need a symmetric key", s.KeyARN(k.ID), k.Spec)
+			return s.keyError(k.ID, CodeInvalidKeyUsage, "%s is an %s key; data key pairs need a symmetric key", s.KeyARN(k.ID), k.Spec)
 		}
 		id = k.ID
 		return nil
@@ -508,7 +511,7 @@ func (s *Service) GetPublicKey(ctx context.Context, in *GetPublicKeyInput) (*Get
 		}
 		spec := keySpecs[k.Spec]
 		if spec.symmetric {
-			return newError(CodeUnsupportedOperation, "%s is a symmetric key; it has no public key", s.KeyARN(k.ID))
+			return s.keyError(k.ID, CodeUnsupportedOperation, "%s is a symmetric key; it has no public key", s.KeyARN(k.ID))
 		}
 		priv, err := r.rsaKey(k)
 		if err != nil {

@@ -65,7 +65,7 @@ func (s *Service) CreateKeyWithAlias(ctx context.Context, in *CreateKeyInput, al
 	err = s.update(ctx, func(tx Tx, _ keyReader) error {
 		if _, err := tx.GetAlias(aliasName); err == nil {
 			return newError(CodeAlreadyExists, "An alias with the name %s already exists", s.AliasARN(aliasName))
-		} else if !errors.Is(err, ErrNotFound) {
+		} else if !errors.Is(err, ErrNoRecord) {
 			return err
 		}
 		if err := s.putNewKey(tx, k); err != nil {
@@ -339,7 +339,7 @@ func (s *Service) CancelKeyDeletion(ctx context.Context, in *CancelKeyDeletionIn
 	var arn string
 	err := s.modify(ctx, "kms:CancelKeyDeletion", in.KeyId, func(_ Tx, k *KeyRecord) error {
 		if k.State != StatePendingDeletion {
-			return newError(CodeInvalidState, "%s is not pending deletion.", s.KeyARN(k.ID))
+			return s.keyError(k.ID, CodeInvalidState, "%s is not pending deletion.", s.KeyARN(k.ID))
 		}
 		k.State = StateDisabled
 		k.DeletionDate = time.Time{}
@@ -367,7 +367,7 @@ func (s *Service) CreateAlias(ctx context.Context, in *CreateAliasInput) (*Creat
 	err = s.update(ctx, func(tx Tx, r keyReader) error {
 		if _, err := tx.GetAlias(in.AliasName); err == nil {
 			return newError(CodeAlreadyExists, "An alias with the name %s already exists", s.AliasARN(in.AliasName))
-		} else if !errors.Is(err, ErrNotFound) {
+		} else if !errors.Is(err, ErrNoRecord) {
 			return err
 		}
 		k, err := s.loadAuthorized(ctx, r, "kms:CreateAlias", ref)
@@ -414,7 +414,7 @@ func (s *Service) UpdateAlias(ctx context.Context, in *UpdateAliasInput) (*Updat
 		}
 		if old := a.key; old != nil {
 			if keySpecs[old.Spec].symmetric != keySpecs[k.Spec].symmetric || old.Usage != k.Usage {
-				return validationf("alias %s points to a %s key; the new target must be of the same type and usage, not %s", in.AliasName, old.Spec, k.Spec)
+				return s.keyError(k.ID, CodeValidation, "alias %s points to a %s key; the new target must be of the same type and usage, not %s", in.AliasName, old.Spec, k.Spec)
 			}
 		}
 		a.alias.KeyID = k.ID
@@ -463,7 +463,7 @@ func (s *Service) aliasTarget(ctx context.Context, tx Tx, r keyReader, action, n
 	var l aliasLoad
 	a, err := tx.GetAlias(name)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrNoRecord):
 	case err != nil:
 		return l, err
 	default:
@@ -511,7 +511,7 @@ func (s *Service) ListAliases(ctx context.Context, in *ListAliasesInput) (*ListA
 				// Aliases go with their key: skip those of a key whose
 				// deletion date passed (Sweep removes them).
 				k, err := tx.GetKey(a.KeyID)
-				if errors.Is(err, ErrNotFound) || err == nil && s.expired(k) {
+				if errors.Is(err, ErrNoRecord) || err == nil && s.expired(k) {
 					continue
 				}
 				if err != nil {
@@ -631,7 +631,7 @@ func (s *Service) ListResourceTags(ctx context.Context, in *ListResourceTagsInpu
 
 func (s *Service) symmetricOnly(k *KeyRecord, op string) error {
 	if !keySpecs[k.Spec].symmetric {
-		return newError(CodeUnsupportedOperation, "%s is not supported for %s keys (%s)", op, k.Spec, s.KeyARN(k.ID))
+		return s.keyError(k.ID, CodeUnsupportedOperation, "%s is not supported for %s keys (%s)", op, k.Spec, s.KeyARN(k.ID))
 	}
 	return nil
 }
@@ -728,7 +728,7 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, in *RotateKeyOnDemandIn
 			}
 		}
 		if n >= maxOnDemandRotations {
-			return newError(CodeLimitExceeded, "%s has been rotated on demand %d times, the most allowed", s.KeyARN(k.ID), n)
+			return s.keyError(k.ID, CodeLimitExceeded, "%s has been rotated on demand %d times, the most allowed", s.KeyARN(k.ID), n)
 		}
 		arn = s.KeyARN(k.ID)
 		return s.addVersion(tx, k, "ON_DEMAND", s.now())

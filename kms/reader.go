@@ -14,7 +14,7 @@ import (
 // ([cacheReader]); operations read keys through it and nothing else, so
 // that the cache, when there is one, serves every read.
 //
-// Errors: a record that does not exist is an error wrapping [ErrNotFound];
+// Errors: a record that does not exist is an error wrapping [ErrNoRecord];
 // the cache alone (on the hot path) fails what it does not hold with
 // errCacheMiss, and the operation runs again against the store.
 type keyReader interface {
@@ -57,7 +57,7 @@ func (r *storeReader) key(id string) (*KeyRecord, error) {
 			return nil, err
 		}
 		if k.State == "" {
-			return nil, fmt.Errorf("key %q destroyed: %w", id, ErrNotFound)
+			return nil, fmt.Errorf("key %q destroyed: %w", id, ErrNoRecord)
 		}
 		return k, nil
 	}
@@ -106,7 +106,7 @@ func (r *storeReader) rsaKey(k *KeyRecord) (*rsa.PrivateKey, error) {
 
 func (r *storeReader) destroyed(id string) (bool, error) {
 	_, err := r.tx.GetMeta(deletedKeyMeta + id)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrNoRecord) {
 		return false, nil
 	}
 	return err == nil, err

@@ -107,7 +107,7 @@ func New(ctx context.Context, store Store, root RootKey, opts Options) (*Service
 	}
 	err := store.Update(ctx, func(tx Tx) error {
 		check, err := tx.GetMeta(rootCheckName)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, ErrNoRecord) {
 			keys, err := tx.ListKeys("", 1)
 			if err != nil {
 				return err
@@ -215,7 +215,7 @@ func (s *Service) load(r keyReader, ref keyRef) (*KeyRecord, error) {
 	if ref.alias != "" {
 		var err error
 		id, err = r.alias(ref.alias)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, ErrNoRecord) {
 			return nil, newError(CodeNotFound, "Alias %s is not found.", s.AliasARN(ref.alias))
 		}
 		if err != nil {
@@ -223,8 +223,8 @@ func (s *Service) load(r keyReader, ref keyRef) (*KeyRecord, error) {
 		}
 	}
 	k, err := r.key(id)
-	if errors.Is(err, ErrNotFound) || err == nil && s.expired(k) {
-		return nil, newError(CodeNotFound, "Key '%s' does not exist", s.KeyARN(id))
+	if errors.Is(err, ErrNoRecord) || err == nil && s.expired(k) {
+		return nil, s.keyError(id, CodeNotFound, "Key '%s' does not exist", s.KeyARN(id))
 	}
 	return k, err
 }
@@ -253,17 +253,17 @@ func (s *Service) usable(k *KeyRecord) error {
 	case StateEnabled:
 		return nil
 	case StateDisabled:
-		return newError(CodeDisabled, "%s is disabled.", s.KeyARN(k.ID))
+		return s.keyError(k.ID, CodeDisabled, "%s is disabled.", s.KeyARN(k.ID))
 	case StatePendingDeletion:
-		return newError(CodeInvalidState, "%s is pending deletion.", s.KeyARN(k.ID))
+		return s.keyError(k.ID, CodeInvalidState, "%s is pending deletion.", s.KeyARN(k.ID))
 	}
-	return newError(CodeInvalidState, "%s is in state %s.", s.KeyARN(k.ID), k.State)
+	return s.keyError(k.ID, CodeInvalidState, "%s is in state %s.", s.KeyARN(k.ID), k.State)
 }
 
 // notPendingDeletion refuses management changes to a key being deleted.
 func (s *Service) notPendingDeletion(k *KeyRecord) error {
 	if k.State == StatePendingDeletion {
-		return newError(CodeInvalidState, "%s is pending deletion.", s.KeyARN(k.ID))
+		return s.keyError(k.ID, CodeInvalidState, "%s is pending deletion.", s.KeyARN(k.ID))
 	}
 	return nil
 }
@@ -373,7 +373,7 @@ func (t *recordingTx) DeleteAlias(name string) error {
 func (s *Service) maintain(ctx context.Context, ids []string) error {
 	return s.update(ctx, func(_ Tx, r keyReader) error {
 		for _, id := range ids {
-			if _, err := r.key(id); err != nil && !errors.Is(err, ErrNotFound) {
+			if _, err := r.key(id); err != nil && !errors.Is(err, ErrNoRecord) {
 				return err
 			}
 		}
@@ -419,7 +419,7 @@ const deletedKeyMeta = "deleted-key/"
 // existed reports whether a key id is, or was, one of this KMS's keys.
 func (s *Service) existed(r keyReader, id string) (bool, error) {
 	_, err := r.key(id)
-	if err == nil || !errors.Is(err, ErrNotFound) {
+	if err == nil || !errors.Is(err, ErrNoRecord) {
 		return err == nil, err
 	}
 	return r.destroyed(id)
