@@ -14,10 +14,11 @@ import (
 // The Service calls Authorize for every key an operation acts on, after it
 // has resolved the reference the caller gave (a key id, key ARN, alias name
 // or alias ARN, or the key a ciphertext names) and before it uses the key,
-// within the same store transaction, or the same read of its key cache, as
-// the one that loaded the key. The key authorized is therefore the key the
-// operation uses: an alias changed meanwhile cannot make it use another.
-// Management operations call it inside their write transaction.
+// within the same read as the one that loaded the key: of the key cache
+// alone, or of a store transaction with the cache in front of it. The key
+// authorized is therefore the key the operation uses: an alias changed
+// meanwhile cannot make it use another. Management operations call it
+// inside their write transaction, which reads no cache.
 //
 // A reference that resolves to no key is put to the Authorizer too, with
 // req.Key nil: refusing it then gives the caller the same error for a key
@@ -34,8 +35,8 @@ import (
 // on the key of its last attempt. Operations on no key (CreateKey,
 // ListKeys, ListAliases without a KeyId, GenerateRandom) ask nothing.
 //
-// Authorize runs inside a store transaction, possibly a write transaction:
-// it must be quick, it must not call the Service, and it must not keep req,
+// Authorize runs inside a read of the key cache or a store transaction,
+// possibly a write transaction: it must be quick, it must not call the Service, and it must not keep req,
 // or call its methods, after it returns. The Service calls it from the
 // goroutine of the operation; an Authorizer shared by concurrent operations
 // must be safe for concurrent use.
@@ -97,12 +98,12 @@ type KeyInfo struct {
 }
 
 // ResolveKey returns the id of the key that ref (a key id, key ARN, alias
-// name or alias ARN) names, read in the same transaction as req.Key: an
-// alias is looked up; a key id or key ARN of this KMS's region and account
+// name or alias ARN) names, read as req.Key was (the key cache, or the
+// store transaction behind it): an alias is looked up; a key id or key ARN of this KMS's region and account
 // stands for itself, whether or not such a key exists. ok is false for an
 // alias that does not exist and for anything that is no key reference. An
 // Authorizer uses it to match its own entries (a grant naming "alias/app")
-// against req.Key in the same snapshot. It must not be called after
+// against req.Key in the same read. It must not be called after
 // Authorize returns.
 func (req *AuthzRequest) ResolveKey(ref string) (id string, ok bool) {
 	if req.r == nil {
