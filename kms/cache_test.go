@@ -239,76 +239,43 @@ func TestCacheServesEveryReadOperation(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := i32(32)
-	call := func(err error) error { return err }
+	errOf := func(_ any, err error) error { return err }
 	cached := map[string]func() error{
 		"Encrypt": func() error {
-			_, err := svc.Encrypt(ctx, &kms.EncryptInput{KeyId: "alias/s", Plaintext: []byte("x"), EncryptionContext: ec})
-			return call(err)
+			return errOf(svc.Encrypt(ctx, &kms.EncryptInput{KeyId: "alias/s", Plaintext: []byte("x"), EncryptionContext: ec}))
 		},
 		"Encrypt RSA": func() error {
-			_, err := svc.Encrypt(ctx, &kms.EncryptInput{KeyId: r, Plaintext: []byte("x"), EncryptionAlgorithm: kms.AlgRSAOAEPSHA1})
-			return call(err)
+			return errOf(svc.Encrypt(ctx, &kms.EncryptInput{KeyId: r, Plaintext: []byte("x"), EncryptionAlgorithm: kms.AlgRSAOAEPSHA1}))
 		},
 		"Decrypt": func() error {
-			_, err := svc.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob.CiphertextBlob, EncryptionContext: ec})
-			return call(err)
+			return errOf(svc.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob.CiphertextBlob, EncryptionContext: ec}))
 		},
 		"Decrypt RSA": func() error {
-			_, err := svc.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: rsaBlob.CiphertextBlob, KeyId: r, EncryptionAlgorithm: kms.AlgRSAOAEPSHA256})
-			return call(err)
+			return errOf(svc.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: rsaBlob.CiphertextBlob, KeyId: r, EncryptionAlgorithm: kms.AlgRSAOAEPSHA256}))
 		},
 		"ReEncrypt": func() error {
-			_, err := svc.ReEncrypt(ctx, &kms.ReEncryptInput{CiphertextBlob: blob.CiphertextBlob, SourceEncryptionContext: ec, DestinationKeyId: "alias/s"})
-			return call(err)
+			return errOf(svc.ReEncrypt(ctx, &kms.ReEncryptInput{CiphertextBlob: blob.CiphertextBlob, SourceEncryptionContext: ec, DestinationKeyId: "alias/s"}))
 		},
 		"GenerateDataKey": func() error {
-			_, err := svc.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: "alias/s", NumberOfBytes: n})
-			return call(err)
+			return errOf(svc.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: "alias/s", NumberOfBytes: n}))
 		},
 		"GenerateDataKeyWithoutPlaintext": func() error {
-			_, err := svc.GenerateDataKeyWithoutPlaintext(ctx, &kms.GenerateDataKeyWithoutPlaintextInput{KeyId: s, KeySpec: "AES_256"})
-			return call(err)
+			return errOf(svc.GenerateDataKeyWithoutPlaintext(ctx, &kms.GenerateDataKeyWithoutPlaintextInput{KeyId: s, KeySpec: "AES_256"}))
 		},
 		"GenerateDataKeyPair": func() error {
-			_, err := svc.GenerateDataKeyPair(ctx, &kms.GenerateDataKeyPairInput{KeyId: s, KeyPairSpec: "ECC_NIST_P256"})
-			return call(err)
+			return errOf(svc.GenerateDataKeyPair(ctx, &kms.GenerateDataKeyPairInput{KeyId: s, KeyPairSpec: "ECC_NIST_P256"}))
 		},
 		"GenerateDataKeyPairWithoutPlaintext": func() error {
-			_, err := svc.GenerateDataKeyPairWithoutPlaintext(ctx, &kms.GenerateDataKeyPairWithoutPlaintextInput{KeyId: "alias/s", KeyPairSpec: "ECC_NIST_P256"})
-			return call(err)
+			return errOf(svc.GenerateDataKeyPairWithoutPlaintext(ctx, &kms.GenerateDataKeyPairWithoutPlaintextInput{KeyId: "alias/s", KeyPairSpec: "ECC_NIST_P256"}))
 		},
-		"GetPublicKey": func() error {
-			_, err := svc.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: r})
-			return call(err)
-		},
-		"DescribeKey": func() error {
-			_, err := svc.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: "alias/s"})
-			return call(err)
-		},
-		"ListResourceTags": func() error {
-			_, err := svc.ListResourceTags(ctx, &kms.ListResourceTagsInput{KeyId: s})
-			return call(err)
-		},
-		"GetKeyRotationStatus": func() error {
-			_, err := svc.GetKeyRotationStatus(ctx, &kms.GetKeyRotationStatusInput{KeyId: s})
-			return call(err)
-		},
-		"ListKeyRotations": func() error {
-			_, err := svc.ListKeyRotations(ctx, &kms.ListKeyRotationsInput{KeyId: s})
-			return call(err)
-		},
-		"GetKeyPolicy": func() error {
-			_, err := svc.GetKeyPolicy(ctx, &kms.GetKeyPolicyInput{KeyId: s})
-			return call(err)
-		},
-		"ListKeyPolicies": func() error {
-			_, err := svc.ListKeyPolicies(ctx, &kms.ListKeyPoliciesInput{KeyId: s})
-			return call(err)
-		},
-		"ResolveKey": func() error { // not in API: the server's
-			_, err := svc.ResolveKey(ctx, "alias/s")
-			return call(err)
-		},
+		"GetPublicKey":         func() error { return errOf(svc.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: r})) },
+		"DescribeKey":          func() error { return errOf(svc.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: "alias/s"})) },
+		"ListResourceTags":     func() error { return errOf(svc.ListResourceTags(ctx, &kms.ListResourceTagsInput{KeyId: s})) },
+		"GetKeyRotationStatus": func() error { return errOf(svc.GetKeyRotationStatus(ctx, &kms.GetKeyRotationStatusInput{KeyId: s})) },
+		"ListKeyRotations":     func() error { return errOf(svc.ListKeyRotations(ctx, &kms.ListKeyRotationsInput{KeyId: s})) },
+		"GetKeyPolicy":         func() error { return errOf(svc.GetKeyPolicy(ctx, &kms.GetKeyPolicyInput{KeyId: s})) },
+		"ListKeyPolicies":      func() error { return errOf(svc.ListKeyPolicies(ctx, &kms.ListKeyPoliciesInput{KeyId: s})) },
+		"ResolveKey":           func() error { return errOf(svc.ResolveKey(ctx, "alias/s")) }, // not in API: the server's
 	}
 	uncached := map[string]string{
 		"CreateKey": "a write", "UpdateKeyDescription": "a write", "EnableKey": "a write", "DisableKey": "a write",

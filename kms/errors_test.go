@@ -1032,56 +1032,24 @@ func TestErrorKeyARN(t *testing.T) {
 	other := e.symKey(t)
 	missing := "0e7b4b6a-6f59-4c1a-9d9c-4d7e3b1a2c3d"
 	n := i32(32)
+	errOf := func(_ any, err error) error { return err }
 	for _, c := range []struct {
 		name string
 		err  error
 		code string
 		arn  string
 	}{
-		{"no such key id", func() error {
-			_, err := e.svc.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: missing})
-			return err
-		}(), kms.CodeNotFound, e.keyARN(missing)},
-		{"disabled, by alias", func() error {
-			_, err := e.svc.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: "alias/off", NumberOfBytes: n})
-			return err
-		}(), kms.CodeDisabled, e.keyARN(disabled)},
-		{"pending deletion", func() error {
-			_, err := e.svc.Encrypt(ctx, &kms.EncryptInput{KeyId: doomed, Plaintext: []byte("x")})
-			return err
-		}(), kms.CodeInvalidState, e.keyARN(doomed)},
-		{"not pending deletion", func() error {
-			_, err := e.svc.CancelKeyDeletion(ctx, &kms.CancelKeyDeletionInput{KeyId: sym})
-			return err
-		}(), kms.CodeInvalidState, e.keyARN(sym)},
-		{"incorrect key", func() error {
-			_, err := e.svc.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob, KeyId: other, EncryptionContext: map[string]string{"a": "b"}})
-			return err
-		}(), kms.CodeIncorrectKey, e.keyARN(other)},
-		{"wrong context", func() error {
-			_, err := e.svc.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob})
-			return err
-		}(), kms.CodeInvalidCiphertext, e.keyARN(sym)},
-		{"RSA key for a data key", func() error {
-			_, err := rsaEnv.svc.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: rsaID, NumberOfBytes: n})
-			return err
-		}(), kms.CodeInvalidKeyUsage, rsaEnv.keyARN(rsaID)},
-		{"no public key", func() error {
-			_, err := e.svc.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: sym})
-			return err
-		}(), kms.CodeUnsupportedOperation, e.keyARN(sym)},
-		{"no such alias", func() error {
-			_, err := e.svc.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: "alias/none"})
-			return err
-		}(), kms.CodeNotFound, ""},
-		{"not a key id", func() error {
-			_, err := e.svc.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: "nonsense"})
-			return err
-		}(), kms.CodeNotFound, ""},
-		{"no key at all", func() error {
-			_, err := e.svc.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: []byte("not a ciphertext of this KMS, long enough to look like one .....")})
-			return err
-		}(), kms.CodeInvalidCiphertext, ""},
+		{"no such key id", errOf(e.svc.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: missing})), kms.CodeNotFound, e.keyARN(missing)},
+		{"disabled, by alias", errOf(e.svc.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: "alias/off", NumberOfBytes: n})), kms.CodeDisabled, e.keyARN(disabled)},
+		{"pending deletion", errOf(e.svc.Encrypt(ctx, &kms.EncryptInput{KeyId: doomed, Plaintext: []byte("x")})), kms.CodeInvalidState, e.keyARN(doomed)},
+		{"not pending deletion", errOf(e.svc.CancelKeyDeletion(ctx, &kms.CancelKeyDeletionInput{KeyId: sym})), kms.CodeInvalidState, e.keyARN(sym)},
+		{"incorrect key", errOf(e.svc.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob, KeyId: other, EncryptionContext: map[string]string{"a": "b"}})), kms.CodeIncorrectKey, e.keyARN(other)},
+		{"wrong context", errOf(e.svc.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob})), kms.CodeInvalidCiphertext, e.keyARN(sym)},
+		{"RSA key for a data key", errOf(rsaEnv.svc.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: rsaID, NumberOfBytes: n})), kms.CodeInvalidKeyUsage, rsaEnv.keyARN(rsaID)},
+		{"no public key", errOf(e.svc.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: sym})), kms.CodeUnsupportedOperation, e.keyARN(sym)},
+		{"no such alias", errOf(e.svc.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: "alias/none"})), kms.CodeNotFound, ""},
+		{"not a key id", errOf(e.svc.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: "nonsense"})), kms.CodeNotFound, ""},
+		{"no key at all", errOf(e.svc.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: []byte("not a ciphertext of this KMS, long enough to look like one .....")})), kms.CodeInvalidCiphertext, ""},
 	} {
 		var ke *kms.Error
 		if !errors.As(c.err, &ke) || ke.Code != c.code || ke.KeyARN != c.arn {

@@ -344,29 +344,27 @@ type recordingTx struct {
 	change *Change
 }
 
-func (t *recordingTx) PutKey(k *KeyRecord) error {
-	t.change.KeyIDs = append(t.change.KeyIDs, k.ID)
-	return t.Tx.PutKey(k)
-}
-
-func (t *recordingTx) DeleteKey(id string) error {
-	t.change.KeyIDs = append(t.change.KeyIDs, id)
-	return t.Tx.DeleteKey(id)
-}
-
+func (t *recordingTx) PutKey(k *KeyRecord) error { return t.noteKey(k.ID, t.Tx.PutKey(k)) }
+func (t *recordingTx) DeleteKey(id string) error { return t.noteKey(id, t.Tx.DeleteKey(id)) }
 func (t *recordingTx) PutMaterial(keyID string, version int, sealed []byte) error {
-	t.change.KeyIDs = append(t.change.KeyIDs, keyID)
-	return t.Tx.PutMaterial(keyID, version, sealed)
+	return t.noteKey(keyID, t.Tx.PutMaterial(keyID, version, sealed))
 }
-
-func (t *recordingTx) PutAlias(a *AliasRecord) error {
-	t.change.Aliases = append(t.change.Aliases, a.Name)
-	return t.Tx.PutAlias(a)
-}
-
+func (t *recordingTx) PutAlias(a *AliasRecord) error { return t.noteAlias(a.Name, t.Tx.PutAlias(a)) }
 func (t *recordingTx) DeleteAlias(name string) error {
+	return t.noteAlias(name, t.Tx.DeleteAlias(name))
+}
+
+// noteKey and noteAlias note a change to a key or an alias, and return the
+// error of the write that made it (noted all the same: it may have been
+// done).
+func (t *recordingTx) noteKey(id string, err error) error {
+	t.change.KeyIDs = append(t.change.KeyIDs, id)
+	return err
+}
+
+func (t *recordingTx) noteAlias(name string, err error) error {
 	t.change.Aliases = append(t.change.Aliases, name)
-	return t.Tx.DeleteAlias(name)
+	return err
 }
 
 // maintain does the maintenance due on the keys ids names.
