@@ -179,10 +179,11 @@ func (s *Service) decryptIn(ctx context.Context, r keyReader, action string, blo
 	}
 	defer clear(m)
 	pt, err := openBlob(blob, m, ec)
-	if e := (*Error)(nil); errors.As(err, &e) {
-		e.KeyARN = s.KeyARN(k.ID) // a new error, about the key that failed to open it
-	}
 	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.KeyARN = s.KeyARN(k.ID) // a new error, about the key that failed to open it
+		}
 		return nil, err
 	}
 	return &opened{plaintext: pt, key: k, alg: AlgSymmetricDefault, materialID: k.Versions[h.version-1].MaterialID}, nil
