@@ -100,7 +100,8 @@ type KeyMetadata struct {
 	CurrentKeyMaterialId        string     `json:"CurrentKeyMaterialId,omitempty"`
 }
 
-// Tag is a key tag as the API carries it (TagKey, TagValue).
+// APITag is a key tag as the API carries it (TagKey, TagValue): the same
+// type as [Tag].
 type APITag = Tag
 
 // CreateKeyInput is the input of CreateKey.

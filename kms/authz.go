@@ -14,10 +14,11 @@ import (
 // The Service calls Authorize for every key an operation acts on, after it
 // has resolved the reference the caller gave (a key id, key ARN, alias name
 // or alias ARN, or the key a ciphertext names) and before it uses the key,
-// within the same store transaction, or the same read of its key cache, as
-// the one that loaded the key. The key authorized is therefore the key the
-// operation uses: an alias changed meanwhile cannot make it use another.
-// Management operations call it inside their write transaction.
+// within the same read as the one that loaded the key: of the key cache
+// alone, or of a store transaction with the cache in front of it. The key
+// authorized is therefore the key the operation uses: an alias changed
+// meanwhile cannot make it use another. Management operations call it
+// inside their write transaction, which reads no cache.
 //
 // A reference that resolves to no key is put to the Authorizer too, with
 // req.Key nil: refusing it then gives the caller the same error for a key
@@ -34,8 +35,8 @@ import (
 // on the key of its last attempt. Operations on no key (CreateKey,
 // ListKeys, ListAliases without a KeyId, GenerateRandom) ask nothing.
 //
-// Authorize runs inside a store transaction, possibly a write transaction:
-// it must be quick, it must not call the Service, and it must not keep req,
+// Authorize runs inside a read of the key cache or a store transaction,
+// possibly a write transaction: it must be quick, it must not call the Service, and it must not keep req,
 // or call its methods, after it returns. The Service calls it from the
 // goroutine of the operation; an Authorizer shared by concurrent operations
 // must be safe for concurrent use.
@@ -79,8 +80,8 @@ type AuthzRequest struct {
 	Key *KeyInfo
 
 	s   *Service
-	tx  Tx    // nil once Authorize has returned, or when Ref did not parse
-	err error // a failure to read the store while resolving
+	r   keyReader // nil once Authorize has returned, or when Ref did not parse
+	err error     // a failure to read the store (or a cache miss) while resolving
 	key KeyInfo
 }
 
@@ -97,50 +98,51 @@ type KeyInfo struct {
 }
 
 // ResolveKey returns the id of the key that ref (a key id, key ARN, alias
-// name or alias ARN) names, read in the same transaction as req.Key: an
-// alias is looked up; a key id or key ARN of this KMS's region and account
+// name or alias ARN) names, read as req.Key was (the key cache, or the
+// store transaction behind it): an alias is looked up; a key id or key ARN of this KMS's region and account
 // stands for itself, whether or not such a key exists. ok is false for an
 // alias that does not exist and for anything that is no key reference. An
 // Authorizer uses it to match its own entries (a grant naming "alias/app")
-// against req.Key in the same snapshot. It must not be called after
+// against req.Key in the same read. It must not be called after
 // Authorize returns.
 func (req *AuthzRequest) ResolveKey(ref string) (id string, ok bool) {
-	if req.tx == nil {
+	if req.r == nil {
 		return "", false
 	}
-	r, err := req.s.parseKeyRef(ref, true)
+	kr, err := req.s.parseKeyRef(ref, true)
 	if err != nil {
 		return "", false
 	}
-	if r.alias == "" {
-		return r.id, true
+	if kr.alias == "" {
+		return kr.id, true
 	}
-	a, err := req.tx.GetAlias(r.alias)
+	id, err = req.r.alias(kr.alias)
 	if err != nil {
-		if !errors.Is(err, ErrNotFound) && req.err == nil {
+		if !errors.Is(err, ErrNoRecord) && req.err == nil {
 			req.err = err // the store's failure (or a cache miss) decides
 		}
 		return "", false
 	}
-	return a.KeyID, true
+	return id, true
 }
 
 // authorize asks the Authorizer ctx carries, if any, whether the caller may
-// perform action on k (nil: ref resolved to no key), with aliases read in
-// tx (nil when ref did not parse). A failure to read the store while the
-// Authorizer resolved its entries wins over its answer.
-func (s *Service) authorize(ctx context.Context, tx Tx, action, ref string, k *KeyRecord) error {
+// perform action on k (nil: ref resolved to no key), with aliases read
+// through r, the reader that loaded k (nil when ref did not parse). A
+// failure to read the store while the Authorizer resolved its entries wins
+// over its answer.
+func (s *Service) authorize(ctx context.Context, r keyReader, action, ref string, k *KeyRecord) error {
 	a := authorizerFrom(ctx)
 	if a == nil {
 		return nil
 	}
-	req := &AuthzRequest{Action: action, Ref: ref, s: s, tx: tx}
+	req := &AuthzRequest{Action: action, Ref: ref, s: s, r: r}
 	if k != nil {
 		req.key = KeyInfo{ID: k.ID, ARN: s.KeyARN(k.ID), Spec: k.Spec, Usage: k.Usage, State: k.State, Policy: k.Policy}
 		req.Key = &req.key
 	}
 	err := a.Authorize(ctx, req)
-	req.tx = nil
+	req.r = nil
 	if req.err != nil {
 		return req.err
 	}
@@ -165,15 +167,15 @@ func (s *Service) parseAuthorized(ctx context.Context, action, raw string, allow
 	return ref, nil
 }
 
-// loadAuthorized loads the key ref names in tx and asks the Authorizer
+// loadAuthorized loads the key ref names through r and asks the Authorizer
 // whether the caller may perform action on it; a reference to no key is
 // asked about too (with no key) before its NotFoundException is returned.
-func (s *Service) loadAuthorized(ctx context.Context, tx Tx, action string, ref keyRef) (*KeyRecord, error) {
-	k, err := s.load(tx, ref)
+func (s *Service) loadAuthorized(ctx context.Context, r keyReader, action string, ref keyRef) (*KeyRecord, error) {
+	k, err := s.load(r, ref)
 	if err != nil && CodeOf(err) != CodeNotFound {
 		return nil, err // the store failed, or the cache missed
 	}
-	if aerr := s.authorize(ctx, tx, action, ref.raw, k); aerr != nil {
+	if aerr := s.authorize(ctx, r, action, ref.raw, k); aerr != nil {
 		return nil, aerr
 	}
 	if ref.aliasRefused {

@@ -3,23 +3,84 @@ package kms
 import (
 	"crypto/rsa"
 	"errors"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
 // DefaultCacheTTL is how long the service trusts what it cached of a key
-// (its record, alias and unsealed material) when it is not told of a change.
-// Changes made through the service clear the cache at once; the TTL bounds
-// how long a change made by another process (the CLI on the same keystore,
-// another server on a shared store) can go unseen. It also bounds how long
-// unsealed material stays in memory after its key was last read from the
-// store: expired entries are dropped, their material cleared, about a TTL
-// later at most, whether or not the service is used meanwhile.
+// (its record, aliases, unsealed material and parsed private key) when it
+// is not told of a change. Changes made through the service, and those
+// announced to [Service.Invalidate], take effect at once; the TTL bounds
+// how long a change nobody announces (the CLI on the same keystore, another
+// server on a shared store without notifications) can go unseen. It also
+// bounds how long unsealed material stays in memory after its key was last
+// read from the store: expired entries are dropped, their material
+// cleared, about a TTL later at most, whether or not the service is used
+// meanwhile.
 const DefaultCacheTTL = 2 * time.Second
 
-// maxCachedKeys bounds the cache; past it, the cache starts over.
-const maxCachedKeys = 10000
+// A Change names what a write to a [Store] changed, for
+// [Service.Invalidate].
+type Change struct {
+	// KeyIDs are the ids (not ARNs) of the keys whose record or material
+	// changed, or that were destroyed.
+	KeyIDs []string
+	// Aliases are the names ("alias/...") of the aliases created,
+	// repointed or deleted.
+	Aliases []string
+	// All stands for every key and alias: for a store that cannot tell
+	// what changed, or that may have missed changes (a notification
+	// channel lost and opened again).
+	All bool
+}
+
+// Invalidate tells the service that what c names changed in its store: it
+// drops what it cached of those keys and aliases (of all of them, with
+// c.All). The service calls it after each of its own writes; a [Store]
+// shared with other processes should call it from its change
+// notifications (another server writing to the same database), so that a
+// change made elsewhere takes effect here at once rather than within the
+// cache's TTL. Call it once the change is committed, visible to
+// transactions that begin afterwards.
+//
+// Once Invalidate returns, no operation that starts afterwards uses
+// anything cached before the call about a key or alias c names: records,
+// aliases, unsealed material, parsed private keys; naming a key also drops
+// the aliases cached as pointing to it. What reads of the store under way
+// during the call bring back is not cached (they may have read the store
+// before the change), though the operations that made them finish with
+// it.
+//
+// What is cached: each key record, alias, version of unsealed material and
+// parsed private key that an operation reads from the store, for
+// [Options.CacheTTL] ([DefaultCacheTTL] by default) from that read. A
+// change that nobody announces is therefore seen within that time.
+//
+// Invalidate does not touch the store and is safe for concurrent use; with
+// the cache off it does nothing.
+func (s *Service) Invalidate(c Change) {
+	if s.cache != nil {
+		s.cache.invalidate(c)
+	}
+}
+
+// CacheStats returns how many read-only operations were served from the
+// key cache alone, and how many had to read the store.
+func (s *Service) CacheStats() (hits, misses uint64) {
+	if s.cache == nil {
+		return 0, 0
+	}
+	return s.cache.hits.Load(), s.cache.misses.Load()
+}
+
+// maxCachedEntries bounds the cache; past it, the cache starts over.
+const maxCachedEntries = 10000
+
+// maxChanged bounds the changes remembered for the fills under way; past
+// it, every fill under way is dropped.
+const maxChanged = 1024
 
 // errCacheMiss makes a read-only operation run again against the store.
 var errCacheMiss = errors.New("kms: not cached")
@@ -35,9 +96,15 @@ type materialID struct {
 }
 
 // keyCache holds what hot keys need, so that cryptographic operations on
-// them read nothing from the store: key records, aliases, and unsealed key
-// material. Every write through the service clears it; entries expire after
-// the TTL.
+// them read nothing from the store: key records, aliases, unsealed key
+// material and parsed RSA private keys. Entries expire after the TTL;
+// invalidate drops them earlier.
+//
+// A fill (a read of the store whose results go into the cache) takes the
+// count of invalidations (seq) from begin before its store transaction
+// starts; put keeps what it read only if nothing it depends on changed
+// since (changed, floor), so that a fill that read the store before a
+// change cannot put back what the change's invalidation dropped.
 //
 // Expired entries are dropped by a sweep, run by a timer armed when the
 // first entry goes in and re-armed for the next entry to expire while any
@@ -50,100 +117,206 @@ type materialID struct {
 type keyCache struct {
 	ttl time.Duration
 	now func() time.Time
+	// due reports keys whose maintenance is due: they are never served,
+	// so that the operation reads them from the store, which does it.
+	due func(*KeyRecord) bool
 
 	mu        sync.Mutex
-	gen       uint64
 	keys      map[string]cached[*KeyRecord]
-	aliases   map[string]cached[string]
+	aliases   map[string]cached[string] // name → key id
 	materials map[materialID]cached[[]byte]
 	rsaKeys   map[string]cached[*rsa.PrivateKey]
 	sweeper   *time.Timer // armed while the cache holds entries
 
+	seq   uint64 // invalidations so far
+	fills int    // fills under way (begun, not ended)
+	// floor: fills that began before it are not kept (everything changed).
+	floor uint64
+	// changed holds, while fills are under way, the seq of the last
+	// change of each key id and alias name changed since the oldest began.
+	changed map[string]uint64
+
 	hits, misses atomic.Uint64
 }
 
-func newKeyCache(ttl time.Duration, now func() time.Time) *keyCache {
-	c := &keyCache{ttl: ttl, now: now}
-	c.reset()
-	return c
+func newKeyCache(ttl time.Duration, now func() time.Time, due func(*KeyRecord) bool) *keyCache {
+	return &keyCache{ttl: ttl, now: now, due: due,
+		keys:      map[string]cached[*KeyRecord]{},
+		aliases:   map[string]cached[string]{},
+		materials: map[materialID]cached[[]byte]{},
+		rsaKeys:   map[string]cached[*rsa.PrivateKey]{},
+		changed:   map[string]uint64{},
+	}
 }
 
+// reset drops every entry, clearing material.
 func (c *keyCache) reset() {
 	for _, m := range c.materials {
 		clear(m.v)
 	}
-	c.keys = map[string]cached[*KeyRecord]{}
-	c.aliases = map[string]cached[string]{}
-	c.materials = map[materialID]cached[[]byte]{}
-	c.rsaKeys = map[string]cached[*rsa.PrivateKey]{}
+	clear(c.keys)
+	clear(c.aliases)
+	clear(c.materials)
+	clear(c.rsaKeys)
 }
 
-// invalidate forgets everything; fills begun before it are not kept.
-func (c *keyCache) invalidate() {
-	c.mu.Lock()
-	c.gen++
-	c.reset()
-	c.mu.Unlock()
-}
-
-func (c *keyCache) generation() uint64 {
+// begin starts a fill: it returns the start to give put, and the caller
+// calls end when the fill's transaction is over.
+func (c *keyCache) begin() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.gen
+	c.fills++
+	return c.seq
 }
 
-func fresh[T any](c *keyCache, e cached[T], ok bool) (T, bool) {
-	var zero T
-	if !ok || c.now().Sub(e.at) > c.ttl {
-		return zero, false
+func (c *keyCache) end() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fills--
+	if c.fills == 0 {
+		clear(c.changed) // fills that begin from now on read every change
 	}
-	return e.v, true
 }
+
+// invalidate drops what ch names, and keeps fills under way from putting
+// back what they read of it.
+func (c *keyCache) invalidate(ch Change) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
+	if ch.All || c.fills > 0 && len(c.changed)+len(ch.KeyIDs)+len(ch.Aliases) > maxChanged {
+		c.floor = c.seq
+		clear(c.changed)
+	}
+	if ch.All {
+		c.reset()
+		return
+	}
+	if c.fills > 0 && c.floor != c.seq {
+		for _, id := range ch.KeyIDs {
+			c.changed[id] = c.seq
+		}
+		for _, name := range ch.Aliases {
+			c.changed[name] = c.seq
+		}
+	}
+	for _, name := range ch.Aliases {
+		delete(c.aliases, name)
+	}
+	if len(ch.KeyIDs) == 0 {
+		return
+	}
+	ids := make(map[string]bool, len(ch.KeyIDs))
+	for _, id := range ch.KeyIDs {
+		ids[id] = true
+		delete(c.keys, id)
+		delete(c.rsaKeys, id)
+	}
+	maps.DeleteFunc(c.materials, func(m materialID, e cached[[]byte]) bool {
+		if ids[m.key] {
+			clear(e.v)
+			return true
+		}
+		return false
+	})
+	maps.DeleteFunc(c.aliases, func(_ string, e cached[string]) bool { return ids[e.v] })
+}
+
+// kept reports whether a fill begun at start may keep what it read of the
+// given key ids and alias names ("" for none).
+func (c *keyCache) kept(start uint64, name, other string) bool {
+	return start >= c.floor && c.changed[name] <= start && (other == "" || c.changed[other] <= start)
+}
+
+func (c *keyCache) fresh(at time.Time) bool { return c.now().Sub(at) <= c.ttl }
 
 func (c *keyCache) key(id string) (*KeyRecord, bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	e, ok := c.keys[id]
-	return fresh(c, e, ok)
+	c.mu.Unlock()
+	if !ok || !c.fresh(e.at) || c.due(e.v) {
+		return nil, false
+	}
+	return e.v, true
 }
 
 func (c *keyCache) alias(name string) (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.aliases[name]
-	return fresh(c, e, ok)
+	if !ok || !c.fresh(e.at) {
+		return "", false
+	}
+	return e.v, true
 }
 
+// material returns a copy of cached material, which the caller clears.
 func (c *keyCache) material(id string, version int) ([]byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.materials[materialID{id, version}]
-	m, ok := fresh(c, e, ok)
-	if !ok {
+	if !ok || !c.fresh(e.at) {
 		return nil, false
 	}
-	return append([]byte(nil), m...), true // callers clear their copy
+	return append([]byte(nil), e.v...), true
 }
 
 func (c *keyCache) rsaKey(id string) (*rsa.PrivateKey, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.rsaKeys[id]
-	return fresh(c, e, ok)
+	if !ok || !c.fresh(e.at) {
+		return nil, false
+	}
+	return e.v, true
 }
 
-// put stores a value read under generation gen, unless a write happened
-// since (the value may then be stale).
-func put[K comparable, T any](c *keyCache, gen uint64, table func(*keyCache) map[K]cached[T], k K, v T) {
+func (c *keyCache) putKey(start uint64, k *KeyRecord) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if gen != c.gen {
+	if c.kept(start, k.ID, "") && !c.due(k) {
+		put(c, c.keys, k.ID, k)
+	}
+}
+
+func (c *keyCache) putAlias(start uint64, name, keyID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.kept(start, name, keyID) {
+		put(c, c.aliases, name, keyID)
+	}
+}
+
+// putMaterial caches m, which the cache then owns (and clears), or clears
+// it at once if it is not kept.
+func (c *keyCache) putMaterial(start uint64, keyID string, version int, m []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.kept(start, keyID, "") {
+		clear(m)
 		return
 	}
-	if len(c.keys)+len(c.materials) > maxCachedKeys {
+	id := materialID{keyID, version}
+	if old, ok := c.materials[id]; ok {
+		clear(old.v)
+	}
+	put(c, c.materials, id, m)
+}
+
+func (c *keyCache) putRSAKey(start uint64, keyID string, key *rsa.PrivateKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.kept(start, keyID, "") {
+		put(c, c.rsaKeys, keyID, key)
+	}
+}
+
+// put stores v in table (one of c's maps) under k, with c.mu held.
+func put[K comparable, T any](c *keyCache, table map[K]cached[T], k K, v T) {
+	if len(c.keys)+len(c.aliases)+len(c.materials)+len(c.rsaKeys) >= maxCachedEntries {
 		c.reset()
 	}
-	table(c)[k] = cached[T]{v, c.now()}
+	table[k] = cached[T]{v, c.now()}
 	if c.sweeper == nil {
 		c.sweeper = time.AfterFunc(c.ttl+sweepSlack, c.sweep)
 	}
@@ -190,73 +363,78 @@ func sweepTable[K comparable, T any](c *keyCache, m map[K]cached[T], now time.Ti
 	}
 }
 
-// The cache's tables, chosen under its lock.
-func keysTable(c *keyCache) map[string]cached[*KeyRecord]         { return c.keys }
-func aliasesTable(c *keyCache) map[string]cached[string]          { return c.aliases }
-func materialsTable(c *keyCache) map[materialID]cached[[]byte]    { return c.materials }
-func rsaKeysTable(c *keyCache) map[string]cached[*rsa.PrivateKey] { return c.rsaKeys }
-
-// cacheTx serves reads from the cache alone; anything else is a miss.
-type cacheTx struct {
-	Tx // nil: every method not overridden panics, so all are overridden
-	s  *Service
+// cacheReader reads keys through the cache: what the cache holds is served
+// from memory; a miss is read from next and cached (unless a change was
+// announced since start). With no next, the hot path, a miss fails with
+// errCacheMiss.
+type cacheReader struct {
+	c     *keyCache
+	next  keyReader // nil: the cache alone
+	start uint64    // from c.begin, before next's transaction began
 }
 
-func (t cacheTx) GetKey(id string) (*KeyRecord, error) {
-	k, ok := t.s.cache.key(id)
-	if !ok || t.s.expired(k) || t.s.rotationDue(k) {
+var _ keyReader = (*cacheReader)(nil)
+
+func (r *cacheReader) key(id string) (*KeyRecord, error) {
+	if k, ok := r.c.key(id); ok {
+		return k, nil
+	}
+	if r.next == nil {
 		return nil, errCacheMiss
 	}
-	return k, nil
-}
-
-func (t cacheTx) GetAlias(name string) (*AliasRecord, error) {
-	id, ok := t.s.cache.alias(name)
-	if !ok {
-		return nil, errCacheMiss
-	}
-	return &AliasRecord{Name: name, KeyID: id}, nil
-}
-
-func (cacheTx) PutKey(*KeyRecord) error                                 { return errCacheMiss }
-func (cacheTx) DeleteKey(string) error                                  { return errCacheMiss }
-func (cacheTx) ListKeys(string, int) ([]*KeyRecord, error)              { return nil, errCacheMiss }
-func (cacheTx) GetMaterial(string, int) ([]byte, error)                 { return nil, errCacheMiss }
-func (cacheTx) PutMaterial(string, int, []byte) error                   { return errCacheMiss }
-func (cacheTx) PutAlias(*AliasRecord) error                             { return errCacheMiss }
-func (cacheTx) DeleteAlias(string) error                                { return errCacheMiss }
-func (cacheTx) ListAliases(string, string, int) ([]*AliasRecord, error) { return nil, errCacheMiss }
-func (cacheTx) GetMeta(string) ([]byte, error)                          { return nil, errCacheMiss }
-func (cacheTx) PutMeta(string, []byte) error                            { return errCacheMiss }
-
-// fillTx reads from the store and remembers what it read.
-type fillTx struct {
-	Tx
-	s   *Service
-	gen uint64
-}
-
-func (t fillTx) GetKey(id string) (*KeyRecord, error) {
-	k, err := t.Tx.GetKey(id)
+	k, err := r.next.key(id)
 	if err == nil {
-		put(t.s.cache, t.gen, keysTable, id, k)
+		r.c.putKey(r.start, k)
 	}
 	return k, err
 }
 
-func (t fillTx) GetAlias(name string) (*AliasRecord, error) {
-	a, err := t.Tx.GetAlias(name)
-	if err == nil {
-		put(t.s.cache, t.gen, aliasesTable, name, a.KeyID)
+func (r *cacheReader) alias(name string) (string, error) {
+	if id, ok := r.c.alias(name); ok {
+		return id, nil
 	}
-	return a, err
+	if r.next == nil {
+		return "", errCacheMiss
+	}
+	id, err := r.next.alias(name)
+	if err == nil {
+		r.c.putAlias(r.start, name, id)
+	}
+	return id, err
 }
 
-// CacheStats returns how many read-only operations were served from the
-// key cache, and how many had to read the store.
-func (s *Service) CacheStats() (hits, misses uint64) {
-	if s.cache == nil {
-		return 0, 0
+func (r *cacheReader) material(k *KeyRecord, version int) ([]byte, error) {
+	if m, ok := r.c.material(k.ID, version); ok {
+		return m, nil
 	}
-	return s.cache.hits.Load(), s.cache.misses.Load()
+	if r.next == nil {
+		return nil, errCacheMiss
+	}
+	m, err := r.next.material(k, version)
+	if err == nil {
+		r.c.putMaterial(r.start, k.ID, version, append([]byte(nil), m...))
+	}
+	return m, err
+}
+
+func (r *cacheReader) rsaKey(k *KeyRecord) (*rsa.PrivateKey, error) {
+	if key, ok := r.c.rsaKey(k.ID); ok {
+		return key, nil
+	}
+	if r.next == nil {
+		return nil, errCacheMiss
+	}
+	key, err := r.next.rsaKey(k)
+	if err == nil {
+		r.c.putRSAKey(r.start, k.ID, key)
+	}
+	return key, err
+}
+
+// destroyed is not cached: it is asked only about keys that are gone.
+func (r *cacheReader) destroyed(id string) (bool, error) {
+	if r.next == nil {
+		return false, errCacheMiss
+	}
+	return r.next.destroyed(id)
 }

@@ -24,23 +24,23 @@ type sealed struct {
 
 // encryptWith encrypts plaintext under key k (already loaded and checked
 // usable) with algorithm alg ("" means the key's default).
-func (s *Service) encryptWith(tx Tx, k *KeyRecord, alg string, plaintext []byte, ec map[string]string) (*sealed, error) {
+func (s *Service) encryptWith(r keyReader, k *KeyRecord, alg string, plaintext []byte, ec map[string]string) (*sealed, error) {
 	if k.Usage != UsageEncryptDecrypt {
-		return nil, newError(CodeInvalidKeyUsage, "%s has key usage %s, not ENCRYPT_DECRYPT", s.KeyARN(k.ID), k.Usage)
+		return nil, s.keyError(k.ID, CodeInvalidKeyUsage, "%s has key usage %s, not ENCRYPT_DECRYPT", s.KeyARN(k.ID), k.Usage)
 	}
 	spec := keySpecs[k.Spec]
 	if spec == nil {
-		return nil, newError(CodeInternal, "key %s has an unknown spec", k.ID)
+		return nil, s.keyError(k.ID, CodeInternal, "key %s has an unknown spec", k.ID)
 	}
 	if err := checkAlgorithm(alg); err != nil {
 		return nil, err
 	}
 	if spec.symmetric {
 		if alg != "" && alg != AlgSymmetricDefault {
-			return nil, newError(CodeInvalidKeyUsage, "%s supports only the SYMMETRIC_DEFAULT encryption algorithm, not %s", s.KeyARN(k.ID), alg)
+			return nil, s.keyError(k.ID, CodeInvalidKeyUsage, "%s supports only the SYMMETRIC_DEFAULT encryption algorithm, not %s", s.KeyARN(k.ID), alg)
 		}
 		v := current(k)
-		m, err := s.material(tx, k, v.Version)
+		m, err := r.material(k, v.Version)
 		if err != nil {
 			return nil, err
 		}
@@ -53,15 +53,15 @@ func (s *Service) encryptWith(tx Tx, k *KeyRecord, alg string, plaintext []byte,
 	}
 	h, err := oaepHash(alg)
 	if err != nil {
-		return nil, newError(CodeInvalidKeyUsage, "%s is an %s key: give EncryptionAlgorithm RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256", s.KeyARN(k.ID), k.Spec)
+		return nil, s.keyError(k.ID, CodeInvalidKeyUsage, "%s is an %s key: give EncryptionAlgorithm RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256", s.KeyARN(k.ID), k.Spec)
 	}
 	if len(ec) > 0 {
-		return nil, validationf("an encryption context is supported only with symmetric keys; %s is %s", s.KeyARN(k.ID), k.Spec)
+		return nil, s.keyError(k.ID, CodeValidation, "an encryption context is supported only with symmetric keys; %s is %s", s.KeyARN(k.ID), k.Spec)
 	}
 	if max := rsaMaxPlaintext(spec.rsaBits, h.Size()); len(plaintext) > max {
-		return nil, validationf("plaintext of %d bytes is too long for %s with %s (at most %d)", len(plaintext), k.Spec, alg, max)
+		return nil, s.keyError(k.ID, CodeValidation, "plaintext of %d bytes is too long for %s with %s (at most %d)", len(plaintext), k.Spec, alg, max)
 	}
-	priv, err := s.rsaKey(tx, k)
+	priv, err := r.rsaKey(k)
 	if err != nil {
 		return nil, err
 	}
@@ -79,37 +79,7 @@ func oaepHash(alg string) (hash.Hash, error) {
 	case AlgRSAOAEPSHA256:
 		return sha256.New(), nil
 	}
-	return nil, errors.New("not an RSA algorithm")
-}
-
-// rsaKey returns the private key of an RSA key.
-func (s *Service) rsaKey(tx Tx, k *KeyRecord) (*rsa.PrivateKey, error) {
-	if s.cache != nil {
-		if key, ok := s.cache.rsaKey(k.ID); ok {
-			return key, nil
-		}
-	}
-	gen := uint64(0)
-	if s.cache != nil {
-		gen = s.cache.generation()
-	}
-	der, err := s.material(tx, k, 1)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(der)
-	key, err := x509.ParsePKCS8PrivateKey(der)
-	if err != nil {
-		return nil, err
-	}
-	priv, ok := key.(*rsa.PrivateKey)
-	if !ok {
-		return nil, errors.New("kms: stored RSA key is not RSA")
-	}
-	if s.cache != nil {
-		put(s.cache, gen, rsaKeysTable, k.ID, priv)
-	}
-	return priv, nil
+	return nil, errors.New("kms: not an RSA algorithm")
 }
 
 // opened is the result of decrypting a ciphertext.
@@ -124,7 +94,7 @@ type opened struct {
 // caller's permission for action on the key used is checked. keyID, when
 // given, must name the key the blob was made with (IncorrectKeyException
 // otherwise); asymmetric keys require it and an RSA algorithm.
-func (s *Service) decryptIn(ctx context.Context, tx Tx, action string, blob []byte, keyID, alg string, ec map[string]string) (*opened, error) {
+func (s *Service) decryptIn(ctx context.Context, r keyReader, action string, blob []byte, keyID, alg string, ec map[string]string) (*opened, error) {
 	if len(blob) == 0 || len(blob) > blobMaxLen {
 		return nil, validationf("CiphertextBlob must be 1 to %d bytes, got %d", blobMaxLen, len(blob))
 	}
@@ -136,7 +106,7 @@ func (s *Service) decryptIn(ctx context.Context, tx Tx, action string, blob []by
 		if err != nil {
 			return nil, err
 		}
-		if named, err = s.loadAuthorized(ctx, tx, action, ref); err != nil {
+		if named, err = s.loadAuthorized(ctx, r, action, ref); err != nil {
 			return nil, err
 		}
 	}
@@ -149,18 +119,18 @@ func (s *Service) decryptIn(ctx context.Context, tx Tx, action string, blob []by
 			if err := checkAlgorithm(alg); err != nil {
 				return nil, err
 			}
-			return nil, newError(CodeInvalidKeyUsage, "decrypting with %s key %s needs EncryptionAlgorithm RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256", named.Spec, s.KeyARN(named.ID))
+			return nil, s.keyError(named.ID, CodeInvalidKeyUsage, "decrypting with %s key %s needs EncryptionAlgorithm RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256", named.Spec, s.KeyARN(named.ID))
 		}
 		if len(ec) > 0 {
-			return nil, validationf("an encryption context is supported only with symmetric keys")
+			return nil, s.keyError(named.ID, CodeValidation, "an encryption context is supported only with symmetric keys")
 		}
-		priv, err := s.rsaKey(tx, named)
+		priv, err := r.rsaKey(named)
 		if err != nil {
 			return nil, err
 		}
 		pt, err := rsa.DecryptOAEP(h, nil, priv, blob, nil)
 		if err != nil {
-			return nil, newError(CodeInvalidCiphertext, "the ciphertext does not decrypt with %s and %s", s.KeyARN(named.ID), alg)
+			return nil, s.keyError(named.ID, CodeInvalidCiphertext, "the ciphertext does not decrypt with %s and %s", s.KeyARN(named.ID), alg)
 		}
 		return &opened{plaintext: pt, key: named, alg: alg, materialID: current(named).MaterialID}, nil
 	}
@@ -173,7 +143,7 @@ func (s *Service) decryptIn(ctx context.Context, tx Tx, action string, blob []by
 	h, ok := parseBlobHeader(blob)
 	if !ok {
 		if named == nil { // names no key: asked about none
-			if err := s.authorize(ctx, tx, action, "", nil); err != nil {
+			if err := s.authorize(ctx, r, action, "", nil); err != nil {
 				return nil, err
 			}
 		}
@@ -182,29 +152,38 @@ func (s *Service) decryptIn(ctx context.Context, tx Tx, action string, blob []by
 	k := named
 	if k == nil {
 		var err error
-		if k, err = s.loadAuthorized(ctx, tx, action, keyRef{id: h.keyID, raw: h.keyID}); err != nil {
-			if CodeOf(err) == CodeNotFound && !s.existed(tx, h.keyID) {
+		if k, err = s.loadAuthorized(ctx, r, action, keyRef{id: h.keyID, raw: h.keyID}); err != nil {
+			if CodeOf(err) != CodeNotFound {
+				return nil, err
+			}
+			if existed, xerr := s.existed(r, h.keyID); xerr != nil {
+				return nil, xerr
+			} else if !existed {
 				// A damaged blob names no key this KMS ever had.
 				return nil, newError(CodeInvalidCiphertext, "the ciphertext is not a ciphertext blob of this KMS, or it is damaged")
 			}
 			return nil, err
 		}
 	} else if k.ID != h.keyID {
-		return nil, newError(CodeIncorrectKey, "the ciphertext was encrypted under another key than %s", s.KeyARN(k.ID))
+		return nil, s.keyError(k.ID, CodeIncorrectKey, "the ciphertext was encrypted under another key than %s", s.KeyARN(k.ID))
 	}
 	if err := s.usable(k); err != nil {
 		return nil, err
 	}
 	if !keySpecs[k.Spec].symmetric || h.version > len(k.Versions) {
-		return nil, newError(CodeInvalidCiphertext, "the ciphertext does not match key %s", s.KeyARN(k.ID))
+		return nil, s.keyError(k.ID, CodeInvalidCiphertext, "the ciphertext does not match key %s", s.KeyARN(k.ID))
 	}
-	m, err := s.material(tx, k, h.version)
+	m, err := r.material(k, h.version)
 	if err != nil {
 		return nil, err
 	}
 	defer clear(m)
 	pt, err := openBlob(blob, m, ec)
 	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.KeyARN = s.KeyARN(k.ID) // a new error, about the key that failed to open it
+		}
 		return nil, err
 	}
 	return &opened{plaintext: pt, key: k, alg: AlgSymmetricDefault, materialID: k.Versions[h.version-1].MaterialID}, nil
@@ -212,12 +191,12 @@ func (s *Service) decryptIn(ctx context.Context, tx Tx, action string, blob []by
 
 // usableKey loads the key keyID names, has the caller's permission for
 // action on it checked, and checks it can be used.
-func (s *Service) usableKey(ctx context.Context, tx Tx, action, keyID string) (*KeyRecord, error) {
+func (s *Service) usableKey(ctx context.Context, r keyReader, action, keyID string) (*KeyRecord, error) {
 	ref, err := s.parseAuthorized(ctx, action, keyID, true)
 	if err != nil {
 		return nil, err
 	}
-	k, err := s.loadAuthorized(ctx, tx, action, ref)
+	k, err := s.loadAuthorized(ctx, r, action, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -234,12 +213,12 @@ func (s *Service) Encrypt(ctx context.Context, in *EncryptInput) (*EncryptOutput
 		return nil, err
 	}
 	var out *sealed
-	err := s.view(ctx, func(tx Tx) error {
-		k, err := s.usableKey(ctx, tx, "kms:Encrypt", in.KeyId)
+	err := s.view(ctx, func(r keyReader) error {
+		k, err := s.usableKey(ctx, r, "kms:Encrypt", in.KeyId)
 		if err != nil {
 			return err
 		}
-		out, err = s.encryptWith(tx, k, in.EncryptionAlgorithm, in.Plaintext, in.EncryptionContext)
+		out, err = s.encryptWith(r, k, in.EncryptionAlgorithm, in.Plaintext, in.EncryptionContext)
 		return err
 	})
 	if err != nil {
@@ -258,9 +237,9 @@ func (s *Service) Decrypt(ctx context.Context, in *DecryptInput) (*DecryptOutput
 		return nil, err
 	}
 	var o *opened
-	err := s.view(ctx, func(tx Tx) error {
+	err := s.view(ctx, func(r keyReader) error {
 		var err error
-		o, err = s.decryptIn(ctx, tx, "kms:Decrypt", in.CiphertextBlob, in.KeyId, in.EncryptionAlgorithm, in.EncryptionContext)
+		o, err = s.decryptIn(ctx, r, "kms:Decrypt", in.CiphertextBlob, in.KeyId, in.EncryptionAlgorithm, in.EncryptionContext)
 		return err
 	})
 	if err != nil {
@@ -285,17 +264,17 @@ func (s *Service) ReEncrypt(ctx context.Context, in *ReEncryptInput) (*ReEncrypt
 		return nil, validationf("DestinationKeyId is required")
 	}
 	var out *ReEncryptOutput
-	err := s.view(ctx, func(tx Tx) error {
-		o, err := s.decryptIn(ctx, tx, "kms:ReEncryptFrom", in.CiphertextBlob, in.SourceKeyId, in.SourceEncryptionAlgorithm, in.SourceEncryptionContext)
+	err := s.view(ctx, func(r keyReader) error {
+		o, err := s.decryptIn(ctx, r, "kms:ReEncryptFrom", in.CiphertextBlob, in.SourceKeyId, in.SourceEncryptionAlgorithm, in.SourceEncryptionContext)
 		if err != nil {
 			return err
 		}
 		defer clear(o.plaintext)
-		dst, err := s.usableKey(ctx, tx, "kms:ReEncryptTo", in.DestinationKeyId)
+		dst, err := s.usableKey(ctx, r, "kms:ReEncryptTo", in.DestinationKeyId)
 		if err != nil {
 			return err
 		}
-		sl, err := s.encryptWith(tx, dst, in.DestinationEncryptionAlgorithm, o.plaintext, in.DestinationEncryptionContext)
+		sl, err := s.encryptWith(r, dst, in.DestinationEncryptionAlgorithm, o.plaintext, in.DestinationEncryptionContext)
 		if err != nil {
 			return err
 		}
@@ -341,15 +320,15 @@ func (s *Service) generate(ctx context.Context, action, keyID string, n int, ec 
 	pt := make([]byte, n)
 	rand.Read(pt)
 	var out *sealed
-	err := s.view(ctx, func(tx Tx) error {
-		k, err := s.usableKey(ctx, tx, action, keyID)
+	err := s.view(ctx, func(r keyReader) error {
+		k, err := s.usableKey(ctx, r, action, keyID)
 		if err != nil {
 			return err
 		}
 		if !keySpecs[k.Spec].symmetric {
-			return newError(CodeInvalidKeyUsage, "%s is an %s key; data keys need a symmetric key", s.KeyARN(k.ID), k.Spec)
+			return s.keyError(k.ID, CodeInvalidKeyUsage, "%s is an %s key; data keys need a symmetric key", s.KeyARN(k.ID), k.Spec)
 		}
-		out, err = s.encryptWith(tx, k, "", pt, ec)
+		out, err = s.encryptWith(r, k, "", pt, ec)
 		return err
 	})
 	if err != nil {
@@ -446,13 +425,13 @@ func (s *Service) generatePair(ctx context.Context, action string, in *GenerateD
 	// Check the key and the caller's permission before the (slow) key
 	// pair generation, which a dry run never reaches.
 	var id string
-	err := s.view(ctx, func(tx Tx) error {
-		k, err := s.usableKey(ctx, tx, action, in.KeyId)
+	err := s.view(ctx, func(r keyReader) error {
+		k, err := s.usableKey(ctx, r, action, in.KeyId)
 		if err != nil {
 			return err
 		}
 		if !keySpecs[k.Spec].symmetric {
-			return newError(CodeInvalidKeyUsage, "%s is an %s key; data key pairs need a symmetric key", s.KeyARN(k.ID), k.Spec)
+			return s.keyError(k.ID, CodeInvalidKeyUsage, "%s is an %s key; data key pairs need a symmetric key", s.KeyARN(k.ID), k.Spec)
 		}
 		id = k.ID
 		return nil
@@ -471,15 +450,15 @@ func (s *Service) generatePair(ctx context.Context, action string, in *GenerateD
 	// now; its state and the caller's permission are checked again, as
 	// they may have changed meanwhile.
 	var out *sealed
-	err = s.view(ctx, func(tx Tx) error {
-		k, err := s.loadAuthorized(ctx, tx, action, keyRef{id: id, raw: in.KeyId})
+	err = s.view(ctx, func(r keyReader) error {
+		k, err := s.loadAuthorized(ctx, r, action, keyRef{id: id, raw: in.KeyId})
 		if err != nil {
 			return err
 		}
 		if err := s.usable(k); err != nil {
 			return err
 		}
-		out, err = s.encryptWith(tx, k, "", priv, in.EncryptionContext)
+		out, err = s.encryptWith(r, k, "", priv, in.EncryptionContext)
 		return err
 	})
 	if err != nil {
@@ -526,16 +505,16 @@ func (s *Service) GetPublicKey(ctx context.Context, in *GetPublicKeyInput) (*Get
 		return nil, err
 	}
 	var out *GetPublicKeyOutput
-	err := s.view(ctx, func(tx Tx) error {
-		k, err := s.usableKey(ctx, tx, "kms:GetPublicKey", in.KeyId)
+	err := s.view(ctx, func(r keyReader) error {
+		k, err := s.usableKey(ctx, r, "kms:GetPublicKey", in.KeyId)
 		if err != nil {
 			return err
 		}
 		spec := keySpecs[k.Spec]
 		if spec.symmetric {
-			return newError(CodeUnsupportedOperation, "%s is a symmetric key; it has no public key", s.KeyARN(k.ID))
+			return s.keyError(k.ID, CodeUnsupportedOperation, "%s is a symmetric key; it has no public key", s.KeyARN(k.ID))
 		}
-		priv, err := s.rsaKey(tx, k)
+		priv, err := r.rsaKey(k)
 		if err != nil {
 			return err
 		}

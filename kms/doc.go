@@ -13,4 +13,12 @@
 // of each operation ([WithAuthorizer]): the service asks it about every key
 // the operation acts on, in the transaction that resolves and uses the key,
 // so that the key authorized is the key used.
+//
+// # Key cache
+//
+// Operations read keys through a cache in front of the store: a key in use
+// is served from memory, with no store transaction, for up to
+// [Options.CacheTTL]. The service's own writes drop what they change at
+// once; a store shared with other processes announces their changes to
+// [Service.Invalidate].
 package kms

@@ -13,15 +13,25 @@ type Error struct {
 	Code string
 	// Message is the human-readable explanation.
 	Message string
+	// KeyARN is the ARN of the key the error is about, when there is one
+	// and it is known: the key that is disabled, pending deletion, of the
+	// wrong usage or spec, not the one a ciphertext was made with, or
+	// that does not exist (a key id or key ARN that names none). It is ""
+	// for errors about no particular key, and for an alias that does not
+	// exist. The AWS API carries it only in Message; its clients recover
+	// what they can from there.
+	KeyARN string
 }
 
+// Error returns the Code and the Message.
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-// Is reports whether target is an *Error with the same Code, so that
-// errors.Is(err, kms.ErrDisabled) works on any error of that kind.
+// Is reports whether target is a sentinel (an *Error with only a Code) with
+// the same Code, so that errors.Is(err, kms.ErrDisabled) works on any
+// error of that kind.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
-	return ok && t.Code == e.Code && t.Message == ""
+	return ok && t.Code == e.Code && t.Message == "" && t.KeyARN == ""
 }
 
 // AWS KMS exception names.
@@ -48,8 +58,10 @@ const (
 )
 
 // Sentinels for errors.Is; each matches every Error with its Code.
+// ErrKeyNotFound matches every NotFoundException: of a key, of an alias,
+// of a key policy (it is not the [Store]'s [ErrNoRecord]).
 var (
-	ErrNotFoundKey       = &Error{Code: CodeNotFound}
+	ErrKeyNotFound       = &Error{Code: CodeNotFound}
 	ErrDisabled          = &Error{Code: CodeDisabled}
 	ErrInvalidState      = &Error{Code: CodeInvalidState}
 	ErrInvalidCiphertext = &Error{Code: CodeInvalidCiphertext}
@@ -64,13 +76,20 @@ func newError(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
+// keyError is newError for an error about the key with the given id.
+func (s *Service) keyError(id, code, format string, args ...any) *Error {
+	e := newError(code, format, args...)
+	e.KeyARN = s.KeyARN(id)
+	return e
+}
+
 func validationf(format string, args ...any) *Error {
 	return newError(CodeValidation, format, args...)
 }
 
-// internal wraps an unexpected failure (storage, randomness) as a
-// KMSInternalException, keeping the cause for errors.Unwrap but out of the
-// message clients see.
+// internalError is an unexpected failure (storage, randomness) as a
+// KMSInternalException. It keeps the cause, for errors.Unwrap and the
+// logs: a server answers its clients with no more than the Code.
 type internalError struct{ cause error }
 
 func (e *internalError) Error() string { return CodeInternal + ": " + e.cause.Error() }
@@ -86,9 +105,13 @@ func CodeOf(err error) string {
 	return CodeInternal
 }
 
+// internal wraps an unexpected failure as an internalError; nil, an
+// *Error, a cancelled context and an error already wrapped are returned
+// as they are.
 func internal(err error) error {
 	var e *Error
-	if err == nil || errors.As(err, &e) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	var ie *internalError
+	if err == nil || errors.As(err, &e) || errors.As(err, &ie) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	return &internalError{cause: err}

@@ -33,7 +33,7 @@ func TestErrorSentinels(t *testing.T) {
 		sentinel *kms.Error
 		code     string
 	}{
-		{kms.ErrNotFoundKey, "NotFoundException"},
+		{kms.ErrKeyNotFound, "NotFoundException"},
 		{kms.ErrDisabled, "DisabledException"},
 		{kms.ErrInvalidState, "KMSInvalidStateException"},
 		{kms.ErrInvalidCiphertext, "InvalidCiphertextException"},
@@ -47,8 +47,8 @@ func TestErrorSentinels(t *testing.T) {
 		if !errors.Is(err, tc.sentinel) || kms.CodeOf(err) != tc.code {
 			t.Errorf("errors.Is(%v, sentinel %s) = false", err, tc.code)
 		}
-		if errors.Is(err, kms.ErrNotFoundKey) != (tc.code == "NotFoundException") {
-			t.Errorf("errors.Is(%v, ErrNotFoundKey) is wrong", err)
+		if errors.Is(err, kms.ErrKeyNotFound) != (tc.code == "NotFoundException") {
+			t.Errorf("errors.Is(%v, ErrKeyNotFound) is wrong", err)
 		}
 	}
 	if got := kms.CodeOf(errors.New("disk on fire")); got != "KMSInternalException" {
@@ -1010,5 +1010,54 @@ func TestAlgorithmMismatch(t *testing.T) {
 			}
 			wantCode(t, tc.name, err, kms.CodeInvalidKeyUsage)
 		})
+	}
+}
+
+// TestErrorKeyARN: an error about a known key carries its ARN (so that
+// callers need not look for it in the message); an error about no key, or
+// about an alias that does not exist, carries none.
+func TestErrorKeyARN(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	sym, disabled, doomed := e.symKey(t), e.symKey(t), e.symKey(t)
+	rsaEnv, rsaID := sharedRSA(t)
+	if _, err := e.svc.DisableKey(ctx, &kms.DisableKeyInput{KeyId: disabled}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: doomed, PendingWindowInDays: i32(7)}); err != nil {
+		t.Fatal(err)
+	}
+	e.alias(t, "alias/off", disabled)
+	blob := e.encrypt(t, sym, []byte("secret"), map[string]string{"a": "b"})
+	other := e.symKey(t)
+	missing := "0e7b4b6a-6f59-4c1a-9d9c-4d7e3b1a2c3d"
+	n := i32(32)
+	errOf := func(_ any, err error) error { return err }
+	for _, c := range []struct {
+		name string
+		err  error
+		code string
+		arn  string
+	}{
+		{"no such key id", errOf(e.svc.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: missing})), kms.CodeNotFound, e.keyARN(missing)},
+		{"disabled, by alias", errOf(e.svc.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: "alias/off", NumberOfBytes: n})), kms.CodeDisabled, e.keyARN(disabled)},
+		{"pending deletion", errOf(e.svc.Encrypt(ctx, &kms.EncryptInput{KeyId: doomed, Plaintext: []byte("x")})), kms.CodeInvalidState, e.keyARN(doomed)},
+		{"not pending deletion", errOf(e.svc.CancelKeyDeletion(ctx, &kms.CancelKeyDeletionInput{KeyId: sym})), kms.CodeInvalidState, e.keyARN(sym)},
+		{"incorrect key", errOf(e.svc.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob, KeyId: other, EncryptionContext: map[string]string{"a": "b"}})), kms.CodeIncorrectKey, e.keyARN(other)},
+		{"wrong context", errOf(e.svc.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob})), kms.CodeInvalidCiphertext, e.keyARN(sym)},
+		{"RSA key for a data key", errOf(rsaEnv.svc.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: rsaID, NumberOfBytes: n})), kms.CodeInvalidKeyUsage, rsaEnv.keyARN(rsaID)},
+		{"no public key", errOf(e.svc.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: sym})), kms.CodeUnsupportedOperation, e.keyARN(sym)},
+		{"no such alias", errOf(e.svc.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: "alias/none"})), kms.CodeNotFound, ""},
+		{"not a key id", errOf(e.svc.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: "nonsense"})), kms.CodeNotFound, ""},
+		{"no key at all", errOf(e.svc.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: []byte("not a ciphertext of this KMS, long enough to look like one .....")})), kms.CodeInvalidCiphertext, ""},
+	} {
+		var ke *kms.Error
+		if !errors.As(c.err, &ke) || ke.Code != c.code || ke.KeyARN != c.arn {
+			t.Errorf("%s: err = %#v, want a %s with KeyARN %q", c.name, c.err, c.code, c.arn)
+			continue
+		}
+		if !errors.Is(c.err, &kms.Error{Code: c.code}) {
+			t.Errorf("%s: errors.Is(err, the %s sentinel) = false", c.name, c.code)
+		}
 	}
 }

@@ -12,14 +12,15 @@ import (
 func MaterialForTest(s *Service, keyID string, version int) ([]byte, error) {
 	var m []byte
 	err := s.store.View(context.Background(), func(tx Tx) error {
-		k, err := tx.GetKey(keyID)
+		r := &storeReader{s: s, tx: tx}
+		k, err := r.key(keyID)
 		if err != nil {
 			return err
 		}
 		if version < 1 || version > len(k.Versions) {
 			return fmt.Errorf("key %s has %d versions, not %d", keyID, len(k.Versions), version)
 		}
-		m, err = s.material(tx, k, version)
+		m, err = r.material(k, version)
 		return err
 	})
 	return m, err

@@ -39,7 +39,7 @@ func (s *Service) CreateKey(ctx context.Context, in *CreateKeyInput) (*CreateKey
 	if err != nil {
 		return nil, err
 	}
-	if err := s.update(ctx, func(tx Tx) error { return s.putNewKey(tx, k) }); err != nil {
+	if err := s.update(ctx, func(tx Tx, _ keyReader) error { return s.putNewKey(tx, k) }); err != nil {
 		return nil, err
 	}
 	return &CreateKeyOutput{KeyMetadata: s.metadata(k)}, nil
@@ -62,10 +62,10 @@ func (s *Service) CreateKeyWithAlias(ctx context.Context, in *CreateKeyInput, al
 	if err != nil {
 		return nil, err
 	}
-	err = s.update(ctx, func(tx Tx) error {
+	err = s.update(ctx, func(tx Tx, _ keyReader) error {
 		if _, err := tx.GetAlias(aliasName); err == nil {
 			return newError(CodeAlreadyExists, "An alias with the name %s already exists", s.AliasARN(aliasName))
-		} else if !errors.Is(err, ErrNotFound) {
+		} else if !errors.Is(err, ErrNoRecord) {
 			return err
 		}
 		if err := s.putNewKey(tx, k); err != nil {
@@ -180,8 +180,8 @@ func (s *Service) DescribeKey(ctx context.Context, in *DescribeKeyInput) (*Descr
 		return nil, err
 	}
 	var out *DescribeKeyOutput
-	err = s.view(ctx, func(tx Tx) error {
-		k, err := s.loadAuthorized(ctx, tx, "kms:DescribeKey", ref)
+	err = s.view(ctx, func(r keyReader) error {
+		k, err := s.loadAuthorized(ctx, r, "kms:DescribeKey", ref)
 		if err != nil {
 			return err
 		}
@@ -201,7 +201,7 @@ func (s *Service) ListKeys(ctx context.Context, in *ListKeysInput) (*ListKeysOut
 		return nil, newError(CodeInvalidMarker, "invalid Marker %q", in.Marker)
 	}
 	out := &ListKeysOutput{Keys: []KeyListEntry{}}
-	err = s.store.View(ctx, func(tx Tx) error {
+	err = s.store.View(ctx, func(tx Tx) error { // a listing: not cached
 		out.Keys = out.Keys[:0]
 		after := in.Marker
 		for len(out.Keys) <= limit {
@@ -240,8 +240,8 @@ func (s *Service) modify(ctx context.Context, action, keyID string, fn func(tx T
 	if err != nil {
 		return err
 	}
-	return s.update(ctx, func(tx Tx) error {
-		k, err := s.loadAuthorized(ctx, tx, action, ref)
+	return s.update(ctx, func(tx Tx, r keyReader) error {
+		k, err := s.loadAuthorized(ctx, r, action, ref)
 		if err != nil {
 			return err
 		}
@@ -339,7 +339,7 @@ func (s *Service) CancelKeyDeletion(ctx context.Context, in *CancelKeyDeletionIn
 	var arn string
 	err := s.modify(ctx, "kms:CancelKeyDeletion", in.KeyId, func(_ Tx, k *KeyRecord) error {
 		if k.State != StatePendingDeletion {
-			return newError(CodeInvalidState, "%s is not pending deletion.", s.KeyARN(k.ID))
+			return s.keyError(k.ID, CodeInvalidState, "%s is not pending deletion.", s.KeyARN(k.ID))
 		}
 		k.State = StateDisabled
 		k.DeletionDate = time.Time{}
@@ -364,13 +364,13 @@ func (s *Service) CreateAlias(ctx context.Context, in *CreateAliasInput) (*Creat
 	if err != nil {
 		return nil, err
 	}
-	err = s.update(ctx, func(tx Tx) error {
+	err = s.update(ctx, func(tx Tx, r keyReader) error {
 		if _, err := tx.GetAlias(in.AliasName); err == nil {
 			return newError(CodeAlreadyExists, "An alias with the name %s already exists", s.AliasARN(in.AliasName))
-		} else if !errors.Is(err, ErrNotFound) {
+		} else if !errors.Is(err, ErrNoRecord) {
 			return err
 		}
-		k, err := s.loadAuthorized(ctx, tx, "kms:CreateAlias", ref)
+		k, err := s.loadAuthorized(ctx, r, "kms:CreateAlias", ref)
 		if err != nil {
 			return err
 		}
@@ -397,15 +397,15 @@ func (s *Service) UpdateAlias(ctx context.Context, in *UpdateAliasInput) (*Updat
 	if err != nil {
 		return nil, err
 	}
-	err = s.update(ctx, func(tx Tx) error {
-		a, err := s.aliasTarget(ctx, tx, action, in.AliasName) // the key it points to now
+	err = s.update(ctx, func(tx Tx, r keyReader) error {
+		a, err := s.aliasTarget(ctx, tx, r, action, in.AliasName) // the key it points to now
 		if err != nil {
 			return err
 		}
 		if a.alias == nil {
 			return newError(CodeNotFound, "Alias %s is not found.", s.AliasARN(in.AliasName))
 		}
-		k, err := s.loadAuthorized(ctx, tx, action, ref) // the new one
+		k, err := s.loadAuthorized(ctx, r, action, ref) // the new one
 		if err != nil {
 			return err
 		}
@@ -414,7 +414,7 @@ func (s *Service) UpdateAlias(ctx context.Context, in *UpdateAliasInput) (*Updat
 		}
 		if old := a.key; old != nil {
 			if keySpecs[old.Spec].symmetric != keySpecs[k.Spec].symmetric || old.Usage != k.Usage {
-				return validationf("alias %s points to a %s key; the new target must be of the same type and usage, not %s", in.AliasName, old.Spec, k.Spec)
+				return s.keyError(k.ID, CodeValidation, "alias %s points to a %s key; the new target must be of the same type and usage, not %s", in.AliasName, old.Spec, k.Spec)
 			}
 		}
 		a.alias.KeyID = k.ID
@@ -432,8 +432,8 @@ func (s *Service) DeleteAlias(ctx context.Context, in *DeleteAliasInput) (*Delet
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
-	err := s.update(ctx, func(tx Tx) error {
-		a, err := s.aliasTarget(ctx, tx, "kms:DeleteAlias", in.AliasName)
+	err := s.update(ctx, func(tx Tx, r keyReader) error {
+		a, err := s.aliasTarget(ctx, tx, r, "kms:DeleteAlias", in.AliasName)
 		if err != nil {
 			return err
 		}
@@ -455,25 +455,26 @@ type aliasLoad struct {
 	key   *KeyRecord
 }
 
-// aliasTarget reads an alias and the key it points to in tx, and asks the
-// Authorizer whether the caller may perform action on that key (on no key,
-// if there is none, so that a refused caller learns nothing of it).
-func (s *Service) aliasTarget(ctx context.Context, tx Tx, action, name string) (aliasLoad, error) {
+// aliasTarget reads an alias in tx and the key it points to through r (a
+// reader in tx), and asks the Authorizer whether the caller may perform
+// action on that key (on no key, if there is none, so that a refused caller
+// learns nothing of it).
+func (s *Service) aliasTarget(ctx context.Context, tx Tx, r keyReader, action, name string) (aliasLoad, error) {
 	var l aliasLoad
 	a, err := tx.GetAlias(name)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrNoRecord):
 	case err != nil:
 		return l, err
 	default:
 		l.alias = a
-		k, err := s.load(tx, keyRef{id: a.KeyID, raw: name})
+		k, err := s.load(r, keyRef{id: a.KeyID, raw: name})
 		if err != nil && CodeOf(err) != CodeNotFound {
 			return l, err
 		}
 		l.key = k
 	}
-	return l, s.authorize(ctx, tx, action, name, l.key)
+	return l, s.authorize(ctx, r, action, name, l.key)
 }
 
 // ListAliases implements [API].
@@ -492,10 +493,10 @@ func (s *Service) ListAliases(ctx context.Context, in *ListAliasesInput) (*ListA
 		return nil, newError(CodeInvalidMarker, "invalid Marker %q", in.Marker)
 	}
 	out := &ListAliasesOutput{Aliases: []AliasListEntry{}}
-	err = s.store.View(ctx, func(tx Tx) error {
+	err = s.store.View(ctx, func(tx Tx) error { // a listing: not cached
 		var keyID string
 		if in.KeyId != "" {
-			k, err := s.loadAuthorized(ctx, tx, "kms:ListAliases", ref)
+			k, err := s.loadAuthorized(ctx, &storeReader{s: s, tx: tx}, "kms:ListAliases", ref)
 			if err != nil {
 				return err
 			}
@@ -510,7 +511,7 @@ func (s *Service) ListAliases(ctx context.Context, in *ListAliasesInput) (*ListA
 				// Aliases go with their key: skip those of a key whose
 				// deletion date passed (Sweep removes them).
 				k, err := tx.GetKey(a.KeyID)
-				if errors.Is(err, ErrNotFound) || err == nil && s.expired(k) {
+				if errors.Is(err, ErrNoRecord) || err == nil && s.expired(k) {
 					continue
 				}
 				if err != nil {
@@ -595,8 +596,8 @@ func (s *Service) ListResourceTags(ctx context.Context, in *ListResourceTagsInpu
 		return nil, err
 	}
 	out := &ListResourceTagsOutput{Tags: []Tag{}}
-	err = s.view(ctx, func(tx Tx) error {
-		k, err := s.loadAuthorized(ctx, tx, "kms:ListResourceTags", ref)
+	err = s.view(ctx, func(r keyReader) error {
+		k, err := s.loadAuthorized(ctx, r, "kms:ListResourceTags", ref)
 		if err != nil {
 			return err
 		}
@@ -630,7 +631,7 @@ func (s *Service) ListResourceTags(ctx context.Context, in *ListResourceTagsInpu
 
 func (s *Service) symmetricOnly(k *KeyRecord, op string) error {
 	if !keySpecs[k.Spec].symmetric {
-		return newError(CodeUnsupportedOperation, "%s is not supported for %s keys (%s)", op, k.Spec, s.KeyARN(k.ID))
+		return s.keyError(k.ID, CodeUnsupportedOperation, "%s is not supported for %s keys (%s)", op, k.Spec, s.KeyARN(k.ID))
 	}
 	return nil
 }
@@ -690,8 +691,8 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, in *GetKeyRotationSt
 		return nil, err
 	}
 	var out *GetKeyRotationStatusOutput
-	err = s.view(ctx, func(tx Tx) error {
-		k, err := s.loadAuthorized(ctx, tx, "kms:GetKeyRotationStatus", ref)
+	err = s.view(ctx, func(r keyReader) error {
+		k, err := s.loadAuthorized(ctx, r, "kms:GetKeyRotationStatus", ref)
 		if err != nil {
 			return err
 		}
@@ -727,7 +728,7 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, in *RotateKeyOnDemandIn
 			}
 		}
 		if n >= maxOnDemandRotations {
-			return newError(CodeLimitExceeded, "%s has been rotated on demand %d times, the most allowed", s.KeyARN(k.ID), n)
+			return s.keyError(k.ID, CodeLimitExceeded, "%s has been rotated on demand %d times, the most allowed", s.KeyARN(k.ID), n)
 		}
 		arn = s.KeyARN(k.ID)
 		return s.addVersion(tx, k, "ON_DEMAND", s.now())
@@ -756,8 +757,8 @@ func (s *Service) ListKeyRotations(ctx context.Context, in *ListKeyRotationsInpu
 	}
 	out := &ListKeyRotationsOutput{Rotations: []RotationsListEntry{}}
 	var lastVersion []int
-	err = s.view(ctx, func(tx Tx) error {
-		k, err := s.loadAuthorized(ctx, tx, "kms:ListKeyRotations", ref)
+	err = s.view(ctx, func(r keyReader) error {
+		k, err := s.loadAuthorized(ctx, r, "kms:ListKeyRotations", ref)
 		if err != nil {
 			return err
 		}
@@ -798,8 +799,8 @@ func (s *Service) GetKeyPolicy(ctx context.Context, in *GetKeyPolicyInput) (*Get
 		return nil, err
 	}
 	var out *GetKeyPolicyOutput
-	err = s.view(ctx, func(tx Tx) error {
-		k, err := s.loadAuthorized(ctx, tx, "kms:GetKeyPolicy", ref)
+	err = s.view(ctx, func(r keyReader) error {
+		k, err := s.loadAuthorized(ctx, r, "kms:GetKeyPolicy", ref)
 		if err != nil {
 			return err
 		}
@@ -840,8 +841,8 @@ func (s *Service) ListKeyPolicies(ctx context.Context, in *ListKeyPoliciesInput)
 	if err != nil {
 		return nil, err
 	}
-	err = s.view(ctx, func(tx Tx) error {
-		_, err := s.loadAuthorized(ctx, tx, "kms:ListKeyPolicies", ref)
+	err = s.view(ctx, func(r keyReader) error {
+		_, err := s.loadAuthorized(ctx, r, "kms:ListKeyPolicies", ref)
 		return err
 	})
 	if err != nil {

@@ -24,7 +24,7 @@ type AESRootKey struct{ aead cipher.AEAD }
 // beyond the cipher's expanded schedule.
 func NewAESRootKey(key []byte) (*AESRootKey, error) {
 	if len(key) != 32 {
-		return nil, fmt.Errorf("root key is %d bytes, want 32", len(key))
+		return nil, fmt.Errorf("kms: root key is %d bytes, want 32", len(key))
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {

@@ -273,10 +273,10 @@ func TestDeletion(t *testing.T) {
 	if err := e.svc.Sweep(ctx); err != nil {
 		t.Fatalf("Sweep() err = %v, want nil", err)
 	}
-	if _, err := kms.VersionsForTest(e.svc, id); !errors.Is(err, kms.ErrNotFound) {
+	if _, err := kms.VersionsForTest(e.svc, id); !errors.Is(err, kms.ErrNoRecord) {
 		t.Errorf("the store still holds the key after Sweep: %v", err)
 	}
-	if _, err := kms.MaterialForTest(e.svc, id, 1); !errors.Is(err, kms.ErrNotFound) {
+	if _, err := kms.MaterialForTest(e.svc, id, 1); !errors.Is(err, kms.ErrNoRecord) {
 		t.Errorf("the store still holds the material after Sweep: %v", err)
 	}
 	la, err = e.svc.ListAliases(ctx, &kms.ListAliasesInput{})
@@ -356,7 +356,7 @@ func TestSweepDeletes(t *testing.T) {
 	}
 	for i, id := range doomed {
 		_, err := kms.VersionsForTest(e.svc, id)
-		if gone := errors.Is(err, kms.ErrNotFound); gone != (i < 2) {
+		if gone := errors.Is(err, kms.ErrNoRecord); gone != (i < 2) {
 			t.Errorf("key %d (window %d days) gone = %v after 8 days and a Sweep, want %v", i, 7+i, gone, i < 2)
 		}
 	}

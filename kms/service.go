@@ -51,10 +51,11 @@ type Options struct {
 	// Now is the clock; default time.Now. Tests move it to cross rotation
 	// and deletion dates.
 	Now func() time.Time
-	// CacheTTL is how long key records, aliases and unsealed material are
-	// served from memory without reading the store: 0 means
-	// DefaultCacheTTL, a negative value turns the cache off. Changes made
-	// through this Service take effect at once whatever the TTL.
+	// CacheTTL is how long key records, aliases, unsealed material and
+	// parsed private keys are served from memory without reading the
+	// store: 0 means DefaultCacheTTL, a negative value turns the cache
+	// off. Changes made through this Service, and those announced to
+	// [Service.Invalidate], take effect at once whatever the TTL.
 	CacheTTL time.Duration
 }
 
@@ -66,7 +67,8 @@ type Service struct {
 	region  string
 	account string
 	now     func() time.Time
-	cache   *keyCache // nil when off
+	cache   *keyCache    // nil when off
+	hot     *cacheReader // the cache alone (nil when off)
 	// newKeyPair makes GenerateDataKeyPair's pairs (tests count them).
 	newKeyPair func(spec string) (priv, pub []byte, err error)
 }
@@ -96,15 +98,16 @@ func New(ctx context.Context, store Store, root RootKey, opts Options) (*Service
 	if s.now == nil {
 		s.now = time.Now
 	}
-	switch {
-	case opts.CacheTTL == 0:
-		s.cache = newKeyCache(DefaultCacheTTL, time.Now)
-	case opts.CacheTTL > 0:
-		s.cache = newKeyCache(opts.CacheTTL, time.Now)
+	if ttl := opts.CacheTTL; ttl >= 0 {
+		if ttl == 0 {
+			ttl = DefaultCacheTTL
+		}
+		s.cache = newKeyCache(ttl, time.Now, s.maintenanceDue)
+		s.hot = &cacheReader{c: s.cache}
 	}
 	err := store.Update(ctx, func(tx Tx) error {
 		check, err := tx.GetMeta(rootCheckName)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, ErrNoRecord) {
 			keys, err := tx.ListKeys("", 1)
 			if err != nil {
 				return err
@@ -203,24 +206,25 @@ func (s *Service) parseKeyRef(raw string, allowAlias bool) (keyRef, error) {
 	return ref, nil
 }
 
-// load returns the key a reference names. Keys whose deletion date has
-// passed are gone: they are reported as not found (and removed by Sweep, or
-// by the maintenance a read transaction triggers when it meets them).
-func (s *Service) load(tx Tx, ref keyRef) (*KeyRecord, error) {
+// load returns the key a reference names, read through r. Keys whose
+// deletion date has passed are gone: they are reported as not found (and
+// removed by Sweep, or by the maintenance a read transaction triggers when
+// it meets them).
+func (s *Service) load(r keyReader, ref keyRef) (*KeyRecord, error) {
 	id := ref.id
 	if ref.alias != "" {
-		a, err := tx.GetAlias(ref.alias)
-		if errors.Is(err, ErrNotFound) {
+		var err error
+		id, err = r.alias(ref.alias)
+		if errors.Is(err, ErrNoRecord) {
 			return nil, newError(CodeNotFound, "Alias %s is not found.", s.AliasARN(ref.alias))
 		}
 		if err != nil {
 			return nil, err
 		}
-		id = a.KeyID
 	}
-	k, err := tx.GetKey(id)
-	if errors.Is(err, ErrNotFound) || err == nil && s.expired(k) {
-		return nil, newError(CodeNotFound, "Key '%s' does not exist", s.KeyARN(id))
+	k, err := r.key(id)
+	if errors.Is(err, ErrNoRecord) || err == nil && s.expired(k) {
+		return nil, s.keyError(id, CodeNotFound, "Key '%s' does not exist", s.KeyARN(id))
 	}
 	return k, err
 }
@@ -232,6 +236,9 @@ func (s *Service) expired(k *KeyRecord) bool {
 func (s *Service) rotationDue(k *KeyRecord) bool {
 	return k.RotationEnabled && k.State == StateEnabled && !k.NextRotationDate.IsZero() && !s.now().Before(k.NextRotationDate)
 }
+
+// maintenanceDue reports whether k is to be destroyed or rotated now.
+func (s *Service) maintenanceDue(k *KeyRecord) bool { return s.expired(k) || s.rotationDue(k) }
 
 // Key states.
 const (
@@ -246,49 +253,42 @@ func (s *Service) usable(k *KeyRecord) error {
 	case StateEnabled:
 		return nil
 	case StateDisabled:
-		return newError(CodeDisabled, "%s is disabled.", s.KeyARN(k.ID))
+		return s.keyError(k.ID, CodeDisabled, "%s is disabled.", s.KeyARN(k.ID))
 	case StatePendingDeletion:
-		return newError(CodeInvalidState, "%s is pending deletion.", s.KeyARN(k.ID))
+		return s.keyError(k.ID, CodeInvalidState, "%s is pending deletion.", s.KeyARN(k.ID))
 	}
-	return newError(CodeInvalidState, "%s is in state %s.", s.KeyARN(k.ID), k.State)
+	return s.keyError(k.ID, CodeInvalidState, "%s is in state %s.", s.KeyARN(k.ID), k.State)
 }
 
 // notPendingDeletion refuses management changes to a key being deleted.
 func (s *Service) notPendingDeletion(k *KeyRecord) error {
 	if k.State == StatePendingDeletion {
-		return newError(CodeInvalidState, "%s is pending deletion.", s.KeyARN(k.ID))
+		return s.keyError(k.ID, CodeInvalidState, "%s is pending deletion.", s.KeyARN(k.ID))
 	}
 	return nil
 }
 
-// --- transactions with maintenance ---------------------------------------
+// --- transactions: the cache, maintenance, invalidation ------------------
 
-// view runs fn read-only. If fn meets a key whose rotation is due or whose
-// deletion date has passed, that maintenance is done in a write
-// transaction first and fn runs again.
-func (s *Service) view(ctx context.Context, fn func(Tx) error) error {
+// view runs fn, a read-only operation, reading keys through the cache: from
+// memory alone first, so that hot keys need no store transaction; on a miss
+// fn runs again in a store transaction, through the cache, which keeps what
+// it reads. If fn meets a key whose rotation is due or whose deletion date
+// has passed, that maintenance is done in a write transaction and fn runs
+// once more.
+func (s *Service) view(ctx context.Context, fn func(keyReader) error) error {
 	if err := ctx.Err(); err != nil {
 		return err // the store would refuse too; the cache must not hide it
 	}
-	var gen uint64
-	if s.cache != nil {
-		// Hot keys: everything from memory, no store transaction.
-		err := fn(cacheTx{s: s})
+	if s.hot != nil {
+		err := fn(s.hot)
 		if !errors.Is(err, errCacheMiss) {
 			s.cache.hits.Add(1)
 			return internal(err)
 		}
 		s.cache.misses.Add(1)
-		gen = s.cache.generation()
 	}
-	var stale []string
-	err := s.store.View(ctx, func(tx Tx) error {
-		stale = nil
-		if s.cache != nil {
-			tx = fillTx{Tx: tx, s: s, gen: gen}
-		}
-		return fn(&watchTx{Tx: tx, s: s, stale: &stale})
-	})
+	stale, err := s.read(ctx, fn)
 	if len(stale) == 0 {
 		return internal(err)
 	}
@@ -297,69 +297,81 @@ func (s *Service) view(ctx context.Context, fn func(Tx) error) error {
 	}
 	// Maintained, or deferred until the store can be written: load hides
 	// expired keys either way, and a due rotation waits.
-	return internal(s.store.View(ctx, fn))
+	_, err = s.read(ctx, fn)
+	return internal(err)
 }
 
-// update runs fn in a write transaction, after maintenance of the keys it
-// touches.
-func (s *Service) update(ctx context.Context, fn func(Tx) error) error {
+// read runs fn in a store transaction, through the cache if there is one,
+// and returns the keys fn met whose maintenance is due.
+func (s *Service) read(ctx context.Context, fn func(keyReader) error) (stale []string, err error) {
+	var start uint64
 	if s.cache != nil {
-		defer s.cache.invalidate()
+		start = s.cache.begin() // before the transaction: see keyCache
+		defer s.cache.end()
 	}
-	return internal(s.store.Update(ctx, func(tx Tx) error {
-		return fn(&maintainTx{Tx: tx, s: s})
-	}))
+	err = s.store.View(ctx, func(tx Tx) error {
+		sr := &storeReader{s: s, tx: tx}
+		var r keyReader = sr
+		if s.cache != nil {
+			r = &cacheReader{c: s.cache, next: sr, start: start}
+		}
+		err := fn(r)
+		stale = sr.stale
+		return err
+	})
+	return stale, err
 }
 
-// watchTx notes keys that need maintenance as a read transaction meets them.
-type watchTx struct {
+// update runs fn in a write transaction, with a reader that does the
+// maintenance due on the keys fn reads, and then invalidates in the cache
+// what the transaction changed.
+func (s *Service) update(ctx context.Context, fn func(tx Tx, r keyReader) error) error {
+	var changed Change
+	err := s.store.Update(ctx, func(tx Tx) error {
+		rec := &recordingTx{Tx: tx, change: &changed}
+		return fn(rec, &storeReader{s: s, tx: rec, maintain: true})
+	})
+	// Even after an error: a failed commit may have been applied.
+	s.Invalidate(changed)
+	return internal(err)
+}
+
+// recordingTx notes in change what is written through it, for
+// [Service.Invalidate]. Everything a write transaction of the service
+// writes goes through one.
+type recordingTx struct {
 	Tx
-	s     *Service
-	stale *[]string
+	change *Change
 }
 
-func (w *watchTx) GetKey(id string) (*KeyRecord, error) {
-	k, err := w.Tx.GetKey(id)
-	if err == nil && (w.s.expired(k) || w.s.rotationDue(k)) {
-		*w.stale = append(*w.stale, id)
-	}
-	return k, err
+func (t *recordingTx) PutKey(k *KeyRecord) error { return t.noteKey(k.ID, t.Tx.PutKey(k)) }
+func (t *recordingTx) DeleteKey(id string) error { return t.noteKey(id, t.Tx.DeleteKey(id)) }
+func (t *recordingTx) PutMaterial(keyID string, version int, sealed []byte) error {
+	return t.noteKey(keyID, t.Tx.PutMaterial(keyID, version, sealed))
+}
+func (t *recordingTx) PutAlias(a *AliasRecord) error { return t.noteAlias(a.Name, t.Tx.PutAlias(a)) }
+func (t *recordingTx) DeleteAlias(name string) error {
+	return t.noteAlias(name, t.Tx.DeleteAlias(name))
 }
 
-// maintainTx applies maintenance to keys as a write transaction reads them.
-type maintainTx struct {
-	Tx
-	s *Service
+// noteKey and noteAlias note a change to a key or an alias, and return the
+// error of the write that made it (noted all the same: it may have been
+// done).
+func (t *recordingTx) noteKey(id string, err error) error {
+	t.change.KeyIDs = append(t.change.KeyIDs, id)
+	return err
 }
 
-func (m *maintainTx) GetKey(id string) (*KeyRecord, error) {
-	k, err := m.Tx.GetKey(id)
-	if err != nil {
-		return nil, err
-	}
-	if err := m.s.maintainKey(m.Tx, k); err != nil {
-		return nil, err
-	}
-	if k.State == "" { // deleted
-		return nil, ErrNotFound
-	}
-	return k, nil
+func (t *recordingTx) noteAlias(name string, err error) error {
+	t.change.Aliases = append(t.change.Aliases, name)
+	return err
 }
 
+// maintain does the maintenance due on the keys ids names.
 func (s *Service) maintain(ctx context.Context, ids []string) error {
-	if s.cache != nil {
-		defer s.cache.invalidate()
-	}
-	return s.store.Update(ctx, func(tx Tx) error {
+	return s.update(ctx, func(_ Tx, r keyReader) error {
 		for _, id := range ids {
-			k, err := tx.GetKey(id)
-			if errors.Is(err, ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if err := s.maintainKey(tx, k); err != nil {
+			if _, err := r.key(id); err != nil && !errors.Is(err, ErrNoRecord) {
 				return err
 			}
 		}
@@ -403,12 +415,12 @@ func (s *Service) maintainKey(tx Tx, k *KeyRecord) error {
 const deletedKeyMeta = "deleted-key/"
 
 // existed reports whether a key id is, or was, one of this KMS's keys.
-func (s *Service) existed(tx Tx, id string) bool {
-	if _, err := tx.GetKey(id); err == nil {
-		return true
+func (s *Service) existed(r keyReader, id string) (bool, error) {
+	_, err := r.key(id)
+	if err == nil || !errors.Is(err, ErrNoRecord) {
+		return err == nil, err
 	}
-	_, err := tx.GetMeta(deletedKeyMeta + id)
-	return err == nil
+	return r.destroyed(id)
 }
 
 // Sweep destroys every key whose deletion window has ended and performs
@@ -418,7 +430,7 @@ func (s *Service) Sweep(ctx context.Context) error {
 	after := ""
 	for {
 		var ids []string
-		err := s.store.View(ctx, func(tx Tx) error {
+		err := s.store.View(ctx, func(tx Tx) error { // a listing: not cached
 			keys, err := tx.ListKeys(after, 500)
 			if err != nil {
 				return err
@@ -426,7 +438,7 @@ func (s *Service) Sweep(ctx context.Context) error {
 			ids = ids[:0]
 			for _, k := range keys {
 				after = k.ID
-				if s.expired(k) || s.rotationDue(k) {
+				if s.maintenanceDue(k) {
 					ids = append(ids, k.ID)
 				}
 			}
@@ -479,30 +491,6 @@ func (s *Service) addVersion(tx Tx, k *KeyRecord, rotation string, at time.Time)
 	rand.Read(mid)
 	k.Versions = append(k.Versions, KeyVersion{Version: version, MaterialID: hex.EncodeToString(mid), Created: at.UTC(), Rotation: rotation})
 	return nil
-}
-
-// material returns the plaintext material of a key version. The caller
-// clears it when done.
-func (s *Service) material(tx Tx, k *KeyRecord, version int) ([]byte, error) {
-	if s.cache != nil {
-		if m, ok := s.cache.material(k.ID, version); ok {
-			return m, nil
-		}
-	}
-	sealed, err := tx.GetMaterial(k.ID, version)
-	if err != nil {
-		return nil, err
-	}
-	m, err := s.root.Open(sealed, materialAAD(k.ID, version))
-	if err != nil {
-		return nil, fmt.Errorf("kms: key %s version %d: %w", k.ID, version, err)
-	}
-	if ft, ok := tx.(*watchTx); ok && s.cache != nil {
-		if f, ok := ft.Tx.(fillTx); ok {
-			put(s.cache, f.gen, materialsTable, materialID{k.ID, version}, append([]byte(nil), m...))
-		}
-	}
-	return m, nil
 }
 
 func current(k *KeyRecord) KeyVersion { return k.Versions[len(k.Versions)-1] }
@@ -618,8 +606,8 @@ func (s *Service) ResolveKey(ctx context.Context, ref string) (string, error) {
 		return "", err
 	}
 	var id string
-	err = s.view(ctx, func(tx Tx) error {
-		k, err := s.load(tx, r)
+	err = s.view(ctx, func(kr keyReader) error {
+		k, err := s.load(kr, r)
 		if err != nil {
 			return err
 		}

@@ -9,8 +9,13 @@ import (
 // Store persists a keystore: key metadata, sealed key material, aliases and
 // a few named values. It never sees key material in the clear: the service
 // seals material under the root key before handing it over. Implementations
-// live under kms/store/ (SQLite for the embedded keystore; PostgreSQL for
-// servers that share keys).
+// live under kms/store/ (kms/store/sqlite for the embedded keystore).
+//
+// A [Service] caches what it reads of keys ([Options.CacheTTL]). A store
+// that other processes write to as well (several servers on one database)
+// should tell each Service of their changes, by calling
+// [Service.Invalidate] once they are committed; without that, a change made
+// elsewhere is seen within the cache's TTL.
 type Store interface {
 	// View runs fn in a read-only transaction.
 	View(ctx context.Context, fn func(Tx) error) error
@@ -23,20 +28,24 @@ type Store interface {
 	Close() error
 }
 
-// ErrNotFound is returned by Tx getters for an absent record.
-var ErrNotFound = errors.New("kms store: not found")
+// ErrNoRecord is wrapped by the errors of the getters of a [Tx] for a
+// record the store does not hold. It is the store's answer, not the API's:
+// operations answer a missing key or alias with an [*Error] of Code
+// [CodeNotFound] (see [ErrKeyNotFound]).
+var ErrNoRecord = errors.New("kms: no such record in the store")
 
 // ErrStoreUnwritable is wrapped by the errors of a [Store] that can be read
 // but not written now: opened read-only, on a read-only file system, or
 // with its disk full. The service then still answers what needs no write,
 // and defers the maintenance (rotations due, deletions whose window ended)
 // that would write; expired keys are treated as gone all the same.
-var ErrStoreUnwritable = errors.New("kms store: cannot be written")
+var ErrStoreUnwritable = errors.New("kms: the store cannot be written")
 
 // Tx is one transaction on a [Store]. A Tx must not be used after the
 // function it was passed to returns.
 type Tx interface {
-	// GetKey returns the key with the given id, or ErrNotFound.
+	// GetKey returns the key with the given id, or an error wrapping
+	// [ErrNoRecord].
 	GetKey(id string) (*KeyRecord, error)
 	// PutKey inserts or replaces a key's metadata.
 	PutKey(k *KeyRecord) error
@@ -48,7 +57,7 @@ type Tx interface {
 	ListKeys(after string, limit int) ([]*KeyRecord, error)
 
 	// GetMaterial returns the sealed material of one version of a key,
-	// or ErrNotFound.
+	// or an error wrapping [ErrNoRecord].
 	GetMaterial(keyID string, version int) ([]byte, error)
 	// PutMaterial stores the sealed material of a key version. Material
 	// is written once: storing a version that exists is an error, and so
@@ -56,7 +65,7 @@ type Tx interface {
 	PutMaterial(keyID string, version int, sealed []byte) error
 
 	// GetAlias returns the alias with the given name ("alias/..."), or
-	// ErrNotFound.
+	// an error wrapping [ErrNoRecord].
 	GetAlias(name string) (*AliasRecord, error)
 	// PutAlias inserts or replaces an alias.
 	PutAlias(a *AliasRecord) error
@@ -68,7 +77,8 @@ type Tx interface {
 	// aliases of that key.
 	ListAliases(keyID, after string, limit int) ([]*AliasRecord, error)
 
-	// GetMeta returns a named keystore value, or ErrNotFound.
+	// GetMeta returns a named keystore value, or an error wrapping
+	// [ErrNoRecord].
 	GetMeta(name string) ([]byte, error)
 	// PutMeta sets a named keystore value.
 	PutMeta(name string, value []byte) error

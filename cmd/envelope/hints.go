@@ -21,7 +21,7 @@ func encryptHint(err error) error {
 	var pe *envelope.PolicyError
 	var ke *kms.Error
 	if errors.As(err, &ke) {
-		return kmsHint(err, firstARN(ke.Message))
+		return kmsHint(err, hintKey(ke))
 	}
 	switch {
 	case errors.As(err, &pe) && pe.Suite.Committing:
@@ -58,9 +58,9 @@ func decryptAdvice(err error) string {
 	if errors.As(err, &ke) {
 		switch ke.Code {
 		case kms.CodeDisabled:
-			return fmt.Sprintf("enable the key with \"envelope keys enable %s\"", firstARN(ke.Message))
+			return fmt.Sprintf("enable the key with \"envelope keys enable %s\"", hintKey(ke))
 		case kms.CodeInvalidState:
-			return fmt.Sprintf("if the key is pending deletion, restore it with \"envelope keys cancel-deletion %s\"", firstARN(ke.Message))
+			return fmt.Sprintf("if the key is pending deletion, restore it with \"envelope keys cancel-deletion %s\"", hintKey(ke))
 		}
 	}
 	switch {
@@ -151,12 +151,10 @@ func fsProblem(err error) string {
 	return sqlite.ErrReadOnly.Error()
 }
 
-// firstARN returns the first ARN in a KMS error message, or "KEY".
-func firstARN(msg string) string {
-	for _, f := range strings.Fields(msg) {
-		if strings.HasPrefix(f, "arn:") {
-			return strings.TrimRight(f, ".,;:'\"")
-		}
+// hintKey returns the key a KMS error is about, for a hint, or "KEY".
+func hintKey(ke *kms.Error) string {
+	if ke.KeyARN == "" {
+		return "KEY"
 	}
-	return "KEY"
+	return ke.KeyARN
 }

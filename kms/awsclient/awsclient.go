@@ -10,7 +10,8 @@
 // An error the KMS answers with becomes a [*kms.Error] whose Code is the AWS
 // exception name (NotFoundException, DisabledException, …) and whose Message
 // is the server's, so [kms.CodeOf] and errors.Is with the kms sentinels work
-// the same for local and remote KMS. A request the SDK refuses before
+// the same for local and remote KMS. Its KeyARN is the first key ARN the
+// message names, if any: the wire carries the key no other way. A request the SDK refuses before
 // sending it (a required field missing) is a ValidationException, as the
 // in-process service would report it.
 //

@@ -418,8 +418,24 @@ func TestErrors(t *testing.T) {
 	t.Run("sentinel", func(t *testing.T) {
 		f.setReply(func(string, map[string]any) fakeReply { return awsError(400, "NotFoundException", "no") })
 		_, err := c.DescribeKey(t.Context(), &kms.DescribeKeyInput{KeyId: "alias/missing"})
-		if !errors.Is(err, kms.ErrNotFoundKey) {
-			t.Errorf("DescribeKey err = %v, want errors.Is kms.ErrNotFoundKey", err)
+		if !errors.Is(err, kms.ErrKeyNotFound) {
+			t.Errorf("DescribeKey err = %v, want errors.Is kms.ErrKeyNotFound", err)
+		}
+	})
+	t.Run("key ARN", func(t *testing.T) {
+		const arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+		for msg, want := range map[string]string{
+			arn + " is disabled.":                                              arn,
+			"Key '" + arn + "' does not exist":                                 arn,
+			"Alias arn:aws:kms:us-east-1:111122223333:alias/app is not found.": "",
+			"key is disabled":                                                  "",
+		} {
+			f.setReply(func(string, map[string]any) fakeReply { return awsError(400, "DisabledException", msg) })
+			_, err := c.Encrypt(t.Context(), &kms.EncryptInput{KeyId: "k", Plaintext: []byte("p")})
+			var ke *kms.Error
+			if !errors.As(err, &ke) || ke.KeyARN != want {
+				t.Errorf("Encrypt answered %q: err = %#v, want a *kms.Error with KeyARN %q", msg, err, want)
+			}
 		}
 	})
 	t.Run("missing required field", func(t *testing.T) {

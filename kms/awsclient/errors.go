@@ -89,7 +89,7 @@ func (c *Client) fail(op string, err error) error {
 		if msg == unknownError { // the SDK's placeholder for a missing message
 			msg = ""
 		}
-		return &kms.Error{Code: apiErr.ErrorCode(), Message: msg}
+		return &kms.Error{Code: apiErr.ErrorCode(), Message: msg, KeyARN: keyARNIn(msg)}
 	}
 	var invalid smithy.InvalidParamsError
 	if errors.As(err, &invalid) {
@@ -107,4 +107,17 @@ func (c *Client) fail(op string, err error) error {
 		}
 	}
 	return re
+}
+
+// keyARNIn returns the first key ARN msg names, or "": the AWS API carries
+// the key an error is about only in its message (AWS KMS and envelope's
+// server name it there, as "arn:…:key/ID").
+func keyARNIn(msg string) string {
+	for _, f := range strings.Fields(msg) {
+		f = strings.Trim(f, `.,;:'"()`)
+		if strings.HasPrefix(f, "arn:") && strings.Contains(f, ":key/") {
+			return f
+		}
+	}
+	return ""
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -213,6 +214,11 @@ func TestEnvelopeServer(t *testing.T) {
 				le, re := fmt.Sprint(lerr), fmt.Sprint(rerr)
 				if kms.CodeOf(lerr) != kms.CodeOf(rerr) || le != re {
 					t.Errorf("local err = %v\nremote err = %v", lerr, rerr)
+				}
+				// The key an error is about crosses the wire in its message.
+				var lk, rk *kms.Error
+				if errors.As(lerr, &lk) && errors.As(rerr, &rk) && strings.Contains(lk.Message, lk.KeyARN) && rk.KeyARN != lk.KeyARN {
+					t.Errorf("local err's KeyARN %q, remote %q", lk.KeyARN, rk.KeyARN)
 				}
 				return
 			}

@@ -64,7 +64,7 @@ func (k *Keystore) AuditKey(ctx context.Context, legacyFile string) (key []byte,
 				key, err = k.openAuditKey(sealed)
 				return err
 			}
-			if !errors.Is(err, kms.ErrNotFound) {
+			if !errors.Is(err, kms.ErrNoRecord) {
 				return err
 			}
 			if fileKey != nil {
@@ -106,7 +106,7 @@ func (k *Keystore) StoredAuditKey(ctx context.Context) ([]byte, error) {
 	var key []byte
 	err := k.store.View(ctx, func(tx kms.Tx) error {
 		sealed, err := tx.GetMeta(metaAuditKey)
-		if errors.Is(err, kms.ErrNotFound) {
+		if errors.Is(err, kms.ErrNoRecord) {
 			return ErrNoAuditKey
 		}
 		if err != nil {
@@ -160,7 +160,7 @@ type auditLogs struct {
 func (k *Keystore) readAuditLogs(tx kms.Tx) (*auditLogs, error) {
 	var logs auditLogs
 	sealed, err := tx.GetMeta(metaAuditLogs)
-	if errors.Is(err, kms.ErrNotFound) {
+	if errors.Is(err, kms.ErrNoRecord) {
 		return &logs, nil
 	}
 	if err != nil {

@@ -218,7 +218,7 @@ func readState(ctx context.Context, store kms.Store) (state, error) {
 		st = state{}
 		get := func(name string) ([]byte, error) {
 			b, err := tx.GetMeta(name)
-			if errors.Is(err, kms.ErrNotFound) {
+			if errors.Is(err, kms.ErrNoRecord) {
 				return nil, nil
 			}
 			return b, err
@@ -446,7 +446,7 @@ func identity(ctx context.Context, store *sqlite.Store, b []byte, opts kms.Optio
 			return opts, nil
 		}
 		err := store.Update(ctx, func(tx kms.Tx) error {
-			if _, err := tx.GetMeta(metaIdentity); !errors.Is(err, kms.ErrNotFound) {
+			if _, err := tx.GetMeta(metaIdentity); !errors.Is(err, kms.ErrNoRecord) {
 				return err // recorded meanwhile: the next Open checks it
 			}
 			b, _ := json.Marshal(id)

@@ -105,8 +105,8 @@ func aliasNames(aliases []*kms.AliasRecord) []string {
 
 func wantNotFound(t *testing.T, what string, err error) {
 	t.Helper()
-	if !errors.Is(err, kms.ErrNotFound) {
-		t.Errorf("%s err = %v, want ErrNotFound", what, err)
+	if !errors.Is(err, kms.ErrNoRecord) {
+		t.Errorf("%s err = %v, want ErrNoRecord", what, err)
 	}
 }
 
@@ -500,7 +500,7 @@ func TestTxAfterReturn(t *testing.T) {
 	if err := saved.PutKey(testKey("late")); err == nil {
 		t.Errorf("PutKey on a Tx after Update returned: err = nil, want an error")
 	}
-	if _, err := saved.GetKey("late"); err == nil || errors.Is(err, kms.ErrNotFound) {
+	if _, err := saved.GetKey("late"); err == nil || errors.Is(err, kms.ErrNoRecord) {
 		t.Errorf("GetKey on a Tx after Update returned: err = %v, want a use-after-return error", err)
 	}
 }
@@ -529,7 +529,7 @@ func presence(t *testing.T, s *Store, id string) []bool {
 		_, err3 := tx.GetAlias("alias/" + id)
 		_, err4 := tx.GetMeta("meta-" + id)
 		for _, err := range []error{err1, err2, err3, err4} {
-			if err != nil && !errors.Is(err, kms.ErrNotFound) {
+			if err != nil && !errors.Is(err, kms.ErrNoRecord) {
 				t.Fatalf("reading %q: err = %v", id, err)
 			}
 			found = append(found, err == nil)
@@ -984,7 +984,7 @@ func TestConcurrency(t *testing.T) {
 	ctx := context.Background()
 	counter := func(tx kms.Tx) (int, error) {
 		b, err := tx.GetMeta("counter")
-		if errors.Is(err, kms.ErrNotFound) {
+		if errors.Is(err, kms.ErrNoRecord) {
 			return 0, nil
 		}
 		if err != nil {
@@ -1242,7 +1242,7 @@ func putKeyCounted(tx kms.Tx, id string) error {
 	if err == nil {
 		n, err = strconv.Atoi(string(b))
 	}
-	if err != nil && !errors.Is(err, kms.ErrNotFound) {
+	if err != nil && !errors.Is(err, kms.ErrNoRecord) {
 		return err
 	}
 	if err := tx.PutKey(testKey(id)); err != nil {
@@ -1355,7 +1355,7 @@ func TestCrash(t *testing.T) {
 			n := 0
 			if b, err := tx.GetMeta("count"); err == nil {
 				n, _ = strconv.Atoi(string(b))
-			} else if !errors.Is(err, kms.ErrNotFound) {
+			} else if !errors.Is(err, kms.ErrNoRecord) {
 				return err
 			}
 			if n != len(keys) {

@@ -98,7 +98,7 @@ func constraintCode(err error) int {
 }
 
 // GetKey returns the key with the given id, or an error wrapping
-// [kms.ErrNotFound].
+// [kms.ErrNoRecord].
 func (t *tx) GetKey(id string) (*kms.KeyRecord, error) {
 	if err := t.usable(false); err != nil {
 		return nil, err
@@ -106,7 +106,7 @@ func (t *tx) GetKey(id string) (*kms.KeyRecord, error) {
 	var doc string
 	err := t.stmt(qGetKey).QueryRowContext(t.ctx, id).Scan(&doc)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("sqlite: key %q: %w", id, kms.ErrNotFound)
+		return nil, fmt.Errorf("sqlite: key %q: %w", id, kms.ErrNoRecord)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: get key %q: %w", id, t.classify(err))
@@ -184,7 +184,7 @@ func (t *tx) ListKeys(after string, limit int) ([]*kms.KeyRecord, error) {
 }
 
 // GetMaterial returns the sealed material of one version of a key, or an
-// error wrapping [kms.ErrNotFound].
+// error wrapping [kms.ErrNoRecord].
 func (t *tx) GetMaterial(keyID string, version int) ([]byte, error) {
 	if err := t.usable(false); err != nil {
 		return nil, err
@@ -192,7 +192,7 @@ func (t *tx) GetMaterial(keyID string, version int) ([]byte, error) {
 	var sealed []byte
 	err := t.stmt(qGetMaterial).QueryRowContext(t.ctx, keyID, version).Scan(&sealed)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("sqlite: key %q material version %d: %w", keyID, version, kms.ErrNotFound)
+		return nil, fmt.Errorf("sqlite: key %q material version %d: %w", keyID, version, kms.ErrNoRecord)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: get key %q material version %d: %w", keyID, version, t.classify(err))
@@ -228,7 +228,7 @@ func (t *tx) PutMaterial(keyID string, version int, sealed []byte) error {
 }
 
 // GetAlias returns the alias with the given name, or an error wrapping
-// [kms.ErrNotFound].
+// [kms.ErrNoRecord].
 func (t *tx) GetAlias(name string) (*kms.AliasRecord, error) {
 	if err := t.usable(false); err != nil {
 		return nil, err
@@ -236,7 +236,7 @@ func (t *tx) GetAlias(name string) (*kms.AliasRecord, error) {
 	var keyID, doc string
 	err := t.stmt(qGetAlias).QueryRowContext(t.ctx, name).Scan(&keyID, &doc)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("sqlite: alias %q: %w", name, kms.ErrNotFound)
+		return nil, fmt.Errorf("sqlite: alias %q: %w", name, kms.ErrNoRecord)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: get alias %q: %w", name, t.classify(err))
@@ -329,7 +329,7 @@ func (t *tx) ListAliases(keyID, after string, limit int) ([]*kms.AliasRecord, er
 }
 
 // GetMeta returns a named keystore value, or an error wrapping
-// [kms.ErrNotFound].
+// [kms.ErrNoRecord].
 func (t *tx) GetMeta(name string) ([]byte, error) {
 	if err := t.usable(false); err != nil {
 		return nil, err
@@ -337,7 +337,7 @@ func (t *tx) GetMeta(name string) ([]byte, error) {
 	var value []byte
 	err := t.stmt(qGetMeta).QueryRowContext(t.ctx, name).Scan(&value)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("sqlite: meta %q: %w", name, kms.ErrNotFound)
+		return nil, fmt.Errorf("sqlite: meta %q: %w", name, kms.ErrNoRecord)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: get meta %q: %w", name, t.classify(err))

@@ -1,0 +1,113 @@
+package kms
+
+import (
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// keyReader is how operations read keys: their records, aliases, unsealed
+// material and parsed private keys. A store transaction provides it
+// ([storeReader]), and so does the key cache in front of one
+// ([cacheReader]); operations read keys through it and nothing else, so
+// that the cache, when there is one, serves every read.
+//
+// Errors: a record that does not exist is an error wrapping [ErrNoRecord];
+// the cache alone (on the hot path) fails what it does not hold with
+// errCacheMiss, and the operation runs again against the store.
+type keyReader interface {
+	// key returns the record of the key with the given id.
+	key(id string) (*KeyRecord, error)
+	// alias returns the id of the key the alias ("alias/...") points to.
+	alias(name string) (keyID string, err error)
+	// material returns the plaintext material of one version of k; the
+	// caller clears it when done.
+	material(k *KeyRecord, version int) ([]byte, error)
+	// rsaKey returns the private key of the RSA key k, which the caller
+	// must not change.
+	rsaKey(k *KeyRecord) (*rsa.PrivateKey, error)
+	// destroyed reports whether id is the id of a key this KMS destroyed
+	// (its tombstone).
+	destroyed(id string) (bool, error)
+}
+
+// storeReader reads keys in a store transaction, opening material with the
+// root key. In a write transaction (maintain) it first does the maintenance
+// due on each key it reads; in a read transaction it notes the keys whose
+// maintenance is due (stale), for the caller to do it in a write
+// transaction.
+type storeReader struct {
+	s        *Service
+	tx       Tx
+	maintain bool
+	stale    []string
+}
+
+var _ keyReader = (*storeReader)(nil)
+
+func (r *storeReader) key(id string) (*KeyRecord, error) {
+	k, err := r.tx.GetKey(id)
+	if err != nil {
+		return nil, err
+	}
+	if r.maintain {
+		if err := r.s.maintainKey(r.tx, k); err != nil {
+			return nil, err
+		}
+		if k.State == "" {
+			return nil, fmt.Errorf("key %q destroyed: %w", id, ErrNoRecord)
+		}
+		return k, nil
+	}
+	if r.s.maintenanceDue(k) && !slices.Contains(r.stale, id) {
+		r.stale = append(r.stale, id)
+	}
+	return k, nil
+}
+
+func (r *storeReader) alias(name string) (string, error) {
+	a, err := r.tx.GetAlias(name)
+	if err != nil {
+		return "", err
+	}
+	return a.KeyID, nil
+}
+
+func (r *storeReader) material(k *KeyRecord, version int) ([]byte, error) {
+	sealed, err := r.tx.GetMaterial(k.ID, version)
+	if err != nil {
+		return nil, err
+	}
+	m, err := r.s.root.Open(sealed, materialAAD(k.ID, version))
+	if err != nil {
+		return nil, fmt.Errorf("kms: key %s version %d: %w", k.ID, version, err)
+	}
+	return m, nil
+}
+
+func (r *storeReader) rsaKey(k *KeyRecord) (*rsa.PrivateKey, error) {
+	der, err := r.material(k, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(der)
+	key, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("kms: key %s: %w", k.ID, err)
+	}
+	priv, ok := key.(*rsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("kms: key %s: stored RSA key is not RSA", k.ID)
+	}
+	return priv, nil
+}
+
+func (r *storeReader) destroyed(id string) (bool, error) {
+	_, err := r.tx.GetMeta(deletedKeyMeta + id)
+	if errors.Is(err, ErrNoRecord) {
+		return false, nil
+	}
+	return err == nil, err
+}
