@@ -234,3 +234,39 @@ func describe(k Keyring) string {
 	}
 	return fmt.Sprintf("%T", k)
 }
+
+// unwrapOwn is the decrypt loop of a raw keyring named name, which holds one
+// wrapping key: it tries each EDK that mine says is the keyring's with open,
+// within an [UnwrapBudget], and sets m.DataKey to the first that opens to a
+// data key of the suite's length. notOpened says why an EDK that fails to
+// open did.
+func unwrapOwn(name string, m *DecryptionMaterials, edks []EncryptedDataKey, mine func(EncryptedDataKey) bool,
+	open func(EncryptedDataKey) ([]byte, error), notOpened string) error {
+	var errs []error
+	var budget UnwrapBudget
+	skipped := 0
+	for _, edk := range edks {
+		if !mine(edk) {
+			continue
+		}
+		if !budget.Allow("") {
+			skipped++
+			continue
+		}
+		dk, err := open(edk)
+		if err != nil {
+			budget.Failed("")
+			errs = append(errs, fmt.Errorf("%s: %s", name, notOpened))
+			continue
+		}
+		if len(dk) != m.Suite.KeyLength {
+			clear(dk)
+			budget.Failed("")
+			errs = append(errs, fmt.Errorf("%s: unwrapped a %d-byte data key, suite %s needs %d", name, len(dk), m.Suite.ID, m.Suite.KeyLength))
+			continue
+		}
+		m.DataKey = dk
+		return nil
+	}
+	return &UnwrapError{Keys: edks, Tried: []string{name}, Errs: errs, Skipped: skipped}
+}

@@ -106,36 +106,14 @@ func (k *RawAES) OnDecrypt(_ context.Context, m *DecryptionMaterials, edks []Enc
 	if err != nil {
 		return err
 	}
-	var errs []error
-	var budget UnwrapBudget
-	skipped := 0
-	for _, edk := range edks {
-		if edk.ProviderID != k.namespace {
-			continue
-		}
+	mine := func(edk EncryptedDataKey) bool {
 		name, ok := rawAESKeyName(edk.ProviderInfo)
-		if !ok || name != k.name {
-			continue
-		}
-		if !budget.Allow("") {
-			skipped++
-			continue
-		}
-		iv := edk.ProviderInfo[len(edk.ProviderInfo)-suite.IVLength:]
-		dk, err := k.aead.Open(nil, iv, edk.Ciphertext, aad)
-		if err != nil {
-			budget.Failed("")
-			errs = append(errs, fmt.Errorf("%s: the data key wrapped under this name does not open with this key (a different key, or a different encryption context)", k))
-			continue
-		}
-		if len(dk) != m.Suite.KeyLength {
-			clear(dk)
-			budget.Failed("")
-			errs = append(errs, fmt.Errorf("%s: unwrapped a %d-byte data key, suite %s needs %d", k, len(dk), m.Suite.ID, m.Suite.KeyLength))
-			continue
-		}
-		m.DataKey = dk
-		return nil
+		return edk.ProviderID == k.namespace && ok && name == k.name
 	}
-	return &UnwrapError{Keys: edks, Tried: []string{k.String()}, Errs: errs, Skipped: skipped}
+	open := func(edk EncryptedDataKey) ([]byte, error) {
+		iv := edk.ProviderInfo[len(edk.ProviderInfo)-suite.IVLength:]
+		return k.aead.Open(nil, iv, edk.Ciphertext, aad)
+	}
+	return unwrapOwn(k.String(), m, edks, mine, open,
+		"the data key wrapped under this name does not open with this key (a different key, or a different encryption context)")
 }

@@ -224,42 +224,20 @@ func (k *RawRSA) OnDecrypt(_ context.Context, m *DecryptionMaterials, edks []Enc
 	if m.DataKey != nil {
 		return nil
 	}
-	var errs []error
 	if k.priv == nil {
-		errs = append(errs, fmt.Errorf("%s: only a public key was given; decryption needs the private key", k))
-		return &UnwrapError{Keys: edks, Tried: []string{k.String()}, Errs: errs}
+		err := fmt.Errorf("%s: only a public key was given; decryption needs the private key", k)
+		return &UnwrapError{Keys: edks, Tried: []string{k.String()}, Errs: []error{err}}
 	}
-	var budget UnwrapBudget
-	skipped := 0
-	for _, edk := range edks {
-		if edk.ProviderID != k.namespace || string(edk.ProviderInfo) != k.name {
-			continue
-		}
-		if !budget.Allow("") {
-			skipped++
-			continue
-		}
-		var dk []byte
-		var err error
+	mine := func(edk EncryptedDataKey) bool {
+		return edk.ProviderID == k.namespace && string(edk.ProviderInfo) == k.name
+	}
+	open := func(edk EncryptedDataKey) ([]byte, error) {
 		if k.padding == PKCS1 {
 			//lint:ignore SA1019 PKCS #1 v1.5 is one of the ESDK's raw RSA paddings; it is kept for interoperability.
-			dk, err = rsa.DecryptPKCS1v15(nil, k.priv, edk.Ciphertext)
-		} else {
-			dk, err = rsa.DecryptOAEP(k.padding.hash().New(), nil, k.priv, edk.Ciphertext, nil)
+			return rsa.DecryptPKCS1v15(nil, k.priv, edk.Ciphertext)
 		}
-		if err != nil {
-			budget.Failed("")
-			errs = append(errs, fmt.Errorf("%s: the data key wrapped under this name does not decrypt with this key and padding", k))
-			continue
-		}
-		if len(dk) != m.Suite.KeyLength {
-			clear(dk)
-			budget.Failed("")
-			errs = append(errs, fmt.Errorf("%s: unwrapped a %d-byte data key, suite %s needs %d", k, len(dk), m.Suite.ID, m.Suite.KeyLength))
-			continue
-		}
-		m.DataKey = dk
-		return nil
+		return rsa.DecryptOAEP(k.padding.hash().New(), nil, k.priv, edk.Ciphertext, nil)
 	}
-	return &UnwrapError{Keys: edks, Tried: []string{k.String()}, Errs: errs, Skipped: skipped}
+	return unwrapOwn(k.String(), m, edks, mine, open,
+		"the data key wrapped under this name does not decrypt with this key and padding")
 }
