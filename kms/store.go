@@ -82,6 +82,34 @@ type Tx interface {
 	GetMeta(name string) ([]byte, error)
 	// PutMeta sets a named keystore value.
 	PutMeta(name string, value []byte) error
+	// ListMeta returns up to limit names of keystore values (limit ≤ 0:
+	// all) that sort after the given one, in name order (to copy a
+	// keystore whole).
+	ListMeta(after string, limit int) ([]string, error)
+}
+
+// CreationLocker is implemented by a [Store] that several processes may
+// create at once (two CLI commands on a new keystore, servers starting
+// together on a new database). LockCreation takes the store's creation lock
+// — exclusive to create the keystore (root key, its check value, the first
+// keys) in one step, shared to wait for a creation in progress without
+// creating — and holds it until the function it returns is called. The
+// lock is released if its process dies. It waits until the lock is granted
+// or ctx ends.
+type CreationLocker interface {
+	LockCreation(ctx context.Context, shared bool) (unlock func(), err error)
+}
+
+// Watcher is implemented by a [Store] that other processes write to as well
+// (several servers on one database). Watch calls fn with each change other
+// processes commit, once it is visible to transactions that begin
+// afterwards, and with Change{All: true} whenever it may have missed changes
+// (when it starts, and after losing and regaining its connection); a
+// server passes fn = [Service.Invalidate]. fn is called from one goroutine,
+// one change at a time. Watch returns when ctx ends, or with an error if it
+// cannot start.
+type Watcher interface {
+	Watch(ctx context.Context, fn func(Change)) error
 }
 
 // KeyRecord is the stored metadata of a KMS key. Stores keep it as an

@@ -461,6 +461,37 @@ func TestMeta(t *testing.T) {
 	})
 }
 
+func TestListMeta(t *testing.T) {
+	s, _ := openTemp(t)
+	names := []string{"b", "a", "deleted-key/2", "deleted-key/1", "c"}
+	update(t, s, func(tx kms.Tx) error {
+		for _, n := range names {
+			if err := tx.PutMeta(n, []byte("v")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, s, func(tx kms.Tx) error {
+		for _, tc := range []struct {
+			after string
+			limit int
+			want  []string
+		}{
+			{"", 0, []string{"a", "b", "c", "deleted-key/1", "deleted-key/2"}},
+			{"", 2, []string{"a", "b"}},
+			{"b", 2, []string{"c", "deleted-key/1"}},
+			{"deleted-key/2", 0, nil},
+		} {
+			got, err := tx.ListMeta(tc.after, tc.limit)
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Errorf("ListMeta(%q, %d) = %q, %v; want %q", tc.after, tc.limit, got, err, tc.want)
+			}
+		}
+		return nil
+	})
+}
+
 func TestViewIsReadOnly(t *testing.T) {
 	s, _ := openTemp(t)
 	update(t, s, func(tx kms.Tx) error { return tx.PutKey(testKey("k1")) })

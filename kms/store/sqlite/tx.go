@@ -31,12 +31,13 @@ const (
 	qListAliases      = `SELECT name, key_id, doc FROM aliases WHERE name > ? ORDER BY name LIMIT ?`
 	qListAliasesByKey = `SELECT name, key_id, doc FROM aliases WHERE key_id = ? AND name > ? ORDER BY name LIMIT ?`
 	qGetMeta          = `SELECT value FROM meta WHERE name = ?`
+	qListMeta         = `SELECT name FROM meta WHERE name > ? ORDER BY name LIMIT ?`
 	qPutMeta          = `INSERT INTO meta (name, value) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`
 )
 
 var (
-	readQueries  = []string{qGetKey, qListKeys, qGetMaterial, qGetAlias, qListAliases, qListAliasesByKey, qGetMeta}
+	readQueries  = []string{qGetKey, qListKeys, qGetMaterial, qGetAlias, qListAliases, qListAliasesByKey, qGetMeta, qListMeta}
 	writeQueries = []string{qPutKey, qDeleteKey, qPutMaterial, qPutAlias, qDeleteAlias, qPutMeta}
 )
 
@@ -346,6 +347,31 @@ func (t *tx) GetMeta(name string) ([]byte, error) {
 		value = []byte{}
 	}
 	return value, nil
+}
+
+// ListMeta returns up to limit names of keystore values (limit ≤ 0: all)
+// after the given one, in name order.
+func (t *tx) ListMeta(after string, limit int) ([]string, error) {
+	if err := t.usable(false); err != nil {
+		return nil, err
+	}
+	rows, err := t.stmt(qListMeta).QueryContext(t.ctx, after, sqlLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list meta: %w", t.classify(err))
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("sqlite: list meta: %w", t.classify(err))
+		}
+		names = append(names, name)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list meta: %w", t.classify(err))
+	}
+	return names, nil
 }
 
 // PutMeta sets a named keystore value.
