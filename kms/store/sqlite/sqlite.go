@@ -76,7 +76,14 @@ func Open(path string) (*Store, error) {
 	s.w.SetConnMaxIdleTime(0)
 
 	ctx := context.Background()
-	if err := s.prepare(ctx); err != nil {
+	unlock, err := lockPrepare(dir)
+	if err != nil {
+		s.w.Close()
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, classify(err, dir))
+	}
+	err = s.prepare(ctx)
+	unlock()
+	if err != nil {
 		s.w.Close()
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, classify(err, dir))
 	}
