@@ -17,12 +17,20 @@ import (
 // clock moves), and then checks that every blob ever issued decrypts.
 func TestConcurrentUse(t *testing.T) {
 	t.Parallel()
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			testConcurrentUse(t, b.env(t))
+		})
+	}
+}
+
+func testConcurrentUse(t *testing.T, e *env) {
 	const (
 		workers = 16
 		ops     = 100
 		nkeys   = 8
 	)
-	e := newEnv(t)
 	ctx := t.Context()
 	var keys []string
 	for i := range nkeys {

@@ -45,11 +45,12 @@ func (c *fakeClock) AdvanceDays(n int) {
 	c.mu.Unlock()
 }
 
-// env is a service over a real SQLite store in a temporary directory.
+// env is a service over a real store: SQLite in a temporary directory, or
+// another (newEnvOn).
 type env struct {
 	svc   *kms.Service
 	clock *fakeClock
-	store *sqlite.Store
+	store kms.Store
 }
 
 // openEnv opens a service over a new SQLite store in dir. The caller closes
@@ -59,17 +60,30 @@ func openEnv(dir string) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := make([]byte, 32)
-	rand.Read(key)
-	root, err := kms.NewAESRootKey(key)
+	e, err := openEnvOn(store, testRoot())
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
+	return e, nil
+}
+
+// testRoot returns a new random root key.
+func testRoot() kms.RootKey {
+	key := make([]byte, 32)
+	rand.Read(key)
+	root, err := kms.NewAESRootKey(key)
+	if err != nil {
+		panic(err)
+	}
+	return root
+}
+
+// openEnvOn opens a service over store, sealing under root.
+func openEnvOn(store kms.Store, root kms.RootKey) (*env, error) {
 	clock := newClock()
 	svc, err := kms.New(context.Background(), store, root, kms.Options{Now: clock.Now})
 	if err != nil {
-		store.Close()
 		return nil, err
 	}
 	return &env{svc: svc, clock: clock, store: store}, nil
@@ -86,6 +100,17 @@ func newEnv(t testing.TB) *env {
 			t.Errorf("closing the store: %v", err)
 		}
 	})
+	return e
+}
+
+// newEnvOn returns a service over store (which the caller closes), sealing
+// under root.
+func newEnvOn(t testing.TB, store kms.Store, root kms.RootKey) *env {
+	t.Helper()
+	e, err := openEnvOn(store, root)
+	if err != nil {
+		t.Fatalf("opening a test service: %v", err)
+	}
 	return e
 }
 

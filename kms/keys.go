@@ -149,8 +149,10 @@ func (s *Service) newKey(in *CreateKeyInput) (*KeyRecord, error) {
 }
 
 // putNewKey stores a key made by newKey with its first version of
-// material.
+// material. It may run more than once for one k (the store's Update may run
+// its function again): each run starts from no version.
 func (s *Service) putNewKey(tx Tx, k *KeyRecord) error {
+	k.Versions = nil
 	if err := tx.PutKey(k); err != nil { // the material refers to the key
 		return err
 	}

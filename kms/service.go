@@ -326,6 +326,9 @@ func (s *Service) read(ctx context.Context, fn func(keyReader) error) (stale []s
 // maintenance due on the keys fn reads, and then invalidates in the cache
 // what the transaction changed.
 func (s *Service) update(ctx context.Context, fn func(tx Tx, r keyReader) error) error {
+	// fn may run more than once (see Store.Update): changed collects the
+	// writes of every run, which names more than the last run committed
+	// at worst, and dropping more from the cache is harmless.
 	var changed Change
 	err := s.store.Update(ctx, func(tx Tx) error {
 		rec := &recordingTx{Tx: tx, change: &changed}

@@ -23,6 +23,16 @@ type Store interface {
 	// nil, every change fn made is durable; when fn returns an error,
 	// none is applied and Update returns that error. fn must not call
 	// Update itself (it would wait forever on its own transaction).
+	//
+	// Update may run fn more than once: a store whose concurrent
+	// transactions can conflict (PostgreSQL's, at SERIALIZABLE
+	// isolation) rolls back a transaction that lost a conflict and runs
+	// fn again in a new one, and only that last run's writes are
+	// applied. fn must therefore read what it needs through the Tx of
+	// the run it is given, and keep nothing from an earlier run: no value
+	// computed then, no change made to a record it did not read in this
+	// run. Effects outside the store (counters, messages) may happen once
+	// per run.
 	Update(ctx context.Context, fn func(Tx) error) error
 	// Close releases the store.
 	Close() error

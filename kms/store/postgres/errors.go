@@ -20,15 +20,18 @@ const mask = "xxxxx"
 // Redact returns a connection string (a URL or a keyword/value string) fit
 // for a message: its password — the user information's, and any password or
 // sslpassword parameter — replaced by "xxxxx", as in
-// postgres://user:xxxxx@host/db. A string that does not parse is masked
-// from the scheme up to its last '@', and every password=… in it.
+// postgres://user:xxxxx@host/db. In a URL that does not parse, everything
+// from the first ':' of the user information to its last '@' is masked, and
+// every password=… in it.
 func Redact(conn string) string {
 	if strings.HasPrefix(conn, "postgres://") || strings.HasPrefix(conn, "postgresql://") {
 		u, err := url.Parse(conn)
 		if err != nil {
 			scheme, rest, _ := strings.Cut(conn, "://")
 			if i := strings.LastIndexByte(rest, '@'); i >= 0 {
-				rest = mask + rest[i:]
+				if user, _, ok := strings.Cut(rest[:i], ":"); ok {
+					rest = user + ":" + mask + rest[i:]
+				}
 			}
 			return redactParams(scheme + "://" + rest)
 		}
@@ -61,13 +64,52 @@ func redactParams(s string) string {
 	return passwordParam.ReplaceAllString(s, "${1}="+mask)
 }
 
-// parseErrorText describes why pgx could not parse a connection string,
-// without the string itself (which may hold a password).
-func parseErrorText(err error) string {
+// secrets returns what may be passwords in a connection string that may
+// not parse: the user information after its first ':' (as written and
+// decoded), and the values of password parameters.
+func secrets(conn string) []string {
+	var out []string
+	if _, rest, ok := strings.Cut(conn, "://"); ok {
+		if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+			if _, pw, ok := strings.Cut(rest[:i], ":"); ok && pw != "" {
+				out = append(out, pw)
+				if dec, err := url.PathUnescape(pw); err == nil && dec != pw {
+					out = append(out, dec)
+				}
+			}
+		}
+	}
+	for _, m := range passwordParam.FindAllStringSubmatch(conn, -1) {
+		if v := strings.Trim(m[2], "'"); v != "" {
+			out = append(out, v, m[2])
+		}
+	}
+	return out
+}
+
+// scrub masks in msg whatever may be a password of conn.
+func scrub(msg, conn string) string {
+	for _, pw := range secrets(conn) {
+		msg = strings.ReplaceAll(msg, pw, mask)
+	}
+	return msg
+}
+
+// parseErrorText describes why pgx could not parse the connection string
+// conn, without the string itself (which may hold a password).
+func parseErrorText(conn string, err error) string {
+	return scrub(parseErrorReason(err), conn)
+}
+
+func parseErrorReason(err error) string {
 	var pe *pgconn.ParseConfigError
 	if errors.As(err, &pe) {
-		// Its Error repeats the string, redacted on a best-effort basis;
-		// the cause alone is enough.
+		// Its Error repeats the string, redacted on a best-effort basis,
+		// then says why: keep only why.
+		msg := pe.Error()
+		if i := strings.LastIndex(msg, "`: "); i >= 0 {
+			return "invalid connection string: " + oneLine(msg[i+3:])
+		}
 		if cause := pe.Unwrap(); cause != nil {
 			return "invalid connection string: " + oneLine(cause.Error())
 		}

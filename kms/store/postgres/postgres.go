@@ -64,7 +64,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	name := Redact(url)
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: open %q: %s", name, parseErrorText(err))
+		return nil, fmt.Errorf("postgres: open %q: %s", name, parseErrorText(url, err))
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
