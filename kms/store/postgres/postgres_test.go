@@ -2,12 +2,14 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
-	"net/url"
+	neturl "net/url"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -26,6 +28,9 @@ var backend = storetest.Backend{
 func TestMain(m *testing.M) {
 	if code, ok := storetest.Child(backend.Open); ok {
 		os.Exit(code)
+	}
+	if os.Getenv(lockChildEnv) != "" {
+		os.Exit(lockChild())
 	}
 	os.Exit(m.Run())
 }
@@ -129,11 +134,11 @@ func TestNotKeystore(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	server := storetest.PostgresURL(t) // a database that exists, to vary
-	u, err := url.Parse(server)
+	u, err := neturl.Parse(server)
 	if err != nil {
 		t.Fatal(err)
 	}
-	with := func(f func(u *url.URL)) string {
+	with := func(f func(u *neturl.URL)) string {
 		v := *u
 		f(&v)
 		return v.String()
@@ -144,16 +149,16 @@ func TestOpenErrors(t *testing.T) {
 		url  string
 		want string
 	}{
-		{"unreachable", with(func(u *url.URL) {
-			u.User = url.UserPassword("root", password)
+		{"unreachable", with(func(u *neturl.URL) {
+			u.User = neturl.UserPassword("root", password)
 			u.Host = "127.0.0.1:1"
 		}), "cannot connect to 127.0.0.1:1: connection refused"},
-		{"missing database", with(func(u *url.URL) {
-			u.User = url.UserPassword(u.User.Username(), password)
+		{"missing database", with(func(u *neturl.URL) {
+			u.User = neturl.UserPassword(u.User.Username(), password)
 			u.Path = "/envelope_no_such_database"
 		}), `database "envelope_no_such_database" does not exist`},
-		{"unknown user", with(func(u *url.URL) {
-			u.User = url.UserPassword("envelope_no_such_user", password)
+		{"unknown user", with(func(u *neturl.URL) {
+			u.User = neturl.UserPassword("envelope_no_such_user", password)
 		}), `refused user "envelope_no_such_user"`},
 		{"bad URL", "postgres://root:" + password + "@127.0.0.1:99999999/test", "invalid connection string"},
 		{"bad URL escape", "postgres://root:" + password + "%zz@127.0.0.1/test", "invalid connection string"},
@@ -196,4 +201,46 @@ func TestRedact(t *testing.T) {
 			t.Errorf("Redact(%q) = %q keeps the password", tt.in, got)
 		}
 	}
+}
+
+// dbName returns the database a URL names.
+func dbName(t testing.TB, u string) string {
+	t.Helper()
+	v, err := neturl.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(v.Path, "/")
+}
+
+// adminURL returns a URL of the same server's "postgres" database.
+func adminURL(t testing.TB, u string) string {
+	t.Helper()
+	v, err := neturl.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Path = "/postgres"
+	return v.String()
+}
+
+// testRoot returns a new random root key.
+func testRoot(t testing.TB) kms.RootKey {
+	key := make([]byte, 32)
+	rand.Read(key)
+	root, err := kms.NewAESRootKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// newService returns a kms.Service over store.
+func newService(t testing.TB, store kms.Store, root kms.RootKey, ttl time.Duration) *kms.Service {
+	t.Helper()
+	svc, err := kms.New(t.Context(), store, root, kms.Options{CacheTTL: ttl})
+	if err != nil {
+		t.Fatalf("kms.New() err = %v", err)
+	}
+	return svc
 }
