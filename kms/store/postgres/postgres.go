@@ -61,6 +61,12 @@ const defaultConnectTimeout = 10 * time.Second
 // connection and the schema's creation (which waits for another process
 // creating it).
 func Open(ctx context.Context, url string) (*Store, error) {
+	return open(ctx, url, nil)
+}
+
+// open is Open, with adjust (if not nil) changing the pool's configuration
+// (tests count round trips with it).
+func open(ctx context.Context, url string, adjust func(*pgxpool.Config)) (*Store, error) {
 	name := Redact(url)
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -71,6 +77,9 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "envelope"
+	}
+	if adjust != nil {
+		adjust(cfg)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
