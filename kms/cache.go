@@ -363,10 +363,15 @@ func sweepTable[K comparable, T any](c *keyCache, m map[K]cached[T], now time.Ti
 	}
 }
 
-// cacheReader reads keys through the cache: what the cache holds is served
-// from memory; a miss is read from next and cached (unless a change was
-// announced since start). With no next, the hot path, a miss fails with
-// errCacheMiss.
+// cacheReader reads keys through the cache. With no next, the hot path,
+// what the cache holds is served from memory and a miss fails with
+// errCacheMiss. With next, a store transaction, key records and aliases are
+// read from next and cached (unless a change was announced since start):
+// they change, and must come from the transaction's snapshot, which may be
+// older than what the cache holds — a newer record would name a version of
+// material the snapshot lacks. Material and parsed private keys, written
+// once per key and version, are served from the cache when it holds them,
+// else read from next and cached.
 type cacheReader struct {
 	c     *keyCache
 	next  keyReader // nil: the cache alone
@@ -376,10 +381,10 @@ type cacheReader struct {
 var _ keyReader = (*cacheReader)(nil)
 
 func (r *cacheReader) key(id string) (*KeyRecord, error) {
-	if k, ok := r.c.key(id); ok {
-		return k, nil
-	}
 	if r.next == nil {
+		if k, ok := r.c.key(id); ok {
+			return k, nil
+		}
 		return nil, errCacheMiss
 	}
 	k, err := r.next.key(id)
@@ -390,10 +395,10 @@ func (r *cacheReader) key(id string) (*KeyRecord, error) {
 }
 
 func (r *cacheReader) alias(name string) (string, error) {
-	if id, ok := r.c.alias(name); ok {
-		return id, nil
-	}
 	if r.next == nil {
+		if id, ok := r.c.alias(name); ok {
+			return id, nil
+		}
 		return "", errCacheMiss
 	}
 	id, err := r.next.alias(name)

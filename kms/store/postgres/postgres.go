@@ -294,6 +294,9 @@ func (t *tx) commit() error {
 	t.s.roundTrips.Add(1)
 	err := t.conn.SendBatch(t.ctx, b).Close()
 	if err != nil {
+		if t.conn.Conn().PgConn().TxStatus() == 'I' {
+			t.begun = false // the server ended the transaction
+		}
 		t.fail(err)
 		if t.conflict != nil {
 			return t.conflict

@@ -68,7 +68,7 @@ func (s *Store) Watch(ctx context.Context, fn func(kms.Change)) error {
 	fn(kms.Change{All: true})
 	for {
 		err := s.receive(ctx, conn, fn)
-		conn.Close(context.WithoutCancel(ctx))
+		closeConn(conn)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -95,7 +95,7 @@ func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {
 		return nil, errors.New(connErrorText(s.conn, err))
 	}
 	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
-		conn.Close(context.WithoutCancel(ctx))
+		closeConn(conn)
 		return nil, fmt.Errorf("listen: %s", errorText(err))
 	}
 	return conn, nil

@@ -617,3 +617,61 @@ func testLargeValues(t *testing.T, b Backend) {
 		return nil
 	})
 }
+
+// testListOrder checks that lists are in the byte order of the names'
+// UTF-8, whatever the store's locale would say, and page by it.
+func testListOrder(t *testing.T, b Backend) {
+	s, _ := open(t, b)
+	names := []string{"a", "B", "_x", "ä", "A", "b", "a-b", "a_b", "aB", "Ab", "é", "z", "~", "0", "a b"}
+	want := slices.Clone(names)
+	slices.Sort(want) // Go compares strings byte by byte
+	Update(t, s, func(tx kms.Tx) error {
+		for _, n := range names {
+			if err := tx.PutKey(Key(n)); err != nil {
+				return err
+			}
+			if err := tx.PutAlias(Alias("alias/"+n, n)); err != nil {
+				return err
+			}
+			if err := tx.PutMeta(n, []byte(n)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	View(t, s, func(tx kms.Tx) error {
+		var keys, aliases, metas []string
+		for after := ""; ; {
+			page, err := tx.ListKeys(after, 4)
+			if err != nil || len(page) == 0 {
+				break
+			}
+			keys = append(keys, KeyIDs(page)...)
+			after = page[len(page)-1].ID
+		}
+		for after := ""; ; {
+			page, err := tx.ListAliases("", after, 4)
+			if err != nil || len(page) == 0 {
+				break
+			}
+			for _, a := range page {
+				aliases = append(aliases, strings.TrimPrefix(a.Name, "alias/"))
+			}
+			after = page[len(page)-1].Name
+		}
+		for after := ""; ; {
+			page, err := tx.ListMeta(after, 4)
+			if err != nil || len(page) == 0 {
+				break
+			}
+			metas = append(metas, page...)
+			after = page[len(page)-1]
+		}
+		for what, got := range map[string][]string{"ListKeys": keys, "ListAliases": aliases, "ListMeta": metas} {
+			if !slices.Equal(got, want) {
+				t.Errorf("%s paged by 4 = %q, want byte order %q", what, got, want)
+			}
+		}
+		return nil
+	})
+}

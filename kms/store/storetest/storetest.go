@@ -64,6 +64,7 @@ func Run(t *testing.T, b Backend) {
 		{"Meta", testMeta},
 		{"ListMeta", testListMeta},
 		{"LargeValues", testLargeValues},
+		{"ListOrder", testListOrder},
 		{"ViewIsReadOnly", testViewIsReadOnly},
 		{"TxAfterReturn", testTxAfterReturn},
 		{"UpdateRollbackOnError", testUpdateRollbackOnError},
