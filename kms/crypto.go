@@ -170,6 +170,12 @@ func (s *Service) decryptIn(ctx context.Context, r keyReader, action string, blo
 	if err := s.usable(k); err != nil {
 		return nil, err
 	}
+	if h.version > len(k.Versions) && r == keyReader(s.hot) {
+		// A version newer than the cached record: the key was rotated
+		// (by another server, or after the cache was filled) and the
+		// change is not announced yet. Read the store.
+		return nil, errCacheMiss
+	}
 	if !keySpecs[k.Spec].symmetric || h.version > len(k.Versions) {
 		return nil, s.keyError(k.ID, CodeInvalidCiphertext, "the ciphertext does not match key %s", s.KeyARN(k.ID))
 	}

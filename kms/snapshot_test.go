@@ -1,10 +1,12 @@
 package kms_test
 
 import (
+	"bytes"
 	"context"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/envelopekms/envelope/kms"
 	"github.com/envelopekms/envelope/kms/store/sqlite"
@@ -78,5 +80,58 @@ func TestReadsOneSnapshot(t *testing.T) {
 	dec := e.decrypt(t, out.CiphertextBlob, nil)
 	if dec.KeyMaterialId != out.KeyMaterialId {
 		t.Errorf("Decrypt() used material %s, GenerateDataKey reported %s", dec.KeyMaterialId, out.KeyMaterialId)
+	}
+}
+
+// TestDecryptNewerVersion: a service whose cache holds a key's record from
+// before a rotation decrypts a ciphertext made under the new version (by
+// another server on the store, or by an operation of its own that read the
+// store before the rotation was announced) instead of calling it foreign.
+func TestDecryptNewerVersion(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "keystore.db")
+	open := func() kms.Store {
+		s, err := sqlite.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	root := testRoot()
+	var servers []*kms.Service
+	for range 2 {
+		svc, err := kms.New(t.Context(), open(), root, kms.Options{CacheTTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		servers = append(servers, svc)
+	}
+	ctx := t.Context()
+	out, err := servers[0].CreateKey(ctx, &kms.CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := out.KeyMetadata.KeyId
+	old, err := servers[1].GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: id, KeySpec: "AES_256"}) // caches version 1
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := servers[0].RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: id}); err != nil {
+		t.Fatal(err)
+	}
+	dk, err := servers[0].GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: id, KeySpec: "AES_256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dk.KeyMaterialId == old.KeyMaterialId {
+		t.Fatalf("the data key after the rotation is under the old material")
+	}
+	dec, err := servers[1].Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: dk.CiphertextBlob})
+	if err != nil {
+		t.Fatalf("Decrypt() of a ciphertext under a version newer than the cached record err = %v, want nil", err)
+	}
+	if !bytes.Equal(dec.Plaintext, dk.Plaintext) || dec.KeyMaterialId != dk.KeyMaterialId {
+		t.Errorf("Decrypt() = material %s, want %s and the data key", dec.KeyMaterialId, dk.KeyMaterialId)
 	}
 }
