@@ -33,6 +33,16 @@
 // nothing. The kms key cache in front of the store serves hot keys without
 // any transaction at all.
 //
+// # Connections
+//
+// Transactions share a pool of connections (pgxpool: at most max(4, CPUs)
+// unless the URL's pool_max_conns says otherwise); Watch and each creation
+// lock hold one more connection each, outside the pool. A connection
+// attempt that the URL does not bound (connect_timeout) gives up after ten
+// seconds. A transaction's function should not wait for another
+// transaction of the same Store: with every connection of the pool taken,
+// it would wait forever.
+//
 // # Durability
 //
 // When Update returns nil, the transaction is committed: durable as the
