@@ -304,6 +304,17 @@ func evalCases() []evalCase {
 		t_("aws:username: the root has none", cGlobal, S(`{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*", "Condition": {"Null": {"aws:username": "true"}}}`), rq(as(root)), allow),
 		t_("aws:ResourceTag/KEY: the tag key ignores case", cCond, ecApp(`{"StringEquals": {"aws:ResourceTag/TagKey1": "Value1"}}`), rq(vals(policy.String("aws:ResourceTag/tagkey1", "Value1"))), allow),
 
+		t_("aws:CurrentTime compared as a string (RFC 3339, UTC)", cGlobal, ecApp(`{"StringLike": {"aws:CurrentTime": "2020-04-*"}}`), rq(at("2020-04-01T01:00:00+02:00")), none),
+		t_("aws:CurrentTime compared as a string: the day in UTC", cGlobal, ecApp(`{"StringLike": {"aws:CurrentTime": "2020-03-31T*"}}`), rq(at("2020-04-01T01:00:00+02:00")), allow),
+		t_("aws:EpochTime compared as a string", cGlobal, ecApp(`{"StringEquals": {"aws:EpochTime": "1585699200"}}`), rq(at("2020-04-01T00:00:00Z")), allow),
+		t_("aws:SourceIp compared as a string", cGlobal, ecApp(`{"StringEquals": {"aws:SourceIp": "2001:db8::7"}}`), rq(ip("2001:DB8::7")), allow),
+		t_("aws:SourceIp as a variable", cVars, ecApp(`{"StringEquals": {"kms:EncryptionContext:from": "${aws:SourceIp}"}}`), rq(ip("192.0.2.1"), ec("from", "192.0.2.1")), allow),
+		t_("a variable whose key has two values: no Allow", cHere, ecApp(`{"StringEquals": {"kms:EncryptionContext:user": "${kms:EncryptionContext:owner}"}}`), rq(ec("user", "a", "owner", "a", "OWNER", "b")), none),
+		t_("a variable whose key has two values: the Deny applies", cHere, withDeny(denyAll(`{"StringEquals": {"kms:EncryptionContext:user": "${kms:EncryptionContext:owner}"}}`)), rq(ec("user", "a", "owner", "a", "OWNER", "b")), deny),
+		t_("a variable whose key has two equal values", cHere, ecApp(`{"StringEquals": {"kms:EncryptionContext:user": "${kms:EncryptionContext:owner}"}}`), rq(ec("user", "a", "owner", "a", "OWNER", "a")), allow),
+		t_("an address that is no address (a zone)", cHere, ecApp(`{"IpAddress": {"aws:VpcSourceIp": "fe80::/10"}}`), rq(vals(policy.String("aws:VpcSourceIp", "fe80::1%eth0"))), none),
+		t_("Bool on a value that is no string (aws:CurrentTime)", cHere, withDeny(denyAll(`{"Bool": {"aws:CurrentTime": "true"}}`)), rq(at("2020-04-01T00:00:00Z")), deny),
+
 		// Numeric operators.
 		t_("NumericLessThanEquals: equal", cOps, ecApp(`{"NumericLessThanEquals": {"kms:ScheduleKeyDeletionPendingWindowInDays": "10"}}`), rq(vals(policy.String("kms:ScheduleKeyDeletionPendingWindowInDays", "10"))), allow),
 		t_("NumericLessThanEquals: greater", cOps, ecApp(`{"NumericLessThanEquals": {"kms:ScheduleKeyDeletionPendingWindowInDays": "10"}}`), rq(vals(policy.String("kms:ScheduleKeyDeletionPendingWindowInDays", "11"))), none),
@@ -568,6 +579,20 @@ func TestMarshalRoundTrip(t *testing.T) {
 		if string(b2) != string(b) {
 			t.Errorf("%s: MarshalJSON is not stable:\n%s\n%s", c.name, b, b2)
 		}
+	}
+}
+
+// MarshalJSON escapes what JSON needs escaped, and only that.
+func TestMarshalEscapes(t *testing.T) {
+	doc := "{\"Id\": \"q\\\" b\\\\ t\\t n\\n r\\r é\\u00e9 \\u0041\", \"Statement\": " + stmt(`"Sid": "Clé \"x\""`) + "}"
+	p := mustParse(t, doc, policy.KeyPolicy)
+	b, _ := p.MarshalJSON()
+	want := `{"Id":"q\" b\\ t\t n\n r\r éé A","Statement":{"Sid":"Clé \"x\"","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/app"},"Action":"kms:Decrypt","Resource":"*"}}`
+	if string(b) != want {
+		t.Errorf("MarshalJSON:\n%s\nwant\n%s", b, want)
+	}
+	if _, err := policy.Parse(string(b), policy.KeyPolicy); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -567,9 +567,6 @@ func compileGlob(p *path, text string, vars, wild bool) (glob, error) {
 		}
 		g.segs = append(g.segs, seg{kind: segVar, v: v})
 	}
-	if g.segs == nil {
-		g.segs = []seg{} // the text was only empty variables' braces: still take the segment path
-	}
 	return g, nil
 }
 
