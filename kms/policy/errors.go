@@ -6,9 +6,9 @@ import (
 	"strings"
 )
 
-// Error is a policy document that [Parse] refuses, with the element at
-// fault. The server answers MalformedPolicyDocumentException with it (or
-// LimitExceededException for [ErrTooLarge]).
+// Error is why [Parse] refused a document: the element at fault and what is
+// wrong with it. The server answers MalformedPolicyDocumentException with
+// it (or LimitExceededException for [ErrTooLarge]).
 type Error struct {
 	// Path names the element: "Statement[2].Condition.StringEquals.
 	// kms:EncryptionContext:tenant", with statements counted from 0 as in

@@ -72,6 +72,7 @@ const (
 	Deny
 )
 
+// String returns the Effect's name: "ImplicitDeny", "Allow" or "Deny".
 func (e Effect) String() string {
 	switch e {
 	case ImplicitDeny:
@@ -87,6 +88,7 @@ func (e Effect) String() string {
 // Decision is a policy's answer to a request, and the statement that gave
 // it.
 type Decision struct {
+	// Effect is the answer.
 	Effect Effect
 	// Statement is the index (from 0) of the statement that decided: the
 	// first Deny statement that applies, else the first Allow statement

@@ -21,6 +21,7 @@ const (
 	IdentityPolicy
 )
 
+// String returns "key policy" or "identity policy".
 func (k Kind) String() string {
 	switch k {
 	case KeyPolicy:
