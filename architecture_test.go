@@ -21,6 +21,7 @@ var layers = map[string][]string{
 	"suite":                          {},
 	"internal/format":                {"suite"},
 	"internal/durable":               {},
+	"kms/policy":                     {},
 	"kms":                            {"internal/format", "suite"},
 	"kms/store/sqlite":               {"kms", "internal/durable"},
 	"kms/store/postgres":             {"kms"},
@@ -47,6 +48,7 @@ var forbidden = map[string][]string{
 	"materials":       {"github.com/aws/", "modernc.org/", "github.com/jackc/", "database/sql", "net/http"},
 	".":               {"github.com/aws/", "modernc.org/", "github.com/jackc/", "database/sql", "net/http"},
 	"kms":             {"github.com/aws/", "modernc.org/", "github.com/jackc/", "database/sql", "net/http", "github.com/prometheus/"},
+	"kms/policy":      {"github.com/aws/", "modernc.org/", "github.com/jackc/", "database/sql", "net/http", "github.com/prometheus/", "os", "io/fs"},
 }
 
 // TestArchitecture checks the import graph against the layering of
