@@ -43,11 +43,15 @@ var ErrNoAuditKey = errors.New("keystore: no audit key stored yet")
 // a moved file.
 //
 // A legacyFile holding another key than the keystore's is left in place
-// and reported as an error: it belongs to another keystore's logs.
+// and reported as an error: it belongs to another keystore's logs. An empty
+// legacyFile names none.
 func (k *Keystore) AuditKey(ctx context.Context, legacyFile string) (key []byte, migrated bool, err error) {
-	fileKey, err := os.ReadFile(legacyFile)
+	var fileKey []byte
+	if legacyFile != "" {
+		fileKey, err = os.ReadFile(legacyFile)
+	}
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	case legacyFile == "" || errors.Is(err, fs.ErrNotExist):
 		fileKey = nil
 	case err != nil:
 		return nil, false, fmt.Errorf("keystore: reading the old audit key file: %v", err)
