@@ -61,7 +61,7 @@ type rootFlags struct {
 }
 
 // storeFlagHelp documents --store.
-const storeFlagHelp = "the keystore: a directory, sqlite:`DIR` or postgres://…; default $ENVELOPE_STORE, else $ENVELOPE_HOME (~/.local/share/envelope)"
+const storeFlagHelp = "the keystore `STORE`: a directory, sqlite:DIR or postgres://…; default $ENVELOPE_STORE, else $ENVELOPE_HOME (~/.local/share/envelope)"
 
 // register adds --store and the root key flags to fs, with the values
 // already parsed as defaults (commands parse their flags in several steps).

@@ -161,7 +161,7 @@ func (k *Keystore) CopyStats(ctx context.Context) (CopyStats, error) {
 func Copy(ctx context.Context, src *Keystore, dst Target, opts Options) (CopyStats, error) {
 	opts = Options{RootKeyFile: opts.RootKeyFile, Passphrase: opts.Passphrase, RootKMS: opts.RootKMS}
 	if _, err := opts.given(); err != nil {
-		return CopyStats{}, err
+		return CopyStats{}, fmt.Errorf("keystore: %w", err)
 	}
 	s, err := src.read(ctx)
 	if err != nil {

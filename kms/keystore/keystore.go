@@ -335,7 +335,7 @@ func lockCreation(ctx context.Context, t Target, shared bool) (unlock func(), er
 // and opts allow.
 func open(ctx context.Context, t Target, opts Options) (*Keystore, error) {
 	if _, err := opts.given(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("keystore: %w", err)
 	}
 	st, err := readState(ctx, t.Store)
 	if err != nil {

@@ -180,7 +180,7 @@ func (o *Options) given() (RootSource, error) {
 	case 1:
 		return given[0], nil
 	}
-	return "", fmt.Errorf("keystore: more than one root key source given (%s and %s); give one", given[0].describe(), given[1].describe())
+	return "", fmt.Errorf("more than one root key source given (%s and %s); give one", given[0].describe(), given[1].describe())
 }
 
 // newRoot is the root key of a keystore being created, with what the
@@ -248,7 +248,7 @@ func (r *newRoot) record(tx kms.Tx) error {
 func openRoot(ctx context.Context, t Target, st state, opts Options) (kms.RootKey, error) {
 	given, err := opts.given()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("keystore: %w", err)
 	}
 	created := RootSource(st.source)
 	mismatch := func() error {
@@ -265,18 +265,18 @@ func openRoot(ctx context.Context, t Target, st state, opts Options) (kms.RootKe
 	case SourceRootFile:
 		switch {
 		case given == SourceKeyFile:
-			return readKeyFile(opts.RootKeyFile, false)
+			return keyFile(opts.RootKeyFile)
 		case given != "":
 			return nil, mismatch()
 		case t.Dir == "":
 			return nil, fmt.Errorf("keystore: %s: records its root key in a file beside it, but this store has no directory", t.Name)
 		}
-		return readKeyFile(filepath.Join(t.Dir, RootKeyName), false)
+		return keyFile(filepath.Join(t.Dir, RootKeyName))
 	case SourceKeyFile:
 		if given != SourceKeyFile {
 			return nil, mismatch()
 		}
-		return readKeyFile(opts.RootKeyFile, false)
+		return keyFile(opts.RootKeyFile)
 	case SourcePassphrase:
 		switch given {
 		case SourcePassphrase:
@@ -337,6 +337,15 @@ func passphraseRootKey(passphrase []byte, params kdfParams) (kms.RootKey, error)
 	return kms.NewAESRootKey(key)
 }
 
+// keyFile reads the root key file of a complete keystore.
+func keyFile(path string) (kms.RootKey, error) {
+	root, err := readKeyFile(path, false)
+	if err != nil {
+		return nil, fmt.Errorf("keystore: %w", err)
+	}
+	return root, nil
+}
+
 // RootKeySize is the size of a root key file: 32 bytes, the AES-256 key.
 const RootKeySize = 32
 
@@ -349,27 +358,27 @@ func readKeyFile(path string, creating bool) (kms.RootKey, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if creating {
-			return nil, fmt.Errorf("keystore: %s: %w", path, ErrNoRootKeyFile)
+			return nil, fmt.Errorf("%s: %w", path, ErrNoRootKeyFile)
 		}
-		return nil, fmt.Errorf("keystore: the root key file %s is missing; without it no key in the keystore can be used (restore it from a backup)", path)
+		return nil, fmt.Errorf("the root key file %s is missing; without it no key in the keystore can be used (restore it from a backup)", path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("keystore: reading root key %s: %v", path, err)
+		return nil, fmt.Errorf("reading root key %s: %v", path, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("keystore: reading root key %s: %v", path, err)
+		return nil, fmt.Errorf("reading root key %s: %v", path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("keystore: root key %s is not a regular file", path)
+		return nil, fmt.Errorf("root key %s is not a regular file", path)
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
-		return nil, fmt.Errorf("keystore: root key %s has mode %04o: others than its owner may read or change it; make it private (chmod 600 %s), and consider the key exposed if others did read it", path, perm, path)
+		return nil, fmt.Errorf("root key %s has mode %04o: others than its owner may read or change it; make it private (chmod 600 %s), and consider the key exposed if others did read it", path, perm, path)
 	}
 	key, err := io.ReadAll(io.LimitReader(f, RootKeySize+1))
 	if err != nil {
-		return nil, fmt.Errorf("keystore: reading root key %s: %v", path, err)
+		return nil, fmt.Errorf("reading root key %s: %v", path, err)
 	}
 	defer clear(key)
 	if len(key) != RootKeySize {
@@ -377,7 +386,7 @@ func readKeyFile(path string, creating bool) (kms.RootKey, error) {
 		if len(key) > RootKeySize {
 			what = "longer than 32 bytes"
 		}
-		return nil, fmt.Errorf("keystore: root key %s is %s, want 32 (a damaged or foreign file)", path, what)
+		return nil, fmt.Errorf("root key %s is %s, want 32 (a damaged or foreign file)", path, what)
 	}
 	return kms.NewAESRootKey(key)
 }
@@ -395,7 +404,7 @@ func newRootKeyFile(dir string) (kms.RootKey, error) {
 		return readKeyFile(path, false)
 	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("keystore: reading root key %s: %v", path, err)
+		return nil, fmt.Errorf("reading root key %s: %v", path, err)
 	}
 	key := make([]byte, RootKeySize)
 	defer clear(key)
@@ -405,17 +414,17 @@ func newRootKeyFile(dir string) (kms.RootKey, error) {
 	tmp := fmt.Sprintf("%s.%x%s", path, suffix, tempSuffix)
 	err = durable.WriteNew(tmp, key, 0o600)
 	if durable.CreateFailed(err) {
-		return nil, fmt.Errorf("keystore: creating root key %s: %v", path, err)
+		return nil, fmt.Errorf("creating root key %s: %v", path, err)
 	}
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return nil, fmt.Errorf("keystore: writing root key %s: %v", path, err)
+		return nil, fmt.Errorf("writing root key %s: %v", path, err)
 	}
 	if err := durable.SyncDir(dir); err != nil {
-		return nil, fmt.Errorf("keystore: writing root key %s: sync directory: %v", path, err)
+		return nil, fmt.Errorf("writing root key %s: sync directory: %v", path, err)
 	}
 	return kms.NewAESRootKey(key)
 }
@@ -441,7 +450,7 @@ func removeStaleTemps(dir string) {
 // keystore being created; it returns the root key and the record to keep.
 func sealRootKMS(ctx context.Context, up *RootKMS) (kms.RootKey, []byte, error) {
 	if up.API == nil || up.KeyID == "" {
-		return nil, nil, errors.New("keystore: an upstream KMS needs its API and the id of the key that seals the root key")
+		return nil, nil, errors.New("an upstream KMS needs its API and the id of the key that seals the root key")
 	}
 	id := make([]byte, 16)
 	rand.Read(id)
