@@ -52,7 +52,9 @@ its keystore (a store that is not a directory needs one of them). Open the
 copy later with the same.
 
 --dry-run reads the source, counts what would be copied, checks that the
-destination is empty, and writes nothing anywhere.
+destination is empty, and writes nothing (reading a SQLite destination that
+exists leaves SQLite's own -wal and -shm files beside it, as any reader of a
+keystore does).
 
 Flags:
 %s
