@@ -27,6 +27,15 @@ Serve the keystore over the AWS KMS API (AWS JSON 1.1, SigV4), so that AWS
 SDKs, the AWS CLI and the AWS Encryption SDK work against it with only the
 endpoint changed (endpoint_url, --endpoint-url, BaseEndpoint).
 
+Keystore: --store (default $ENVELOPE_STORE, else $ENVELOPE_HOME) is a
+keystore directory, sqlite:DIR or postgres://…, created on first start. Its
+root key comes from the source it was created with, given again at every
+start: root.key beside a keystore directory (the default), --root-key-file,
+ENVELOPE_PASSPHRASE, or an upstream KMS (--root-kms with --root-key-id) that
+unseals it. A root key that does not open the keystore, or another source,
+stops the server at start with an error that says so. A store that is not a
+directory needs --audit-log, and the root credentials in the environment.
+
 Authentication: every request must be signed (SigV4) for the server's region
 and service kms. The root principal's credentials come from
 ENVELOPE_ROOT_ACCESS_KEY_ID and ENVELOPE_ROOT_SECRET_ACCESS_KEY, or else from

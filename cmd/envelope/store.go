@@ -169,8 +169,11 @@ func (c *cli) target(ctx context.Context, loc storeLoc) (keystore.Target, error)
 	return keystore.Target{Store: st, Name: loc.name, Dir: loc.dir}, nil
 }
 
-// checkEmpty checks, writing nothing, that the store at loc is empty (or
-// does not exist yet): the dry run of a copy into it.
+// checkEmpty checks that the store at loc is empty (or does not exist
+// yet), for the dry run of a copy into it: it writes no record, and creates
+// no keystore. (Reading a SQLite database that exists makes SQLite leave
+// its -wal and -shm files beside it; opening a store of another kind may
+// create its schema.)
 func (c *cli) checkEmpty(ctx context.Context, loc storeLoc) error {
 	var t keystore.Target
 	if loc.kind == storeSQLite {
