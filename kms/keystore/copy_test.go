@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -423,4 +424,41 @@ func sqliteTarget(t *testing.T, dir string) keystore.Target {
 	}
 	t.Cleanup(func() { store.Close() })
 	return keystore.Target{Store: store, Name: dir, Dir: dir}
+}
+
+// BenchmarkCopy copies a keystore of 1000 symmetric keys (2000 material
+// versions, 1000 aliases) into a new SQLite keystore with a root key file.
+func BenchmarkCopy(b *testing.B) {
+	dir := b.TempDir()
+	src, err := keystore.Open(b.Context(), dir, keystore.Options{Service: kms.Options{CacheTTL: -1}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	for i := range 1000 {
+		out, err := src.CreateKeyWithAlias(b.Context(), &kms.CreateKeyInput{}, fmt.Sprintf("alias/k%04d", i))
+		if err == nil {
+			_, err = src.RotateKeyOnDemand(b.Context(), &kms.RotateKeyOnDemandInput{KeyId: out.KeyMetadata.KeyId})
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	keyFile := filepath.Join(b.TempDir(), "root.key")
+	if err := os.WriteFile(keyFile, randBytes(32), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		dst := filepath.Join(b.TempDir(), fmt.Sprint(i))
+		store, err := sqlite.Open(filepath.Join(dst, keystore.DBName))
+		if err != nil {
+			b.Fatal(err)
+		}
+		stats, err := keystore.Copy(b.Context(), src, keystore.Target{Store: store, Name: dst, Dir: dst}, keystore.Options{RootKeyFile: keyFile})
+		store.Close()
+		if err != nil || stats.Versions != 2000 {
+			b.Fatalf("Copy() = %+v, %v", stats, err)
+		}
+	}
 }
