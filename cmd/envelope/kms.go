@@ -71,13 +71,7 @@ func (c *cli) openKMS(ctx context.Context, need kmsNeed) (*kmsConn, error) {
 		if c.store != (storeFlags{}) {
 			return nil, usageErrorf("--kms (or ENVELOPE_KMS) uses a remote KMS: --store and the root key flags are for a keystore; give one or the other")
 		}
-		var cl *awsclient.Client
-		var err error
-		if url == "aws" {
-			cl, err = awsclient.NewAWS(ctx)
-		} else {
-			cl, err = awsclient.NewEndpoint(ctx, url)
-		}
+		cl, err := kmsClient(ctx, url)
 		if err != nil {
 			return nil, &hintError{fmt.Errorf("KMS %s: %w", url, err), "--kms (or ENVELOPE_KMS) takes an http(s):// URL of an AWS-KMS-API endpoint, or aws"}
 		}
@@ -110,6 +104,15 @@ func (c *cli) openKMS(ctx context.Context, need kmsNeed) (*kmsConn, error) {
 	}
 	c.kms = &kmsConn{api: ks, ks: ks, dir: ks.Dir}
 	return c.kms, nil
+}
+
+// kmsClient returns a client of the KMS at url: an AWS-KMS-API endpoint,
+// or "aws" for AWS KMS itself (the AWS configuration and credentials).
+func kmsClient(ctx context.Context, url string) (*awsclient.Client, error) {
+	if url == "aws" {
+		return awsclient.NewAWS(ctx)
+	}
+	return awsclient.NewEndpoint(ctx, url)
 }
 
 // closeKMS closes the keystore if a command opened it.

@@ -21,7 +21,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/envelopekms/envelope/kms"
-	"github.com/envelopekms/envelope/kms/awsclient"
 	"github.com/envelopekms/envelope/kms/keystore"
 	"github.com/envelopekms/envelope/kms/store/sqlite"
 )
@@ -242,12 +241,7 @@ func (c *cli) rootOptions(ctx context.Context, r rootFlags, prefix string, opts 
 	if r.kms == "" {
 		return nil
 	}
-	var cl *awsclient.Client
-	if r.kms == "aws" {
-		cl, err = awsclient.NewAWS(ctx)
-	} else {
-		cl, err = awsclient.NewEndpoint(ctx, r.kms)
-	}
+	cl, err := kmsClient(ctx, r.kms)
 	if err != nil {
 		return &hintError{fmt.Errorf("--%sroot-kms %s: %w", prefix, redactURL(r.kms), err),
 			fmt.Sprintf("--%sroot-kms takes an http(s):// URL of an AWS-KMS-API endpoint (an envelope server), or aws", prefix)}
