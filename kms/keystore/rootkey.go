@@ -139,7 +139,7 @@ func (e *RootSourceError) Is(target error) bool { return target == ErrRootSource
 // ErrNoRootSource means a keystore was to be created on a store that is not
 // a SQLite directory (where root.key would be made) without a root key
 // source.
-var ErrNoRootSource = errors.New("keystore: a new keystore on this store needs a root key source: a root key file, a passphrase or an upstream KMS")
+var ErrNoRootSource = errors.New("a new keystore on this store needs a root key source: a root key file, a passphrase or an upstream KMS")
 
 // ErrNoRootKeyFile is wrapped by the error of a creation whose root key
 // file ([Options.RootKeyFile]) does not exist: a root key file is made
