@@ -49,3 +49,6 @@ func OnKeyPairForTest(s *Service, fn func(spec string)) {
 		return newKeyPair(spec)
 	}
 }
+
+// RootKeyForTest returns the root key s seals under.
+func RootKeyForTest(s *Service) RootKey { return s.root }

@@ -105,7 +105,7 @@ func (r *storeReader) rsaKey(k *KeyRecord) (*rsa.PrivateKey, error) {
 }
 
 func (r *storeReader) destroyed(id string) (bool, error) {
-	_, err := r.tx.GetMeta(deletedKeyMeta + id)
+	_, err := r.tx.GetMeta(DeletedKeyMeta + id)
 	if errors.Is(err, ErrNoRecord) {
 		return false, nil
 	}

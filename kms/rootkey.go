@@ -59,3 +59,35 @@ func (k *AESRootKey) Open(sealed, aad []byte) ([]byte, error) {
 	}
 	return pt, nil
 }
+
+// SealRootCheck returns the value that [New] stores under [RootCheckMeta]
+// in a new keystore, sealed under root: a store holding it is opened by New
+// with root alone, and refused ([ErrWrongRootKey]) with any other root key.
+// A keystore written whole in one transaction (a copy) stores it itself,
+// last, so that the keystore is complete when it commits.
+func SealRootCheck(root RootKey) ([]byte, error) {
+	return root.Seal(rootCheckPlaintext, []byte(rootCheckName))
+}
+
+// ResealMaterial moves one version of a key's material from one root key to
+// another: sealed is the material as a [Service] stores it under from,
+// bound to keyID and version, and the result is the same material sealed
+// under to, bound to the same key and version, as a Service over to stores
+// it. It is how a keystore is copied to a store with another root key
+// without the material ever being written in the clear: the plaintext lives
+// only in memory, and is cleared before ResealMaterial returns. An error
+// wraps [ErrWrongRootKey] when from does not open sealed for that key and
+// version (another root key, another key's material, or damage).
+func ResealMaterial(from, to RootKey, keyID string, version int, sealed []byte) ([]byte, error) {
+	aad := materialAAD(keyID, version)
+	m, err := from.Open(sealed, aad)
+	if err != nil {
+		return nil, fmt.Errorf("kms: key %s version %d: %w", keyID, version, err)
+	}
+	defer clear(m)
+	out, err := to.Seal(m, aad)
+	if err != nil {
+		return nil, fmt.Errorf("kms: key %s version %d: %v", keyID, version, err)
+	}
+	return out, nil
+}

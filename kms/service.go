@@ -115,7 +115,7 @@ func New(ctx context.Context, store Store, root RootKey, opts Options) (*Service
 			if len(keys) > 0 {
 				return errors.New("kms: the keystore holds keys but no root key check; refusing to guess")
 			}
-			sealed, err := root.Seal(rootCheckPlaintext, []byte(rootCheckName))
+			sealed, err := SealRootCheck(root)
 			if err != nil {
 				return err
 			}
@@ -391,7 +391,7 @@ func (s *Service) maintainKey(tx Tx, k *KeyRecord) error {
 		}
 		// A tombstone, so that ciphertexts of the key are told it was
 		// deleted rather than that they are damaged.
-		if err := tx.PutMeta(deletedKeyMeta+k.ID, []byte(k.DeletionDate.UTC().Format(time.RFC3339))); err != nil {
+		if err := tx.PutMeta(DeletedKeyMeta+k.ID, []byte(k.DeletionDate.UTC().Format(time.RFC3339))); err != nil {
 			return err
 		}
 		k.State = ""
@@ -414,8 +414,11 @@ func (s *Service) maintainKey(tx Tx, k *KeyRecord) error {
 	return nil
 }
 
-// deletedKeyMeta prefixes the tombstone of a destroyed key.
-const deletedKeyMeta = "deleted-key/"
+// DeletedKeyMeta prefixes the Store meta names of the tombstones of
+// destroyed keys (DeletedKeyMeta + key id; the value is the deletion date,
+// RFC 3339, not sealed), by which Decrypt tells a ciphertext of a deleted key
+// from a damaged one.
+const DeletedKeyMeta = "deleted-key/"
 
 // existed reports whether a key id is, or was, one of this KMS's keys.
 func (s *Service) existed(r keyReader, id string) (bool, error) {

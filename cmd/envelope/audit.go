@@ -12,7 +12,7 @@ import (
 	"github.com/envelopekms/envelope/kms/keystore"
 )
 
-const auditHelp = `Usage: envelope audit verify [--store DIR] [--key FILE] [LOG]
+const auditHelp = `Usage: envelope audit verify [--store STORE] [--key FILE] [LOG]
 
 Check a server's audit log. Each line carries an HMAC-SHA256 over the line
 before it, under the server's audit key, so an edited, inserted or deleted
@@ -26,11 +26,12 @@ what was checked; otherwise names the first line that breaks the chain, or
 the lines missing, and exits 1.
 
 The audit key and the marks come from the keystore (--store, default
-$ENVELOPE_HOME), opened with its root key (ENVELOPE_PASSPHRASE for a
-passphrase keystore). --key checks the chain with a key exported earlier
-instead (such as the audit.key file older versions kept beside the log);
-the marks are then still read from the keystore if it opens. LOG defaults
-to audit.log in the keystore directory; "-" reads standard input.
+$ENVELOPE_STORE, else $ENVELOPE_HOME), opened with its root key (the root
+key flags, or ENVELOPE_PASSPHRASE for a passphrase keystore). --key checks
+the chain with a key exported earlier instead (such as the audit.key file
+older versions kept beside the log); the marks are then still read from the
+keystore if it opens. LOG defaults to audit.log in the keystore directory
+(a store that is not a directory needs LOG); "-" reads standard input.
 
 A log whose file was moved away (rotated) goes on in a new file that
 continues its chain: the new file alone shows the earlier lines missing;
@@ -45,40 +46,38 @@ Examples:
 `
 
 func (c *cli) audit(args []string) error {
-	var keyFile, store string
+	var keyFile string
 	fs := c.newFlagSet("audit")
-	fs.StringVar(&store, "store", "", "keystore `DIR` (or sqlite:DIR) holding the audit key and the high-water marks; default $ENVELOPE_HOME")
+	c.store.register(fs)
 	fs.StringVar(&keyFile, "key", "", "check the chain with the audit key in `FILE` (exported earlier) instead of the keystore's")
 	if ok, err := c.parse(fs, args, auditHelp); !ok {
 		return err
 	}
 	args = fs.Args()
 	if len(args) == 0 || args[0] != "verify" || len(args) > 2 {
-		return usageErrorf("usage: envelope audit verify [--store DIR] [--key FILE] [LOG]")
+		return usageErrorf("usage: envelope audit verify [--store STORE] [--key FILE] [LOG]")
 	}
-	dir := strings.TrimPrefix(store, "sqlite:")
-	switch {
-	case strings.Contains(store, "://"):
-		return usageErrorf("--store %q: only a keystore directory (or sqlite:DIR) is supported", store)
-	case dir == "":
-		var err error
-		if dir, err = keystore.Dir(); err != nil {
-			return err
-		}
+	loc, err := c.location(c.store.store)
+	if err != nil {
+		return err
 	}
+	dir := loc.dir
 	logFile := filepath.Join(dir, "audit.log")
-	if len(args) == 2 {
+	switch {
+	case len(args) == 2:
 		logFile = args[1]
+	case dir == "":
+		return usageErrorf("audit verify needs the LOG of a server of %s, a store that is not a keystore directory", loc.name)
 	}
 	ctx := c.ctx
 
 	// The keystore first: its marks must be read before the log, which a
 	// running server goes on writing.
-	pass, err := passphrase()
-	if err != nil {
+	opts := keystore.Options{MustExist: true}
+	if err := c.rootOptions(ctx, c.store.root, "", &opts); err != nil {
 		return err
 	}
-	ks, ksErr := keystore.Open(ctx, dir, keystore.Options{MustExist: true, Passphrase: pass})
+	ks, ksErr := c.openKeystore(ctx, loc, opts)
 	var marks []awsapi.AuditMark
 	if ksErr == nil {
 		defer ks.Close()
@@ -106,7 +105,7 @@ func (c *cli) audit(args []string) error {
 		if errors.Is(err, keystore.ErrNoAuditKey) {
 			// A log of a server before the key moved into the keystore.
 			if key, err = legacyAuditKey(logFile, dir); key == nil && err == nil {
-				return &hintError{fmt.Errorf("keystore %s holds no audit key: no server has started on it yet", dir), "give the key the log was written with: --key FILE"}
+				return &hintError{fmt.Errorf("keystore %s holds no audit key: no server has started on it yet", loc.name), "give the key the log was written with: --key FILE"}
 			}
 		}
 		if err != nil {
@@ -118,7 +117,7 @@ func (c *cli) audit(args []string) error {
 			return err
 		}
 		if key == nil {
-			return &hintError{fmt.Errorf("opening the keystore for the audit key: %w", ksErr), "give the keystore with --store DIR, or the audit key with --key FILE"}
+			return &hintError{fmt.Errorf("opening the keystore for the audit key: %w", ksErr), "give the keystore with --store STORE, or the audit key with --key FILE"}
 		}
 		notes = append(notes, fmt.Sprintf("without the keystore (%v), lines cut from the end of the log cannot be detected", ksErr))
 	}
@@ -175,9 +174,12 @@ func readAuditKeyFile(file string) ([]byte, error) {
 
 // legacyAuditKey reads the audit.key file that versions before the key
 // moved into the keystore kept beside the log (or in the keystore
-// directory); nil, nil if there is none.
+// directory dir, if there is one); nil, nil if there is none.
 func legacyAuditKey(logFile, dir string) ([]byte, error) {
-	files := []string{filepath.Join(dir, keystore.AuditKeyFileName)}
+	var files []string
+	if dir != "" {
+		files = append(files, filepath.Join(dir, keystore.AuditKeyFileName))
+	}
 	if logFile != "-" {
 		files = append([]string{filepath.Join(filepath.Dir(logFile), keystore.AuditKeyFileName)}, files...)
 	}

@@ -119,6 +119,7 @@ func (c *cli) encrypt(args []string) error {
 	f.register(fs, false)
 	fs.StringArrayVar(&required, "required-context", nil, "authenticate the -c pair of `KEY` without storing it in the message (repeatable): readers must give it with -c (the ESDK's required encryption context)")
 	fs.StringVar(&c.kmsFlag, "kms", "", kmsFlagHelp)
+	c.store.register(fs)
 	fs.StringVar(&suiteName, "suite", "", "algorithm suite `ID`, hex (0x0478) or name; default 0x0578, or 0x0378 under forbid-encrypt-allow-decrypt")
 	fs.StringVar(&frameSize, "frame-size", sizeText(envelope.DefaultFrameSize), "plaintext bytes per frame, `N` ("+sizeUnits+")")
 	f.cache.register(fs, false)
@@ -347,6 +348,7 @@ func (c *cli) decrypt(args []string) error {
 	fs := c.newFlagSet("decrypt")
 	f.register(fs, true)
 	fs.StringVar(&c.kmsFlag, "kms", "", kmsFlagHelp)
+	c.store.register(fs)
 	fs.BoolVar(&unsignedOnly, "unsigned-only", false, "refuse signed messages (for consumers that act on plaintext as it streams)")
 	f.cache.register(fs, true)
 	if ok, err := c.parse(fs, args, decryptHelp, keyFormsHelp); !ok {

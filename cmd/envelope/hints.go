@@ -7,12 +7,14 @@ package main
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/envelopekms/envelope"
 	"github.com/envelopekms/envelope/keyring"
 	"github.com/envelopekms/envelope/keyring/awskms"
 	"github.com/envelopekms/envelope/kms"
+	"github.com/envelopekms/envelope/kms/keystore"
 	"github.com/envelopekms/envelope/kms/store/sqlite"
 )
 
@@ -112,6 +114,56 @@ func kmsHint(err error, ref string) error {
 		}
 	}
 	return err
+}
+
+// keystoreHint adds advice to a failure to open the keystore at loc with
+// opts.
+func keystoreHint(err error, loc storeLoc, opts keystore.Options) error {
+	var se *keystore.RootSourceError
+	var ue *keystore.RootKMSError
+	var ke *kms.Error
+	switch {
+	case errors.Is(err, keystore.ErrNoKeystore):
+		return &hintError{err, "create a key with \"envelope keys create\", or encrypt once without -k; give --store (or set ENVELOPE_STORE or ENVELOPE_HOME) to use a keystore elsewhere"}
+	case errors.Is(err, kms.ErrWrongRootKey) && opts.RootKeyFile != "":
+		return &hintError{err, "the root key file given (--root-key-file or ENVELOPE_ROOT_KEY_FILE) is not the one the keystore was created with"}
+	case errors.Is(err, kms.ErrWrongRootKey) && opts.RootKMS != nil:
+		return &hintError{err, "the upstream KMS unsealed a root key that is not this keystore's: the sealed root key in the store was replaced, or the store holds another keystore"}
+	case errors.Is(err, kms.ErrWrongRootKey):
+		return &hintError{err, "check ENVELOPE_PASSPHRASE, or that root.key in the keystore directory is the one it was created with"}
+	case errors.Is(err, keystore.ErrPassphraseRequired):
+		return err
+	case errors.As(err, &se):
+		return &hintError{err, rootSourceAdvice(se.Created, loc)}
+	case errors.As(err, &ue) && errors.As(err, &ke):
+		return &hintError{err, "the upstream KMS refused: check the credentials envelope calls it with (the AWS configuration: AWS_ACCESS_KEY_ID …), their permission for kms:Encrypt and kms:Decrypt on --root-key-id, and that this key is enabled"}
+	case errors.As(err, &ue):
+		return &hintError{err, "check that the upstream KMS (--root-kms or ENVELOPE_ROOT_KMS) is up and reachable from here"}
+	case errors.Is(err, keystore.ErrNoRootKeyFile):
+		return &hintError{err, "make one with \"envelope keygen root -o FILE\", and keep it as safe as the keys themselves: it opens them all"}
+	case errors.Is(err, keystore.ErrNoRootSource):
+		return &hintError{err, "give --root-key-file FILE, or --root-kms with --root-key-id, or set ENVELOPE_PASSPHRASE"}
+	}
+	if h := keystoreFSHint(err, loc.dir, true); h != nil {
+		return h
+	}
+	return fmt.Errorf("opening the keystore: %w", err)
+}
+
+// rootSourceAdvice says how to give the root key source a keystore was
+// created with.
+func rootSourceAdvice(created keystore.RootSource, loc storeLoc) string {
+	switch created {
+	case keystore.SourceRootFile:
+		return fmt.Sprintf("leave out --root-kms and unset ENVELOPE_PASSPHRASE: the keystore's root key is %s", filepath.Join(loc.dir, keystore.RootKeyName))
+	case keystore.SourceKeyFile:
+		return "give its root key file with --root-key-file FILE (or ENVELOPE_ROOT_KEY_FILE), and no other root key source"
+	case keystore.SourcePassphrase:
+		return "set ENVELOPE_PASSPHRASE to its passphrase, and give no other root key source"
+	case keystore.SourceKMS:
+		return "give the upstream KMS that sealed its root key: --root-kms URL (or aws) and --root-key-id KEY (or ENVELOPE_ROOT_KMS and ENVELOPE_ROOT_KEY_ID)"
+	}
+	return "this envelope does not know that root key source: use the envelope that made the keystore"
 }
 
 // keystoreFSHint returns err told in plain words, with a hint, when the

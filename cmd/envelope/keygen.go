@@ -12,14 +12,23 @@ import (
 	"os"
 
 	"github.com/envelopekms/envelope/internal/durable"
+	"github.com/envelopekms/envelope/kms/keystore"
 )
 
 const keygenHelp = `Usage: envelope keygen aes [--bits 128|192|256] [-o PATH]
        envelope keygen rsa [--bits 2048|3072|4096] [-o PATH] [--public-out PATH]
+       envelope keygen root -o FILE
 
 Generate a raw wrapping key for -k aes:... or -k rsa:... . An AES key is
 written as base64 text; an RSA private key as PKCS #8 PEM. Key files are
 created with mode 0600 and never overwrite an existing file.
+
+"keygen root" makes a keystore root key file for --root-key-file (or
+ENVELOPE_ROOT_KEY_FILE): 32 random bytes, written to FILE only. A keystore
+created with it keeps its keys sealed under it and opens only with it, so
+that several servers can share one keystore with the same file: keep it as
+you keep the keys themselves (it opens them all), and keep a copy apart
+from the keystore's backups.
 
 Flags:
 %s
@@ -27,6 +36,7 @@ Examples:
   envelope keygen aes -o app.key
   envelope encrypt -k aes:file=app.key,namespace=myapp,name=app-2026 -o f.esdk f
   envelope keygen rsa --bits 3072 -o ops.pem --public-out ops.pub.pem
+  envelope keygen root -o /etc/envelope/root.key
 `
 
 func (c *cli) keygen(args []string) error {
@@ -40,7 +50,7 @@ func (c *cli) keygen(args []string) error {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return usageErrorf("keygen needs one argument, aes or rsa; see \"envelope keygen --help\"")
+		return usageErrorf("keygen needs one argument, aes, rsa or root; see \"envelope keygen --help\"")
 	}
 	var data, pub []byte
 	switch kind := fs.Arg(0); kind {
@@ -80,8 +90,19 @@ func (c *cli) keygen(args []string) error {
 			return err
 		}
 		pub = pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: spki})
+	case "root":
+		switch {
+		case bits != 0:
+			return usageErrorf("--bits: a root key is 256 bits, always")
+		case pubPath != "":
+			return usageErrorf("--public-out is for rsa keys")
+		case outPath == "" || outPath == "-":
+			return usageErrorf("keygen root writes the root key to a file only: give -o FILE")
+		}
+		data = make([]byte, keystore.RootKeySize)
+		rand.Read(data)
 	default:
-		return usageErrorf("unknown key kind %q: want aes or rsa", kind)
+		return usageErrorf("unknown key kind %q: want aes, rsa or root", kind)
 	}
 	defer clear(data)
 	if pubPath != "" && (pubPath == outPath || pubPath == "-") {

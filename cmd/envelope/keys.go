@@ -21,8 +21,9 @@ import (
 
 const keysHelp = `Usage: envelope keys COMMAND [flags] [ARGS]
 
-Manage the keys of the embedded keystore ($ENVELOPE_HOME, default
-~/.local/share/envelope), or of the KMS named by --kms URL / $ENVELOPE_KMS.
+Manage the keys of the keystore (--store, default $ENVELOPE_STORE, else
+$ENVELOPE_HOME or ~/.local/share/envelope), or of the KMS named by --kms URL
+/ $ENVELOPE_KMS.
 KEY is alias/NAME, a key id or a key ARN. Every command prints a table or a
 line for people, and JSON with --json.
 
@@ -168,9 +169,9 @@ func (cmd *keysCommand) help() string {
 
 // keysFlagSet returns the flag set of the keys command name ("keys",
 // "keys rotation", "keys rotation enable"): its own flags, registered by
-// own (nil for none), and the flags every keys command takes, --json and
-// --kms. Their defaults are the values already parsed, which the flag set
-// keeps.
+// own (nil for none), and the flags every keys command takes, --json,
+// --kms, --store and the root key flags. Their defaults are the values
+// already parsed, which the flag set keeps.
 func (c *cli) keysFlagSet(name string, f *keysFlags, own func(*pflag.FlagSet, *keysFlags)) *pflag.FlagSet {
 	fs := c.newFlagSet(name)
 	if own != nil {
@@ -178,6 +179,7 @@ func (c *cli) keysFlagSet(name string, f *keysFlags, own func(*pflag.FlagSet, *k
 	}
 	fs.BoolVar(&f.json, "json", f.json, "print JSON (the KMS API's shapes) instead of text")
 	fs.StringVar(&c.kmsFlag, "kms", c.kmsFlag, kmsFlagHelp)
+	c.store.register(fs)
 	return fs
 }
 

@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -24,7 +23,7 @@ const defaultAlias = "alias/default"
 type kmsConn struct {
 	api    kms.API
 	ks     *keystore.Keystore
-	dir    string
+	dir    string // the keystore directory of a SQLite keystore
 	remote string // the --kms URL, "" for the embedded keystore
 }
 
@@ -69,20 +68,17 @@ func (c *cli) openKMS(ctx context.Context, need kmsNeed) (*kmsConn, error) {
 		return c.kms, nil
 	}
 	if url := c.kmsURL(); url != "" {
-		var cl *awsclient.Client
-		var err error
-		if url == "aws" {
-			cl, err = awsclient.NewAWS(ctx)
-		} else {
-			cl, err = awsclient.NewEndpoint(ctx, url)
+		if c.store != (storeFlags{}) {
+			return nil, usageErrorf("--kms (or ENVELOPE_KMS) uses a remote KMS: --store and the root key flags are for a keystore; give one or the other")
 		}
+		cl, err := kmsClient(ctx, url)
 		if err != nil {
 			return nil, &hintError{fmt.Errorf("KMS %s: %w", url, err), "--kms (or ENVELOPE_KMS) takes an http(s):// URL of an AWS-KMS-API endpoint, or aws"}
 		}
 		c.kms = &kmsConn{api: cl, remote: url}
 		return c.kms, nil
 	}
-	dir, err := keystore.Dir()
+	loc, err := c.location(c.store.store)
 	if err != nil {
 		return nil, err
 	}
@@ -90,26 +86,15 @@ func (c *cli) openKMS(ctx context.Context, need kmsNeed) (*kmsConn, error) {
 	if need == needDefaultKey {
 		opts.DefaultAlias, opts.DefaultKeyDescription = defaultAlias, defaultKeyDescription
 	}
-	if opts.Passphrase, err = passphrase(); err != nil {
+	if err := c.rootOptions(ctx, c.store.root, "", &opts); err != nil {
 		return nil, err
 	}
-	ks, err := keystore.Open(ctx, dir, opts)
+	ks, err := c.openKeystore(ctx, loc, opts)
 	if err != nil {
-		switch {
-		case errors.Is(err, keystore.ErrNoKeystore):
-			return nil, &hintError{err, "create a key with \"envelope keys create\", or encrypt once without -k; set ENVELOPE_HOME to use a keystore elsewhere"}
-		case errors.Is(err, kms.ErrWrongRootKey):
-			return nil, &hintError{err, "check ENVELOPE_PASSPHRASE, or that root.key in the keystore directory is the one it was created with"}
-		case errors.Is(err, keystore.ErrPassphraseRequired):
-			return nil, err
-		}
-		if h := keystoreFSHint(err, dir, true); h != nil {
-			return nil, h
-		}
-		return nil, fmt.Errorf("opening the keystore: %w", err)
+		return nil, keystoreHint(err, loc, opts)
 	}
 	if ks.Created {
-		fmt.Fprintf(c.stderr, "envelope: created a new keystore in %s\n", dir)
+		fmt.Fprintf(c.stderr, "envelope: created a new keystore in %s\n", loc.name)
 	}
 	if ks.CreatedDefaultKey {
 		fmt.Fprintf(c.stderr, "envelope: created the default key %s (%s)\n", defaultAlias, ks.DefaultKey.Arn)
@@ -117,21 +102,17 @@ func (c *cli) openKMS(ctx context.Context, need kmsNeed) (*kmsConn, error) {
 	if ks.ReadOnly != nil {
 		fmt.Fprintf(c.stderr, "envelope: %s; reading it only (changes will fail)\n", fsProblem(ks.ReadOnly))
 	}
-	c.kms = &kmsConn{api: ks, ks: ks, dir: dir}
+	c.kms = &kmsConn{api: ks, ks: ks, dir: ks.Dir}
 	return c.kms, nil
 }
 
-// passphrase returns $ENVELOPE_PASSPHRASE, nil when unset. An empty value
-// is refused: it is more likely a missing secret than a chosen passphrase.
-func passphrase() ([]byte, error) {
-	p, ok := os.LookupEnv("ENVELOPE_PASSPHRASE")
-	if !ok {
-		return nil, nil
+// kmsClient returns a client of the KMS at url: an AWS-KMS-API endpoint,
+// or "aws" for AWS KMS itself (the AWS configuration and credentials).
+func kmsClient(ctx context.Context, url string) (*awsclient.Client, error) {
+	if url == "aws" {
+		return awsclient.NewAWS(ctx)
 	}
-	if p == "" {
-		return nil, &hintError{errors.New("ENVELOPE_PASSPHRASE is set but empty"), "unset it to use the keystore's root key file, or give the passphrase"}
-	}
-	return []byte(p), nil
+	return awsclient.NewEndpoint(ctx, url)
 }
 
 // closeKMS closes the keystore if a command opened it.

@@ -8,16 +8,18 @@
 //	envelope inspect [FILE]
 //	envelope rewrap -k NEWKEY... [-o OUT] FILE
 //	envelope keys COMMAND [flags] [ARGS]
-//	envelope keygen aes|rsa [-o PATH]
-//	envelope serve [--addr HOST:PORT] [--store DIR] [flags]
+//	envelope keygen aes|rsa|root [-o PATH]
+//	envelope serve [--addr HOST:PORT] [--store STORE] [flags]
 //	envelope audit verify [LOG]
+//	envelope keystore copy|backup [flags]
 //
 // Run "envelope help" or "envelope COMMAND --help" for the details.
 //
 // Each command has its file (crypt.go for encrypt and decrypt); what they
 // share has its own: flags.go (flag sets, sizes), cryptflags.go (the flags
 // of the message commands), files.go (inputs, outputs, signals), jobs.go
-// (several FILEs), keyrings.go (-k), kms.go (the KMS connection),
+// (several FILEs), keyrings.go (-k), kms.go (the KMS connection), store.go
+// (--store and the root key flags; the one place a store is opened),
 // hints.go and report.go (errors as the user sees them).
 package main
 
@@ -43,9 +45,10 @@ Usage:
   envelope rewrap   -k NEWKEY... [-o OUT] FILE
   envelope keys     create|list|describe|enable|disable|rotate|rotation|
                     schedule-deletion|cancel-deletion|alias|public-key|tag|untag|tags
-  envelope keygen   aes|rsa [--bits N] [-o PATH] [--public-out PATH]
-  envelope serve    [--addr HOST:PORT] [--store DIR] [--policy FILE] ...
+  envelope keygen   aes|rsa|root [--bits N] [-o PATH] [--public-out PATH]
+  envelope serve    [--addr HOST:PORT] [--store STORE] [--policy FILE] ...
   envelope audit    verify [LOG]
+  envelope keystore copy --from STORE --to STORE [--dry-run] | backup -o DIR
   envelope help     [COMMAND]
   envelope version
 
@@ -60,7 +63,10 @@ which then exits with status 130 or 143.
 
 With no -k, encrypt uses the key alias/default of the embedded keystore
 ($ENVELOPE_HOME, default ~/.local/share/envelope), creating both on first
-use, and decrypt finds the keystore key the message names.
+use, and decrypt finds the keystore key the message names. Every command
+that opens the keystore takes --store STORE (a directory, sqlite:DIR or
+postgres://…; default $ENVELOPE_STORE) and the root key flags
+--root-key-file, --root-kms and --root-key-id (or ENVELOPE_PASSPHRASE).
 
 Run "envelope COMMAND --help" for a command's flags and examples.
 `
@@ -77,6 +83,12 @@ type cli struct {
 	kms *kmsConn
 	// kmsFlag is the --kms flag of the command, if it has one.
 	kmsFlag string
+	// store is where the keystore is and its root key source: the flags
+	// of the command, if it has them (store.go).
+	store storeFlags
+	// secrets are those of the stores the command named (a password in a
+	// URL): report scrubs them from what it prints.
+	secrets []string
 	// noClobber is the --no-clobber flag: outputs never replace a file.
 	noClobber bool
 }
@@ -172,6 +184,8 @@ func (c *cli) dispatch(args []string) error {
 		return c.serve(rest)
 	case "audit":
 		return c.audit(rest)
+	case "keystore":
+		return c.keystore(rest)
 	case "version", "--version":
 		if len(rest) > 0 {
 			return usageErrorf("version takes no arguments")

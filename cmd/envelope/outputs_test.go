@@ -56,7 +56,7 @@ func (e *procEnv) command(args ...string) *exec.Cmd {
 	}
 	cmd := exec.Command(path, args...)
 	cmd.Dir = e.dir
-	cmd.Env = append(filterEnv(os.Environ(), "ENVELOPE_HOME", "ENVELOPE_PASSPHRASE", "ENVELOPE_KMS", "GORACE"),
+	cmd.Env = append(filterEnv(os.Environ(), "ENVELOPE_HOME", "ENVELOPE_PASSPHRASE", "ENVELOPE_KMS", "ENVELOPE_STORE", "ENVELOPE_ROOT_KEY_FILE", "ENVELOPE_ROOT_KMS", "ENVELOPE_ROOT_KEY_ID", "GORACE"),
 		"ENVELOPE_HOME="+filepath.Join(e.dir, "envhome"), "GORACE=atexit_sleep_ms=0")
 	return cmd
 }

@@ -32,7 +32,7 @@ func TestReadmeQuickstart(t *testing.T) {
 	cmd := exec.Command("bash", "-c", cmdline)
 	cmd.Dir = "../.."
 	home := t.TempDir()
-	cmd.Env = append(filterEnv(os.Environ(), "ENVELOPE_HOME", "ENVELOPE_PASSPHRASE", "XDG_DATA_HOME"), "ENVELOPE_HOME="+home)
+	cmd.Env = append(filterEnv(os.Environ(), "ENVELOPE_HOME", "ENVELOPE_PASSPHRASE", "ENVELOPE_STORE", "ENVELOPE_ROOT_KEY_FILE", "ENVELOPE_ROOT_KMS", "ENVELOPE_ROOT_KEY_ID", "XDG_DATA_HOME"), "ENVELOPE_HOME="+home)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

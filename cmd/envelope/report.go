@@ -11,15 +11,16 @@ import (
 // errSilent is returned when the message was already printed.
 var errSilent = errors.New("")
 
-// report prints an error, and a hint when one helps, to stderr.
+// report prints an error, and a hint when one helps, to stderr, without
+// the secrets of the stores the command named.
 func (c *cli) report(err error) {
 	if errors.Is(err, errSilent) {
 		return
 	}
-	fmt.Fprintf(c.stderr, "envelope: %v\n", err)
+	fmt.Fprintf(c.stderr, "envelope: %s\n", c.redact(err.Error()))
 	var h *hintError
 	if errors.As(err, &h) {
-		fmt.Fprintf(c.stderr, "hint: %s\n", h.hint)
+		fmt.Fprintf(c.stderr, "hint: %s\n", c.redact(h.hint))
 	}
 }
 

@@ -51,6 +51,7 @@ func (c *cli) rewrap(args []string) error {
 	fs.StringVarP(&f.output, "output", "o", "", "write to `PATH` (may be FILE itself) instead of standard output, atomically")
 	fs.BoolVar(&f.noClobber, "no-clobber", false, "refuse to replace an existing output file (so not FILE itself)")
 	fs.StringVar(&c.kmsFlag, "kms", "", kmsFlagHelp)
+	c.store.register(fs)
 	if ok, err := c.parse(fs, args, rewrapHelp, keyFormsHelp); !ok {
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
-	"strings"
 	"syscall"
 	"time"
 
@@ -21,12 +20,21 @@ import (
 	"github.com/envelopekms/envelope/kms/keystore"
 )
 
-const serveHelp = `Usage: envelope serve [--addr HOST:PORT] [--store DIR] [--region R] [--account-id A]
+const serveHelp = `Usage: envelope serve [--addr HOST:PORT] [--store STORE] [--region R] [--account-id A]
                       [--tls-cert FILE --tls-key FILE] [--policy FILE] [--metrics-addr HOST:PORT] [flags]
 
 Serve the keystore over the AWS KMS API (AWS JSON 1.1, SigV4), so that AWS
 SDKs, the AWS CLI and the AWS Encryption SDK work against it with only the
 endpoint changed (endpoint_url, --endpoint-url, BaseEndpoint).
+
+Keystore: --store (default $ENVELOPE_STORE, else $ENVELOPE_HOME) is a
+keystore directory, sqlite:DIR or postgres://…, created on first start. Its
+root key comes from the source it was created with, given again at every
+start: root.key beside a keystore directory (the default), --root-key-file,
+ENVELOPE_PASSPHRASE, or an upstream KMS (--root-kms with --root-key-id) that
+unseals it. A root key that does not open the keystore, or another source,
+stops the server at start with an error that says so. A store that is not a
+directory needs --audit-log, and the root credentials in the environment.
 
 Authentication: every request must be signed (SigV4) for the server's region
 and service kms. The root principal's credentials come from
@@ -130,11 +138,11 @@ const maxRequestMemory = 4 << 30
 const DefaultAddr = "127.0.0.1:8500"
 
 func (c *cli) serve(args []string) error {
-	var addr, store, region, account, certFile, keyFile, policyFile, auditFile, logLevel, logFormat, metricsAddr string
+	var addr, region, account, certFile, keyFile, policyFile, auditFile, logLevel, logFormat, metricsAddr string
 	var insecure, auditSync bool
 	fs := c.newFlagSet("serve")
 	fs.StringVar(&addr, "addr", DefaultAddr, "listen on `HOST:PORT`")
-	fs.StringVar(&store, "store", "", "keystore `DIR` (or sqlite:DIR); default $ENVELOPE_HOME")
+	c.store.register(fs)
 	fs.StringVar(&region, "region", "", "`REGION` of the key ARNs and of request signatures (fixed when the keystore is created; default us-east-1)")
 	fs.StringVar(&account, "account-id", "", "`ACCOUNT` of the key ARNs (fixed when the keystore is created; default 111122223333)")
 	fs.StringVar(&certFile, "tls-cert", "", "serve HTTPS with this certificate `FILE` (PEM; with --tls-key)")
@@ -198,6 +206,13 @@ func (c *cli) serve(args []string) error {
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 		return usageErrorf("--log-level %q: want debug, info, warn or error", logLevel)
 	}
+	loc, err := c.location(c.store.store)
+	if err != nil {
+		return err
+	}
+	if loc.dir == "" && auditFile == "" {
+		return usageErrorf("--audit-log FILE is needed with a store that is not a keystore directory (%s)", loc.name)
+	}
 	var handler slog.Handler
 	switch logFormat {
 	case "text":
@@ -207,17 +222,9 @@ func (c *cli) serve(args []string) error {
 	default:
 		return usageErrorf("--log-format %q: want text or json", logFormat)
 	}
-	log := slog.New(handler)
+	// No secret of the store's URL reaches the logs.
+	log := slog.New(&redactingHandler{handler, c.secrets})
 
-	dir := strings.TrimPrefix(store, "sqlite:")
-	switch {
-	case strings.Contains(store, "://"):
-		return usageErrorf("--store %q: only a keystore directory (or sqlite:DIR) is supported", store)
-	case dir == "":
-		if dir, err = keystore.Dir(); err != nil {
-			return err
-		}
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if os.Getenv("GOGC") == "" {
@@ -233,25 +240,25 @@ func (c *cli) serve(args []string) error {
 		debug.SetMemoryLimit(memoryLimit(limits))
 	}
 	opts := keystore.Options{Service: kms.Options{Region: region, AccountID: account}}
-	if opts.Passphrase, err = passphrase(); err != nil {
+	if err := c.rootOptions(ctx, c.store.root, "", &opts); err != nil {
 		return err
 	}
-	ks, err := keystore.Open(ctx, dir, opts)
+	ks, err := c.openKeystore(ctx, loc, opts)
 	if err != nil {
 		if errors.Is(err, keystore.ErrIdentityMismatch) {
 			return &hintError{err, "leave out --region and --account-id, or serve another keystore (--store)"}
 		}
-		return fmt.Errorf("opening the keystore: %w", err)
+		return keystoreHint(err, loc, opts)
 	}
 	defer ks.Close()
 	if ks.Created {
-		log.Info("created a new keystore", "dir", dir)
+		log.Info("created a new keystore", "store", loc.name, "rootKey", string(ks.RootSource))
 	}
 	if ks.ReadOnly != nil {
-		log.Warn(fsProblem(ks.ReadOnly)+"; reading it only: requests that change keys fail", "dir", dir)
+		log.Warn(fsProblem(ks.ReadOnly)+"; reading it only: requests that change keys fail", "store", loc.name)
 	}
 
-	root, err := rootCredentials(dir, log)
+	root, err := rootCredentials(loc.dir, log)
 	if err != nil {
 		return err
 	}
@@ -263,15 +270,19 @@ func (c *cli) serve(args []string) error {
 		}
 		principals = pf.Principals
 	}
-	if auditFile == "" {
-		auditFile = filepath.Join(dir, "audit.log")
+	legacyAuditKey := "" // only a keystore directory had one
+	if loc.dir != "" {
+		legacyAuditKey = filepath.Join(loc.dir, keystore.AuditKeyFileName)
 	}
-	auditKey, migrated, err := ks.AuditKey(ctx, filepath.Join(dir, keystore.AuditKeyFileName))
+	if auditFile == "" {
+		auditFile = filepath.Join(loc.dir, "audit.log")
+	}
+	auditKey, migrated, err := ks.AuditKey(ctx, legacyAuditKey)
 	if err != nil {
 		return err
 	}
 	if migrated {
-		log.Info("moved the audit key into the keystore, sealed under its root key, and removed its file", "file", filepath.Join(dir, keystore.AuditKeyFileName))
+		log.Info("moved the audit key into the keystore, sealed under its root key, and removed its file", "file", legacyAuditKey)
 	}
 	audit, err := awsapi.OpenAuditLog(auditFile, awsapi.AuditOptions{Key: auditKey, Sync: auditSync, Marks: ks, Logger: log})
 	clear(auditKey)
@@ -326,7 +337,7 @@ func (c *cli) serve(args []string) error {
 	log.Info("connection limits", "maxConnections", limits.MaxConnections, "maxConnectionsPerSource", limits.MaxConnectionsPerSource,
 		"maxRequestMemory", limits.RequestMemory, "headerTimeout", headerTimeout)
 	log.Info("serving the AWS KMS API", "url", scheme+"://"+ln.Addr().String(), "region", ks.Region(), "account", ks.AccountID(),
-		"keystore", dir, "audit", auditFile, "principals", len(principals)+1, "insecureDev", insecure)
+		"store", loc.name, "rootKey", string(ks.RootSource), "audit", auditFile, "principals", len(principals)+1, "insecureDev", insecure)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -377,7 +388,8 @@ func isLoopback(host string) bool {
 }
 
 // rootCredentials returns the root principal's credentials: from the
-// environment, or from root-credentials.json in dir (made on first start).
+// environment, or from root-credentials.json in the keystore directory dir
+// (made on first start; a store that is not a directory has none).
 func rootCredentials(dir string, log *slog.Logger) (awsapi.RootCredentials, error) {
 	id, secret := os.Getenv("ENVELOPE_ROOT_ACCESS_KEY_ID"), os.Getenv("ENVELOPE_ROOT_SECRET_ACCESS_KEY")
 	switch {
@@ -385,6 +397,8 @@ func rootCredentials(dir string, log *slog.Logger) (awsapi.RootCredentials, erro
 		return awsapi.RootCredentials{AccessKeyID: id, SecretAccessKey: secret}, nil
 	case id != "" || secret != "":
 		return awsapi.RootCredentials{}, errors.New("set both ENVELOPE_ROOT_ACCESS_KEY_ID and ENVELOPE_ROOT_SECRET_ACCESS_KEY, or neither")
+	case dir == "":
+		return awsapi.RootCredentials{}, errors.New("set ENVELOPE_ROOT_ACCESS_KEY_ID and ENVELOPE_ROOT_SECRET_ACCESS_KEY: a store that is not a keystore directory has no root-credentials.json (give every server of the store the same)")
 	}
 	file := filepath.Join(dir, "root-credentials.json")
 	c, created, err := awsapi.LoadOrCreateRootCredentials(file)

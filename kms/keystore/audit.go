@@ -43,11 +43,15 @@ var ErrNoAuditKey = errors.New("keystore: no audit key stored yet")
 // a moved file.
 //
 // A legacyFile holding another key than the keystore's is left in place
-// and reported as an error: it belongs to another keystore's logs.
+// and reported as an error: it belongs to another keystore's logs. An empty
+// legacyFile names none.
 func (k *Keystore) AuditKey(ctx context.Context, legacyFile string) (key []byte, migrated bool, err error) {
-	fileKey, err := os.ReadFile(legacyFile)
+	var fileKey []byte
+	if legacyFile != "" {
+		fileKey, err = os.ReadFile(legacyFile)
+	}
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	case legacyFile == "" || errors.Is(err, fs.ErrNotExist):
 		fileKey = nil
 	case err != nil:
 		return nil, false, fmt.Errorf("keystore: reading the old audit key file: %v", err)
@@ -79,7 +83,7 @@ func (k *Keystore) AuditKey(ctx context.Context, legacyFile string) (key []byte,
 			return tx.PutMeta(metaAuditKey, sealed)
 		})
 		if err != nil {
-			err = fmt.Errorf("keystore: %s: the audit key: %w", k.Dir, err)
+			err = fmt.Errorf("keystore: %s: the audit key: %w", k.Name, err)
 		}
 	}
 	if err != nil {
@@ -88,7 +92,7 @@ func (k *Keystore) AuditKey(ctx context.Context, legacyFile string) (key []byte,
 	if fileKey != nil {
 		if !hmac.Equal(fileKey, key) {
 			clear(key)
-			return nil, false, fmt.Errorf("keystore: %s holds another audit key than keystore %s: it belongs to other logs; move it away, keeping it with them (\"envelope audit verify --key FILE LOG\" checks them)", legacyFile, k.Dir)
+			return nil, false, fmt.Errorf("keystore: %s holds another audit key than keystore %s: it belongs to other logs; move it away, keeping it with them (\"envelope audit verify --key FILE LOG\" checks them)", legacyFile, k.Name)
 		}
 		if err := os.Remove(legacyFile); err != nil {
 			return nil, false, fmt.Errorf("keystore: removing the old audit key file once moved into the keystore: %v", err)
@@ -119,7 +123,7 @@ func (k *Keystore) StoredAuditKey(ctx context.Context) ([]byte, error) {
 	case errors.Is(err, ErrNoAuditKey):
 		return nil, err
 	case err != nil:
-		return nil, fmt.Errorf("keystore: %s: the audit key: %w", k.Dir, err)
+		return nil, fmt.Errorf("keystore: %s: the audit key: %w", k.Name, err)
 	}
 	return key, nil
 }

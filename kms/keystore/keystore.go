@@ -1,51 +1,67 @@
-// Package keystore opens envelope's embedded keystore: one directory
-// ($ENVELOPE_HOME, by default ~/.local/share/envelope) holding a SQLite
-// file of keys whose material is sealed under a root key. It is created on
-// first use, so that a new user's first command works.
+// Package keystore opens envelope's keystore: the KMS service over a
+// [kms.Store] whose key material is sealed under a root key. The embedded
+// keystore is one directory ($ENVELOPE_HOME, by default
+// ~/.local/share/envelope) holding a SQLite file ([Open]); any other store
+// (PostgreSQL, for several servers) is opened with [OpenStore]. A keystore
+// is created on first use, so that a new user's first command works.
 //
-// The root key comes from one of two sources, chosen when the keystore is
-// created:
-//   - a file, root.key, made beside the keystore with mode 0600 (default);
-//   - a passphrase, stretched with Argon2id (64 MiB, 3 passes) over a salt
-//     kept in the keystore.
+// # Root key
 //
-// A missing root key file or a wrong passphrase is an error; a new keystore
-// is never created over an existing one. Processes that open a new keystore
-// at once create it once, under a file lock (keystore.lock); a keystore on a
-// full disk or a read-only file system is opened for reading (see [Open]).
+// The root key comes from one source, chosen when the keystore is created
+// and recorded in it ([RootSource]):
+//   - a file, root.key, made beside a SQLite keystore with mode 0600 (the
+//     default for a keystore directory);
+//   - a root key file kept apart ([Options.RootKeyFile]): 32 bytes that
+//     only their owner may read;
+//   - a passphrase ([Options.Passphrase]), stretched with Argon2id (64 MiB,
+//     3 passes) over a salt kept in the keystore;
+//   - an upstream KMS ([Options.RootKMS]: AWS KMS, or another envelope
+//     server), which seals it: the keystore keeps only the root key
+//     encrypted by the upstream, and has it decrypted at every open.
+//
+// Every open must give the source the keystore was created with (a root key
+// file may stand in for root.key): another source is refused with a
+// [*RootSourceError], and a root key that is not the keystore's with
+// [kms.ErrWrongRootKey], before anything is read or written with it. A
+// missing root key file is an error; a new keystore is never created over
+// an existing one.
+//
+// # Creation
+//
+// Processes that open a new keystore at once create it once, under the
+// store's creation lock ([kms.CreationLocker]: a file lock, keystore.lock,
+// beside a SQLite keystore); a keystore on a full disk or a read-only file
+// system is opened for reading (see [Open]).
 package keystore
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
+	"time"
 
-	"golang.org/x/crypto/argon2"
-
-	"github.com/envelopekms/envelope/internal/durable"
 	"github.com/envelopekms/envelope/kms"
 	"github.com/envelopekms/envelope/kms/store/sqlite"
 )
 
-// File names inside the keystore directory.
+// File names inside a keystore directory.
 const (
 	DBName      = "keystore.db"
 	RootKeyName = "root.key"
 	// LockName is the file whose lock makes a keystore's creation one
 	// step (see Open). It is empty, and never removed.
-	LockName = "keystore.lock"
+	LockName = sqlite.LockName
 )
 
 // Keystore meta names.
 const (
-	metaRootSource = "root-source" // "file" or "passphrase"
-	metaRootKDF    = "root-kdf"
+	metaRootSource = "root-source"  // a RootSource
+	metaRootKDF    = "root-kdf"     // the passphrase's parameters
+	metaRootKMS    = "root-kms"     // the root key sealed by an upstream KMS
 	metaIdentity   = "arn-identity" // region and account of the key ARNs
 )
 
@@ -65,12 +81,23 @@ func Dir() (string, error) {
 	return filepath.Join(home, ".local", "share", "envelope"), nil
 }
 
-// Options configure Open.
+// Options configure Open and OpenStore.
 type Options struct {
-	// Passphrase, when not nil, derives the root key of a new keystore
-	// (and is required to open a keystore created that way). A keystore
-	// created with a root key file ignores it.
+	// The root key source: at most one of RootKeyFile, Passphrase and
+	// RootKMS. A new keystore is created with the one given, or with a new
+	// root.key beside a SQLite keystore when none is; a keystore that
+	// exists must be given the source it was created with (a root key file
+	// may stand in for its root.key), else Open fails with a
+	// [*RootSourceError] (or [ErrPassphraseRequired]).
+	//
+	// RootKeyFile names a file holding the 32-byte root key, which only
+	// its owner may read or write (mode 0600); it is never made here. A
+	// new keystore takes the key it holds.
+	RootKeyFile string
+	// Passphrase, when not nil, derives the root key.
 	Passphrase []byte
+	// RootKMS, when not nil, is an upstream KMS that seals the root key.
+	RootKMS *RootKMS
 	// MustExist makes Open fail with ErrNoKeystore instead of creating a
 	// keystore (for reading, which can find nothing in a new one).
 	MustExist bool
@@ -92,11 +119,36 @@ type Options struct {
 // keystore yet.
 var ErrNoKeystore = errors.New("no keystore here yet")
 
-// Keystore is an open embedded keystore: the KMS service over it.
+// ErrPassphraseRequired means the keystore was created with a passphrase and
+// none was given.
+var ErrPassphraseRequired = errors.New("this keystore is protected by a passphrase; set ENVELOPE_PASSPHRASE")
+
+// Target is a store to open a keystore on ([OpenStore]) or to copy one into
+// ([Copy]).
+type Target struct {
+	// Store holds the keystore. A keystore can be created on it only if it
+	// implements [kms.CreationLocker].
+	Store kms.Store
+	// Name is how messages name the keystore: its directory, or its URL
+	// without secrets.
+	Name string
+	// Dir is the directory of a SQLite keystore, where its root key file
+	// root.key is made when no root key source is given; "" for other
+	// stores.
+	Dir string
+}
+
+// Keystore is an open keystore: the KMS service over it.
 type Keystore struct {
 	*kms.Service
-	// Dir is the keystore directory.
+	// Dir is the keystore directory of a SQLite keystore, "" for other
+	// stores.
 	Dir string
+	// Name is how messages name the keystore (Target.Name; for Open, the
+	// directory).
+	Name string
+	// RootSource is where its root key comes from.
+	RootSource RootSource
 	// Created reports whether this Open created the keystore. When
 	// several processes open a new keystore at once, exactly one of them
 	// creates it (and sees Created); the others open what it made.
@@ -112,44 +164,31 @@ type Keystore struct {
 	// sqlite.ErrReadOnly, and sqlite.ErrDiskFull or sqlite.ErrReadOnlyFS
 	// when the file system shows which ([sqlite.Store.ReadOnly]).
 	ReadOnly error
-	store    *sqlite.Store
+	store    kms.Store
 	root     kms.RootKey // seals the audit key and marks (audit.go)
 }
 
-// Close closes the keystore.
+// Close closes the keystore and its store.
 func (k *Keystore) Close() error { return k.store.Close() }
 
-// kdfParams describe how a passphrase becomes the root key.
-type kdfParams struct {
-	Alg     string `json:"alg"` // "argon2id"
-	Time    uint32 `json:"time"`
-	Memory  uint32 `json:"memoryKiB"`
-	Threads uint8  `json:"threads"`
-	Salt    []byte `json:"salt"`
-}
-
-var defaultKDF = kdfParams{Alg: "argon2id", Time: 3, Memory: 64 << 10, Threads: 4}
-
-// ErrPassphraseRequired means the keystore was created with a passphrase and
-// none was given.
-var ErrPassphraseRequired = errors.New("this keystore is protected by a passphrase; set ENVELOPE_PASSPHRASE")
-
-// Open opens the keystore in dir, creating it on first use.
+// Open opens the SQLite keystore in dir, creating it on first use.
 //
 // # Creation
 //
 // A keystore is complete once its root key check (see [kms.New]) is
-// stored, and the check is stored last: after the root key file (or the
-// passphrase's salt) and the ARN identity, in the step that creates the
+// stored, and the check is stored last: after the root key's record (the
+// root key file itself, the passphrase's salt, or the root key sealed by
+// the upstream KMS) and the ARN identity, in the step that creates the
 // keystore — with the key of Options.DefaultAlias, when given. That step
-// runs under an exclusive lock on the file keystore.lock in dir, so that
-// processes opening a new keystore at once create it once: the first to
-// take the lock creates it, the others wait for the lock and then open what
-// it made. A creation interrupted by a crash leaves no root key check and
-// nothing sealed, and the next Open creates the keystore again.
+// runs under the store's exclusive creation lock (for a directory, a file
+// lock on keystore.lock in it), so that processes opening a new keystore at
+// once create it once: the first to take the lock creates it, the others
+// wait for the lock and then open what it made. A creation interrupted by a
+// crash leaves no root key check and nothing sealed, and the next Open
+// creates the keystore again.
 //
 // A complete keystore is opened without that lock: readers, writers and
-// servers do not wait for one another (beyond SQLite's own locks).
+// servers do not wait for one another (beyond the store's own locks).
 //
 // # Full disks and read-only file systems
 //
@@ -167,14 +206,14 @@ func Open(ctx context.Context, dir string, opts Options) (*Keystore, error) {
 			return nil, fmt.Errorf("keystore: %v", err)
 		}
 	}
-	store, err := openStore(dbPath)
+	store, err := openSQLite(dbPath)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && opts.MustExist {
 			return nil, noKeystore(dir)
 		}
 		return nil, fmt.Errorf("keystore: %w", err)
 	}
-	ks, err := open(ctx, store, dir, opts)
+	ks, err := open(ctx, Target{Store: store, Name: dir, Dir: dir}, opts)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -182,13 +221,23 @@ func Open(ctx context.Context, dir string, opts Options) (*Keystore, error) {
 	return ks, nil
 }
 
-func noKeystore(dir string) error {
-	return fmt.Errorf("%w: %s (it is created by the first \"envelope encrypt\" or \"envelope keys create\")", ErrNoKeystore, dir)
+// OpenStore opens the keystore on t, creating it on first use, as [Open]
+// does for a directory; t.Store must implement [kms.CreationLocker] for the
+// keystore to be created. The keystore owns t.Store once OpenStore
+// succeeds (Close closes it); when OpenStore fails, the caller closes it.
+// Without t.Dir, a new keystore needs a root key source in opts
+// ([ErrNoRootSource]).
+func OpenStore(ctx context.Context, t Target, opts Options) (*Keystore, error) {
+	return open(ctx, t, opts)
 }
 
-// openStore opens the keystore's database for writing, or for reading
+func noKeystore(name string) error {
+	return fmt.Errorf("%w: %s (it is created by the first \"envelope encrypt\" or \"envelope keys create\")", ErrNoKeystore, name)
+}
+
+// openSQLite opens the keystore's database for writing, or for reading
 // when the disk is full or the file system read-only.
-func openStore(dbPath string) (*sqlite.Store, error) {
+func openSQLite(dbPath string) (*sqlite.Store, error) {
 	store, err := sqlite.Open(dbPath)
 	if err == nil || !errors.Is(err, sqlite.ErrDiskFull) && !errors.Is(err, sqlite.ErrReadOnlyFS) {
 		return store, err
@@ -203,11 +252,21 @@ func openStore(dbPath string) (*sqlite.Store, error) {
 	return store, nil
 }
 
+// readOnly returns the error a store's writes fail with when it was opened
+// for reading only ([sqlite.Store.ReadOnly]), else nil.
+func readOnly(store kms.Store) error {
+	if ro, ok := store.(interface{ ReadOnly() error }); ok {
+		return ro.ReadOnly()
+	}
+	return nil
+}
+
 // state is what a keystore's meta records say about it.
 type state struct {
 	complete bool // the root key check is stored
 	source   string
 	kdf      []byte
+	kms      []byte
 	identity []byte
 }
 
@@ -236,53 +295,85 @@ func readState(ctx context.Context, store kms.Store) (state, error) {
 		if st.kdf, err = get(metaRootKDF); err != nil {
 			return err
 		}
+		if st.kms, err = get(metaRootKMS); err != nil {
+			return err
+		}
 		st.identity, err = get(metaIdentity)
 		return err
 	})
 	return st, err
 }
 
-// open opens the keystore over store (see Open): as it is when complete,
-// else under the creation lock, creating it when it is still not complete
-// there and opts allow.
-func open(ctx context.Context, store *sqlite.Store, dir string, opts Options) (*Keystore, error) {
-	st, err := readState(ctx, store)
-	if err != nil {
-		return nil, fmt.Errorf("keystore: %s: %w", dir, err)
+// lockWait bounds how long Open waits for another process creating the
+// keystore; creating one takes well under a second (a few with an upstream
+// KMS).
+const lockWait = 2 * time.Minute
+
+// lockCreation takes t's creation lock (see [kms.CreationLocker]),
+// waiting at most lockWait.
+func lockCreation(ctx context.Context, t Target, shared bool) (unlock func(), err error) {
+	l, ok := t.Store.(kms.CreationLocker)
+	if !ok {
+		return nil, errors.New("the store has no creation lock, so no keystore can be created on it")
 	}
-	ks := &Keystore{Dir: dir, ReadOnly: store.ReadOnly(), store: store}
+	wait, cancel := context.WithTimeout(ctx, lockWait)
+	defer cancel()
+	unlock, err = l.LockCreation(wait, shared)
+	switch {
+	case err == nil:
+		return unlock, nil
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case wait.Err() != nil:
+		return nil, fmt.Errorf("another process has been creating the keystore for %v (it holds the store's creation lock); if it is stuck, stop it", lockWait)
+	}
+	return nil, err
+}
+
+// open opens the keystore on t (see Open): as it is when complete, else
+// under the creation lock, creating it when it is still not complete there
+// and opts allow.
+func open(ctx context.Context, t Target, opts Options) (*Keystore, error) {
+	if _, err := opts.given(); err != nil {
+		return nil, fmt.Errorf("keystore: %w", err)
+	}
+	st, err := readState(ctx, t.Store)
+	if err != nil {
+		return nil, fmt.Errorf("keystore: %s: %w", t.Name, err)
+	}
+	ks := &Keystore{Dir: t.Dir, Name: t.Name, ReadOnly: readOnly(t.Store), store: t.Store}
 	if !st.complete {
 		// Not created yet, or being created: wait for whoever may be
 		// creating it, and look again.
-		unlock, err := lock(ctx, dir, opts.MustExist || ks.ReadOnly != nil)
+		unlock, err := lockCreation(ctx, t, opts.MustExist || ks.ReadOnly != nil)
 		if err != nil {
-			return nil, fmt.Errorf("keystore: %s: %w", dir, err)
+			return nil, fmt.Errorf("keystore: %s: %w", t.Name, err)
 		}
 		defer unlock()
-		if st, err = readState(ctx, store); err != nil {
-			return nil, fmt.Errorf("keystore: %s: %w", dir, err)
+		if st, err = readState(ctx, t.Store); err != nil {
+			return nil, fmt.Errorf("keystore: %s: %w", t.Name, err)
 		}
 		switch {
 		case st.complete:
 		case opts.MustExist:
-			return nil, noKeystore(dir)
+			return nil, noKeystore(t.Name)
 		case ks.ReadOnly != nil:
-			return nil, fmt.Errorf("keystore: %s cannot be created: %w", dir, ks.ReadOnly)
+			return nil, fmt.Errorf("keystore: %s cannot be created: %w", t.Name, ks.ReadOnly)
 		default:
-			if ks.Service, ks.root, err = create(ctx, store, dir, opts); err != nil {
+			if err := ks.create(ctx, t, opts); err != nil {
 				return nil, err
 			}
 			ks.Created = true
 		}
 	}
 	if ks.Service == nil {
-		if ks.Service, ks.root, err = openComplete(ctx, store, dir, st, opts); err != nil {
+		if err := ks.openComplete(ctx, t, st, opts); err != nil {
 			return nil, err
 		}
 	}
 	if opts.DefaultAlias != "" {
 		if ks.DefaultKey, ks.CreatedDefaultKey, err = defaultKey(ctx, ks.Service, opts); err != nil {
-			return nil, fmt.Errorf("keystore: %s: %s: %w", dir, opts.DefaultAlias, err)
+			return nil, fmt.Errorf("keystore: %s: %s: %w", t.Name, opts.DefaultAlias, err)
 		}
 	}
 	return ks, nil
@@ -290,107 +381,59 @@ func open(ctx context.Context, store *sqlite.Store, dir string, opts Options) (*
 
 // openComplete opens a complete keystore: its root key, its ARN identity,
 // and the service, which checks the root key.
-func openComplete(ctx context.Context, store *sqlite.Store, dir string, st state, opts Options) (*kms.Service, kms.RootKey, error) {
-	var root kms.RootKey
-	var err error
-	switch st.source {
-	case "file":
-		root, err = readRootKey(filepath.Join(dir, RootKeyName))
-	case "passphrase":
-		if opts.Passphrase == nil {
-			return nil, nil, ErrPassphraseRequired
-		}
-		var params kdfParams
-		if st.kdf == nil {
-			return nil, nil, fmt.Errorf("keystore: %s: passphrase parameters missing", dir)
-		}
-		if err := json.Unmarshal(st.kdf, &params); err != nil {
-			return nil, nil, fmt.Errorf("keystore: %s: damaged passphrase parameters: %v", dir, err)
-		}
-		root, err = passphraseRootKey(opts.Passphrase, params)
-		if err != nil {
-			err = fmt.Errorf("%s: %w", dir, err)
-		}
-	case "":
-		return nil, nil, fmt.Errorf("keystore: %s: holds a root key check but no root key source; refusing to guess", dir)
-	default:
-		return nil, nil, fmt.Errorf("keystore: %s: unknown root key source %q", dir, st.source)
-	}
+func (ks *Keystore) openComplete(ctx context.Context, t Target, st state, opts Options) error {
+	root, err := openRoot(ctx, t, st, opts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("keystore: %w", err)
+		return err
 	}
-	if opts.Service, err = identity(ctx, store, st.identity, opts.Service); err != nil {
-		return nil, nil, fmt.Errorf("keystore: %s: %w", dir, err)
+	if opts.Service, err = identity(ctx, t.Store, st.identity, opts.Service); err != nil {
+		return fmt.Errorf("keystore: %s: %w", t.Name, err)
 	}
 	// New only reads here (the check exists): it works on a read-only
 	// store too.
-	svc, err := kms.New(ctx, store, root, opts.Service)
+	svc, err := kms.New(ctx, t.Store, root, opts.Service)
 	if err != nil {
 		if errors.Is(err, kms.ErrWrongRootKey) {
-			return nil, nil, fmt.Errorf("keystore: %s: %w", dir, err)
+			return fmt.Errorf("keystore: %s: %w", t.Name, err)
 		}
-		return nil, nil, fmt.Errorf("keystore: %s: %v", dir, err)
+		return fmt.Errorf("keystore: %s: %v", t.Name, err)
 	}
-	return svc, root, nil
+	ks.Service, ks.root, ks.RootSource = svc, root, RootSource(st.source)
+	return nil
 }
 
-// create creates the keystore, holding the creation lock: the root key
-// (file, or the passphrase's salt), the ARN identity and the root key check,
-// which comes last and marks the keystore complete, then the default key.
-// Whatever an interrupted creation left is replaced: nothing was sealed
-// under its root key.
-func create(ctx context.Context, store *sqlite.Store, dir string, opts Options) (*kms.Service, kms.RootKey, error) {
-	var root kms.RootKey
-	var err error
-	source, params := "file", kdfParams{}
-	if opts.Passphrase != nil {
-		source, params = "passphrase", defaultKDF
-		params.Salt = make([]byte, 32)
-		rand.Read(params.Salt)
-		root, err = passphraseRootKey(opts.Passphrase, params)
-	} else {
-		root, err = newRootKeyFile(dir)
-	}
+// create creates the keystore, holding the creation lock: the root key (a
+// new root.key, or the record of the source opts give), the ARN identity
+// and the root key check, which comes last and marks the keystore complete,
+// then the default key. Whatever an interrupted creation left is replaced:
+// nothing was sealed under its root key.
+func (ks *Keystore) create(ctx context.Context, t Target, opts Options) error {
+	root, err := makeRoot(ctx, t, opts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("keystore: creating %s: %w", dir, err)
+		return fmt.Errorf("keystore: creating %s: %w", t.Name, err)
 	}
-	id := arnIdentity{Region: opts.Service.Region, AccountID: opts.Service.AccountID}
-	if id.Region == "" {
-		id.Region = kms.DefaultRegion
-	}
-	if id.AccountID == "" {
-		id.AccountID = kms.DefaultAccountID
-	}
+	id := newIdentity(opts.Service)
 	opts.Service.Region, opts.Service.AccountID = id.Region, id.AccountID
-	err = store.Update(ctx, func(tx kms.Tx) error {
+	err = t.Store.Update(ctx, func(tx kms.Tx) error {
 		if keys, err := tx.ListKeys("", 1); err != nil {
 			return err
 		} else if len(keys) > 0 {
 			return errors.New("holds keys but no root key check; refusing to guess")
 		}
-		if source == "passphrase" {
-			p, err := json.Marshal(params)
-			if err != nil {
-				return err
-			}
-			if err := tx.PutMeta(metaRootKDF, p); err != nil {
-				return err
-			}
-		}
-		if err := tx.PutMeta(metaRootSource, []byte(source)); err != nil {
+		if err := root.record(tx); err != nil {
 			return err
 		}
-		b, _ := json.Marshal(id)
-		return tx.PutMeta(metaIdentity, b)
+		return id.record(tx)
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("keystore: creating %s: %w", dir, err)
+		return fmt.Errorf("keystore: creating %s: %w", t.Name, err)
 	}
-	svc, err := kms.New(ctx, store, root, opts.Service) // stores the check
+	svc, err := kms.New(ctx, t.Store, root.key, opts.Service) // stores the check
 	if err != nil {
-		return nil, nil, fmt.Errorf("keystore: creating %s: %w", dir, err)
+		return fmt.Errorf("keystore: creating %s: %w", t.Name, err)
 	}
-	return svc, root, nil
+	ks.Service, ks.root, ks.RootSource = svc, root.key, root.source
+	return nil
 }
 
 // defaultKey returns the key opts.DefaultAlias names, creating it (with its
@@ -424,6 +467,25 @@ type arnIdentity struct {
 	AccountID string `json:"accountId"`
 }
 
+// newIdentity returns the identity of a new keystore: opts's, or the
+// defaults.
+func newIdentity(opts kms.Options) arnIdentity {
+	id := arnIdentity{Region: opts.Region, AccountID: opts.AccountID}
+	if id.Region == "" {
+		id.Region = kms.DefaultRegion
+	}
+	if id.AccountID == "" {
+		id.AccountID = kms.DefaultAccountID
+	}
+	return id
+}
+
+// record stores the identity in tx.
+func (id arnIdentity) record(tx kms.Tx) error {
+	b, _ := json.Marshal(id)
+	return tx.PutMeta(metaIdentity, b)
+}
+
 // ErrIdentityMismatch means Open was asked for another region or account
 // than the keystore's ARNs carry.
 var ErrIdentityMismatch = errors.New("the keystore's key ARNs belong to another region or account")
@@ -432,25 +494,18 @@ var ErrIdentityMismatch = errors.New("the keystore's key ARNs belong to another 
 // recorded (b) when the keystore was created; later opens must agree or
 // leave them empty. A keystore made before identities were recorded gets
 // one now (from opts, or the defaults), unless it is read-only.
-func identity(ctx context.Context, store *sqlite.Store, b []byte, opts kms.Options) (kms.Options, error) {
+func identity(ctx context.Context, store kms.Store, b []byte, opts kms.Options) (kms.Options, error) {
 	if b == nil {
-		id := arnIdentity{Region: opts.Region, AccountID: opts.AccountID}
-		if id.Region == "" {
-			id.Region = kms.DefaultRegion
-		}
-		if id.AccountID == "" {
-			id.AccountID = kms.DefaultAccountID
-		}
+		id := newIdentity(opts)
 		opts.Region, opts.AccountID = id.Region, id.AccountID
-		if store.ReadOnly() != nil {
+		if readOnly(store) != nil {
 			return opts, nil
 		}
 		err := store.Update(ctx, func(tx kms.Tx) error {
 			if _, err := tx.GetMeta(metaIdentity); !errors.Is(err, kms.ErrNoRecord) {
 				return err // recorded meanwhile: the next Open checks it
 			}
-			b, _ := json.Marshal(id)
-			return tx.PutMeta(metaIdentity, b)
+			return id.record(tx)
 		})
 		return opts, err
 	}
@@ -463,88 +518,4 @@ func identity(ctx context.Context, store *sqlite.Store, b []byte, opts kms.Optio
 	}
 	opts.Region, opts.AccountID = id.Region, id.AccountID
 	return opts, nil
-}
-
-// passphraseRootKey derives the root key from a passphrase.
-func passphraseRootKey(passphrase []byte, params kdfParams) (kms.RootKey, error) {
-	if params.Alg != "argon2id" || len(params.Salt) < 16 || params.Memory == 0 || params.Time == 0 || params.Threads == 0 {
-		return nil, fmt.Errorf("unsupported passphrase parameters (%q, %d-byte salt, memory %d KiB, time %d, threads %d)", params.Alg, len(params.Salt), params.Memory, params.Time, params.Threads)
-	}
-	key := argon2.IDKey(passphrase, params.Salt, params.Time, params.Memory, params.Threads, 32)
-	defer clear(key)
-	return kms.NewAESRootKey(key)
-}
-
-// readRootKey reads the root key file of a complete keystore. A missing
-// file is an error, never a reason to make a new root key.
-func readRootKey(path string) (kms.RootKey, error) {
-	key, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("the root key file %s is missing; without it no key in the keystore can be used (restore it from a backup)", path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading root key %s: %v", path, err)
-	}
-	defer clear(key)
-	if len(key) != 32 {
-		return nil, fmt.Errorf("root key %s is %d bytes, want 32 (a damaged or foreign file)", path, len(key))
-	}
-	return kms.NewAESRootKey(key)
-}
-
-// newRootKeyFile returns the root key of a keystore being created (the
-// caller holds the creation lock): root.key if it holds 32 bytes (left by
-// an interrupted creation, or put there on purpose), else a new one,
-// written atomically under a name of its own and renamed into place, so
-// that no partial key is ever seen as root.key.
-func newRootKeyFile(dir string) (kms.RootKey, error) {
-	path := filepath.Join(dir, RootKeyName)
-	removeStaleTemps(dir)
-	key, err := os.ReadFile(path)
-	if err == nil && len(key) == 32 {
-		defer clear(key)
-		return kms.NewAESRootKey(key)
-	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("reading root key %s: %v", path, err)
-	}
-	clear(key)
-	key = make([]byte, 32)
-	defer clear(key)
-	rand.Read(key)
-	suffix := make([]byte, 8)
-	rand.Read(suffix)
-	tmp := fmt.Sprintf("%s.%x%s", path, suffix, tempSuffix)
-	err = durable.WriteNew(tmp, key, 0o600)
-	if durable.CreateFailed(err) {
-		return nil, fmt.Errorf("creating root key %s: %v", path, err)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return nil, fmt.Errorf("writing root key %s: %v", path, err)
-	}
-	if err := durable.SyncDir(dir); err != nil {
-		return nil, fmt.Errorf("writing root key %s: sync directory: %v", path, err)
-	}
-	return kms.NewAESRootKey(key)
-}
-
-// tempSuffix ends the names of root keys being written.
-const tempSuffix = ".tmp"
-
-// removeStaleTemps removes the temporary root key files of creations that
-// were interrupted (root.key.*.tmp, and root.key.tmp of earlier versions):
-// the caller holds the creation lock, so no other process is writing one,
-// and nothing was sealed under the keys they hold.
-func removeStaleTemps(dir string) {
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		n := e.Name()
-		if e.Type().IsRegular() && strings.HasPrefix(n, RootKeyName+".") && strings.HasSuffix(n, tempSuffix) {
-			os.Remove(filepath.Join(dir, n))
-		}
-	}
 }

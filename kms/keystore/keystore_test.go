@@ -95,10 +95,16 @@ func TestOpenCreatesThenReuses(t *testing.T) {
 	if again, _ := os.ReadFile(filepath.Join(dir, keystore.RootKeyName)); !bytes.Equal(again, root) {
 		t.Error("reopening changed root.key")
 	}
-	// A passphrase given to a root-key-file keystore is ignored.
-	ks = open(t, dir, keystore.Options{Passphrase: []byte("ignored")})
-	check(t, ks, id, blob)
-	closeKS(t, ks)
+	// A passphrase given to a root-key-file keystore is refused: it is not
+	// what protects the keystore.
+	ks, err = keystore.Open(t.Context(), dir, keystore.Options{Passphrase: []byte("not its root key")})
+	var se *keystore.RootSourceError
+	if !errors.As(err, &se) || se.Created != keystore.SourceRootFile || se.Given != keystore.SourcePassphrase {
+		if err == nil {
+			ks.Close()
+		}
+		t.Fatalf("keystore.Open(passphrase) of a root.key keystore err = %v, want a *RootSourceError (created with root.key, given a passphrase)", err)
+	}
 }
 
 func TestOpenServiceOptions(t *testing.T) {
