@@ -22,6 +22,7 @@ import (
 
 	"github.com/envelopekms/envelope/kms"
 	"github.com/envelopekms/envelope/kms/keystore"
+	"github.com/envelopekms/envelope/kms/store/postgres"
 	"github.com/envelopekms/envelope/kms/store/sqlite"
 )
 
@@ -121,20 +122,19 @@ func (c *cli) parseStore(origin, v string) (storeLoc, error) {
 
 // openStore opens the store of a location that is not a SQLite keystore
 // directory (those are opened by keystore.Open, which reads a keystore on a
-// full or read-only disk too). Each other kind of store this build serves
-// opens in its case here; the PostgreSQL store (kms/store/postgres) is the
-// one line
-//
-//	return postgres.Open(ctx, loc.url)
-//
-// in the case storePostgres. Its errors are scrubbed of the URL's secrets
+// full or read-only disk too): a PostgreSQL database. Its errors name the
+// store by its redacted URL, and are scrubbed of the URL's secrets again
 // when reported (cli.redact).
 func (c *cli) openStore(ctx context.Context, loc storeLoc) (kms.Store, error) {
 	switch loc.kind {
 	case storePostgres:
+		st, err := postgres.Open(ctx, loc.url)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
 	}
-	return nil, &hintError{fmt.Errorf("store %s: this build serves stores of kind %s only", loc.name, storeSQLite),
-		"give a keystore directory (or sqlite:DIR) with --store or ENVELOPE_STORE"}
+	return nil, fmt.Errorf("store %s: unknown kind of store %q", loc.name, loc.kind)
 }
 
 // openKeystore opens the keystore at loc.

@@ -63,6 +63,7 @@ func (k *Keystore) AuditKey(ctx context.Context, legacyFile string) (key []byte,
 	key, err = k.StoredAuditKey(ctx)
 	if errors.Is(err, ErrNoAuditKey) {
 		err = k.store.Update(ctx, func(tx kms.Tx) error {
+			key, migrated = nil, false // a store may run fn more than once
 			sealed, err := tx.GetMeta(metaAuditKey)
 			if err == nil { // another process was first
 				key, err = k.openAuditKey(sealed)
