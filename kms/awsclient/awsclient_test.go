@@ -324,6 +324,7 @@ func TestResponseDecoding(t *testing.T) {
 			KeyUsage:     "ENCRYPT_DECRYPT", KeyState: "PendingDeletion", Origin: "AWS_KMS", KeyManager: "CUSTOMER",
 			CustomerMasterKeySpec: "SYMMETRIC_DEFAULT", KeySpec: "FUTURE_KEY_SPEC",
 			EncryptionAlgorithms:        []string{"SYMMETRIC_DEFAULT"},
+			SigningAlgorithms:           []string{"ECDSA_SHA_256"},
 			PendingDeletionWindowInDays: aws.Int32(7),
 		}
 		if !reflect.DeepEqual(out.KeyMetadata, want) {
