@@ -30,7 +30,7 @@ var _ kms.API = (*awsclient.Client)(nil)
 
 // isolate keeps the developer's AWS configuration (environment, shared
 // files, instance metadata) out of a test.
-func isolate(t *testing.T) {
+func isolate(t testing.TB) {
 	t.Helper()
 	dir := t.TempDir()
 	for _, k := range []string{
