@@ -61,8 +61,8 @@ type signInput struct {
 }
 
 // DefaultMessageType returns the MessageType a signing algorithm takes
-// when none is given, and whether it takes RAW at all (Ed25519ph takes
-// only DIGEST).
+// first: RAW, but DIGEST for Ed25519ph, which takes no other (RAW for an
+// algorithm it does not know).
 func DefaultMessageType(alg string) string {
 	if a := signingAlgorithms[alg]; a != nil {
 		return a.messageTypes[0]

@@ -176,10 +176,10 @@ func TestSignVerifyEverySpec(t *testing.T) {
 						// Verify with every message type the algorithm takes:
 						// a message and its digest (or μ) are the same.
 						for _, vt := range messageTypes(alg) {
-							v, err := e.svc.Verify(ctx, &kms.VerifyInput{KeyId: "alias/none-" + alg, Message: messageAs(t, alg, vt, pk.PublicKey, message),
+							_, err := e.svc.Verify(ctx, &kms.VerifyInput{KeyId: "alias/none-" + alg, Message: messageAs(t, alg, vt, pk.PublicKey, message),
 								MessageType: vt, Signature: out.Signature, SigningAlgorithm: alg})
 							wantCode(t, "Verify through an alias that does not exist", err, kms.CodeNotFound)
-							v, err = e.svc.Verify(ctx, &kms.VerifyInput{KeyId: m.KeyId, Message: messageAs(t, alg, vt, pk.PublicKey, message),
+							v, err := e.svc.Verify(ctx, &kms.VerifyInput{KeyId: m.KeyId, Message: messageAs(t, alg, vt, pk.PublicKey, message),
 								MessageType: vt, Signature: out.Signature, SigningAlgorithm: alg})
 							if err != nil || !v.SignatureValid || v.KeyId != m.Arn || v.SigningAlgorithm != alg {
 								t.Errorf("Verify(%s) = %+v, %v; want valid", vt, v, err)
