@@ -135,6 +135,7 @@ func verifyOffline(t testing.TB, spec, alg string, spki, message, sig []byte) bo
 // the algorithm takes, and offline with the public key; the refusals are
 // AWS's.
 func TestSignVerifyEverySpec(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := t.Context()
 	message := []byte("envelope signs this message")
@@ -300,6 +301,7 @@ func TestSignRefusals(t *testing.T) {
 // ENCRYPT_DECRYPT), UnsupportedOperationException for the specs this KMS
 // does not have (SM2, China Regions only; ML-KEM).
 func TestCreateKeySpecUsage(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := t.Context()
 	allowed := map[string][]string{
@@ -366,6 +368,7 @@ func TestCreateKeySpecUsage(t *testing.T) {
 // the SPKI returned, and which the ciphertext decrypts to; SM2 and ML-KEM
 // are refused clearly.
 func TestDataKeyPairEverySpec(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := t.Context()
 	sym := e.symKey(t)
