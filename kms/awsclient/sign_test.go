@@ -165,7 +165,9 @@ func TestServerSigning(t *testing.T) {
 		t.Fatalf("DeriveSharedSecret err = %v", err)
 	}
 	kmsPub, _ := x509.ParsePKIXPublicKey(apk.PublicKey)
-	kp, _ := kmsPub.(interface{ ECDH() (*ecdh.PublicKey, error) }).ECDH()
+	kp, _ := kmsPub.(interface {
+		ECDH() (*ecdh.PublicKey, error)
+	}).ECDH()
 	want, _ := peer.ECDH(kp)
 	if !bytes.Equal(ds.SharedSecret, want) || ds.KeyAgreementAlgorithm != kms.AlgECDH || ds.KeyOrigin != "AWS_KMS" {
 		t.Errorf("DeriveSharedSecret = %+v; want the peer's secret %x", ds, want)
