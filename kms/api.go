@@ -47,6 +47,12 @@ type API interface {
 	GenerateRandom(ctx context.Context, in *GenerateRandomInput) (*GenerateRandomOutput, error)
 	GetPublicKey(ctx context.Context, in *GetPublicKeyInput) (*GetPublicKeyOutput, error)
 
+	Sign(ctx context.Context, in *SignInput) (*SignOutput, error)
+	Verify(ctx context.Context, in *VerifyInput) (*VerifyOutput, error)
+	GenerateMac(ctx context.Context, in *GenerateMacInput) (*GenerateMacOutput, error)
+	VerifyMac(ctx context.Context, in *VerifyMacInput) (*VerifyMacOutput, error)
+	DeriveSharedSecret(ctx context.Context, in *DeriveSharedSecretInput) (*DeriveSharedSecretOutput, error)
+
 	GetKeyPolicy(ctx context.Context, in *GetKeyPolicyInput) (*GetKeyPolicyOutput, error)
 	PutKeyPolicy(ctx context.Context, in *PutKeyPolicyInput) (*PutKeyPolicyOutput, error)
 	ListKeyPolicies(ctx context.Context, in *ListKeyPoliciesInput) (*ListKeyPoliciesOutput, error)
@@ -95,6 +101,9 @@ type KeyMetadata struct {
 	CustomerMasterKeySpec       string     `json:"CustomerMasterKeySpec"`
 	KeySpec                     string     `json:"KeySpec"`
 	EncryptionAlgorithms        []string   `json:"EncryptionAlgorithms,omitempty"`
+	SigningAlgorithms           []string   `json:"SigningAlgorithms,omitempty"`
+	MacAlgorithms               []string   `json:"MacAlgorithms,omitempty"`
+	KeyAgreementAlgorithms      []string   `json:"KeyAgreementAlgorithms,omitempty"`
 	MultiRegion                 bool       `json:"MultiRegion"`
 	PendingDeletionWindowInDays *int32     `json:"PendingDeletionWindowInDays,omitempty"`
 	CurrentKeyMaterialId        string     `json:"CurrentKeyMaterialId,omitempty"`
@@ -486,14 +495,110 @@ type GetPublicKeyInput struct {
 }
 
 // GetPublicKeyOutput is the output of GetPublicKey. PublicKey is the DER
-// SubjectPublicKeyInfo.
+// SubjectPublicKeyInfo. Of the algorithm lists, the one of the key's usage
+// is set.
 type GetPublicKeyOutput struct {
+	KeyId                  string   `json:"KeyId"`
+	PublicKey              []byte   `json:"PublicKey"`
+	CustomerMasterKeySpec  string   `json:"CustomerMasterKeySpec"`
+	KeySpec                string   `json:"KeySpec"`
+	KeyUsage               string   `json:"KeyUsage"`
+	EncryptionAlgorithms   []string `json:"EncryptionAlgorithms,omitempty"`
+	SigningAlgorithms      []string `json:"SigningAlgorithms,omitempty"`
+	KeyAgreementAlgorithms []string `json:"KeyAgreementAlgorithms,omitempty"`
+}
+
+// SignInput is the input of Sign. MessageType is RAW (the default: a
+// message of up to 4096 bytes), DIGEST (a digest of the algorithm's hash)
+// or EXTERNAL_MU (an ML-DSA μ of 64 bytes).
+type SignInput struct {
+	KeyId            string   `json:"KeyId"`
+	Message          []byte   `json:"Message"`
+	MessageType      string   `json:"MessageType,omitempty"`
+	GrantTokens      []string `json:"GrantTokens,omitempty"`
+	SigningAlgorithm string   `json:"SigningAlgorithm"`
+	DryRun           bool     `json:"DryRun,omitempty"`
+}
+
+// SignOutput is the output of Sign.
+type SignOutput struct {
+	KeyId            string `json:"KeyId"`
+	Signature        []byte `json:"Signature"`
+	SigningAlgorithm string `json:"SigningAlgorithm"`
+}
+
+// VerifyInput is the input of Verify.
+type VerifyInput struct {
+	KeyId            string   `json:"KeyId"`
+	Message          []byte   `json:"Message"`
+	MessageType      string   `json:"MessageType,omitempty"`
+	Signature        []byte   `json:"Signature"`
+	SigningAlgorithm string   `json:"SigningAlgorithm"`
+	GrantTokens      []string `json:"GrantTokens,omitempty"`
+	DryRun           bool     `json:"DryRun,omitempty"`
+}
+
+// VerifyOutput is the output of Verify: SignatureValid is always true (a
+// signature that does not verify is an error, KMSInvalidSignatureException).
+type VerifyOutput struct {
+	KeyId            string `json:"KeyId"`
+	SignatureValid   bool   `json:"SignatureValid"`
+	SigningAlgorithm string `json:"SigningAlgorithm"`
+}
+
+// GenerateMacInput is the input of GenerateMac.
+type GenerateMacInput struct {
+	Message      []byte   `json:"Message"`
+	KeyId        string   `json:"KeyId"`
+	MacAlgorithm string   `json:"MacAlgorithm"`
+	GrantTokens  []string `json:"GrantTokens,omitempty"`
+	DryRun       bool     `json:"DryRun,omitempty"`
+}
+
+// GenerateMacOutput is the output of GenerateMac.
+type GenerateMacOutput struct {
+	Mac          []byte `json:"Mac"`
+	MacAlgorithm string `json:"MacAlgorithm"`
+	KeyId        string `json:"KeyId"`
+}
+
+// VerifyMacInput is the input of VerifyMac.
+type VerifyMacInput struct {
+	Message      []byte   `json:"Message"`
+	KeyId        string   `json:"KeyId"`
+	MacAlgorithm string   `json:"MacAlgorithm"`
+	Mac          []byte   `json:"Mac"`
+	GrantTokens  []string `json:"GrantTokens,omitempty"`
+	DryRun       bool     `json:"DryRun,omitempty"`
+}
+
+// VerifyMacOutput is the output of VerifyMac: MacValid is always true (a
+// MAC that does not verify is an error, KMSInvalidMacException).
+type VerifyMacOutput struct {
+	KeyId        string `json:"KeyId"`
+	MacValid     bool   `json:"MacValid"`
+	MacAlgorithm string `json:"MacAlgorithm"`
+}
+
+// DeriveSharedSecretInput is the input of DeriveSharedSecret. PublicKey is
+// the peer's public key, a DER SubjectPublicKeyInfo on the key's curve.
+// AWS's Recipient (attested enclaves) is not supported.
+type DeriveSharedSecretInput struct {
 	KeyId                 string   `json:"KeyId"`
+	KeyAgreementAlgorithm string   `json:"KeyAgreementAlgorithm"`
 	PublicKey             []byte   `json:"PublicKey"`
-	CustomerMasterKeySpec string   `json:"CustomerMasterKeySpec"`
-	KeySpec               string   `json:"KeySpec"`
-	KeyUsage              string   `json:"KeyUsage"`
-	EncryptionAlgorithms  []string `json:"EncryptionAlgorithms,omitempty"`
+	GrantTokens           []string `json:"GrantTokens,omitempty"`
+	DryRun                bool     `json:"DryRun,omitempty"`
+}
+
+// DeriveSharedSecretOutput is the output of DeriveSharedSecret:
+// SharedSecret is the raw ECDH shared secret, which the caller clears when
+// done with it.
+type DeriveSharedSecretOutput struct {
+	KeyId                 string `json:"KeyId"`
+	SharedSecret          []byte `json:"SharedSecret"`
+	KeyAgreementAlgorithm string `json:"KeyAgreementAlgorithm"`
+	KeyOrigin             string `json:"KeyOrigin"`
 }
 
 // GetKeyPolicyInput is the input of GetKeyPolicy.

@@ -1,7 +1,6 @@
 package kms
 
 import (
-	"crypto/rsa"
 	"errors"
 	"maps"
 	"sync"
@@ -97,7 +96,8 @@ type materialID struct {
 
 // keyCache holds what hot keys need, so that cryptographic operations on
 // them read nothing from the store: key records, aliases, unsealed key
-// material and parsed RSA private keys. Entries expire after the TTL;
+// material and parsed private keys (RSA, ECDSA, ECDH, secp256k1, Ed25519,
+// ML-DSA). Entries expire after the TTL;
 // invalidate drops them earlier.
 //
 // A fill (a read of the store whose results go into the cache) takes the
@@ -111,9 +111,9 @@ type materialID struct {
 // remain: material is cleared (zeroed) when its entry is dropped, so none
 // outlives its entry by more than the sweep's delay (a TTL at most after it
 // expired) even when the service sits idle. Reads never sweep: a hit costs
-// what it did. Parsed RSA private keys are dropped, not cleared: Go keeps
-// copies of their values (precomputed forms) that cannot be reached to
-// clear, and operations may be using the key.
+// what it did. Parsed private keys are dropped, not cleared: their
+// libraries keep copies of their values (precomputed forms) that cannot be
+// reached to clear, and operations may be using the key.
 type keyCache struct {
 	ttl time.Duration
 	now func() time.Time
@@ -125,7 +125,7 @@ type keyCache struct {
 	keys      map[string]cached[*KeyRecord]
 	aliases   map[string]cached[string] // name → key id
 	materials map[materialID]cached[[]byte]
-	rsaKeys   map[string]cached[*rsa.PrivateKey]
+	privKeys  map[string]cached[privateKey]
 	sweeper   *time.Timer // armed while the cache holds entries
 
 	seq   uint64 // invalidations so far
@@ -144,7 +144,7 @@ func newKeyCache(ttl time.Duration, now func() time.Time, due func(*KeyRecord) b
 		keys:      map[string]cached[*KeyRecord]{},
 		aliases:   map[string]cached[string]{},
 		materials: map[materialID]cached[[]byte]{},
-		rsaKeys:   map[string]cached[*rsa.PrivateKey]{},
+		privKeys:  map[string]cached[privateKey]{},
 		changed:   map[string]uint64{},
 	}
 }
@@ -157,7 +157,7 @@ func (c *keyCache) reset() {
 	clear(c.keys)
 	clear(c.aliases)
 	clear(c.materials)
-	clear(c.rsaKeys)
+	clear(c.privKeys)
 }
 
 // begin starts a fill: it returns the start to give put, and the caller
@@ -210,7 +210,7 @@ func (c *keyCache) invalidate(ch Change) {
 	for _, id := range ch.KeyIDs {
 		ids[id] = true
 		delete(c.keys, id)
-		delete(c.rsaKeys, id)
+		delete(c.privKeys, id)
 	}
 	maps.DeleteFunc(c.materials, func(m materialID, e cached[[]byte]) bool {
 		if ids[m.key] {
@@ -261,10 +261,10 @@ func (c *keyCache) material(id string, version int) ([]byte, bool) {
 	return append([]byte(nil), e.v...), true
 }
 
-func (c *keyCache) rsaKey(id string) (*rsa.PrivateKey, bool) {
+func (c *keyCache) privateKey(id string) (privateKey, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.rsaKeys[id]
+	e, ok := c.privKeys[id]
 	if !ok || !c.fresh(e.at) {
 		return nil, false
 	}
@@ -303,17 +303,17 @@ func (c *keyCache) putMaterial(start uint64, keyID string, version int, m []byte
 	put(c, c.materials, id, m)
 }
 
-func (c *keyCache) putRSAKey(start uint64, keyID string, key *rsa.PrivateKey) {
+func (c *keyCache) putPrivateKey(start uint64, keyID string, key privateKey) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.kept(start, keyID, "") {
-		put(c, c.rsaKeys, keyID, key)
+		put(c, c.privKeys, keyID, key)
 	}
 }
 
 // put stores v in table (one of c's maps) under k, with c.mu held.
 func put[K comparable, T any](c *keyCache, table map[K]cached[T], k K, v T) {
-	if len(c.keys)+len(c.aliases)+len(c.materials)+len(c.rsaKeys) >= maxCachedEntries {
+	if len(c.keys)+len(c.aliases)+len(c.materials)+len(c.privKeys) >= maxCachedEntries {
 		c.reset()
 	}
 	table[k] = cached[T]{v, c.now()}
@@ -336,7 +336,7 @@ func (c *keyCache) sweep() {
 	sweepTable(c, c.keys, now, &next, nil)
 	sweepTable(c, c.aliases, now, &next, nil)
 	sweepTable(c, c.materials, now, &next, func(m []byte) { clear(m) })
-	sweepTable(c, c.rsaKeys, now, &next, nil)
+	sweepTable(c, c.privKeys, now, &next, nil)
 	if next.IsZero() {
 		c.sweeper = nil // put arms a new one
 		return
@@ -422,16 +422,16 @@ func (r *cacheReader) material(k *KeyRecord, version int) ([]byte, error) {
 	return m, err
 }
 
-func (r *cacheReader) rsaKey(k *KeyRecord) (*rsa.PrivateKey, error) {
-	if key, ok := r.c.rsaKey(k.ID); ok {
+func (r *cacheReader) privateKey(k *KeyRecord) (privateKey, error) {
+	if key, ok := r.c.privateKey(k.ID); ok {
 		return key, nil
 	}
 	if r.next == nil {
 		return nil, errCacheMiss
 	}
-	key, err := r.next.rsaKey(k)
+	key, err := r.next.privateKey(k)
 	if err == nil {
-		r.c.putRSAKey(r.start, k.ID, key)
+		r.c.putPrivateKey(r.start, k.ID, key)
 	}
 	return key, err
 }

@@ -146,7 +146,7 @@ func TestCacheInvalidate(t *testing.T) {
 	}
 	c.invalidate(Change{All: true})
 	c.mu.Lock()
-	n := len(c.keys) + len(c.aliases) + len(c.materials) + len(c.rsaKeys)
+	n := len(c.keys) + len(c.aliases) + len(c.materials) + len(c.privKeys)
 	c.mu.Unlock()
 	if n != 0 || !bytes.Equal(m2, make([]byte, 32)) {
 		t.Errorf("after invalidating all: %d entries, material %x; want none, zeros", n, m2)

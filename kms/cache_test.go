@@ -238,9 +238,44 @@ func TestCacheServesEveryReadOperation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	newKey := func(spec, usage string) string {
+		k, err := svc.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: spec, KeyUsage: usage})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.KeyMetadata.KeyId
+	}
+	signing, mac, agreement := newKey(kms.SpecECCNISTP256, kms.UsageSignVerify), newKey(kms.SpecHMAC256, kms.UsageGenerateVerifyMac), newKey(kms.SpecECCNISTP256, kms.UsageKeyAgreement)
+	sig, err := svc.Sign(ctx, &kms.SignInput{KeyId: signing, Message: []byte("m"), SigningAlgorithm: kms.AlgECDSASHA256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, err := svc.GenerateMac(ctx, &kms.GenerateMacInput{KeyId: mac, Message: []byte("m"), MacAlgorithm: kms.AlgHMACSHA256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := svc.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: agreement})
+	if err != nil {
+		t.Fatal(err)
+	}
 	n := i32(32)
 	errOf := func(_ any, err error) error { return err }
 	cached := map[string]func() error{
+		"Sign": func() error {
+			return errOf(svc.Sign(ctx, &kms.SignInput{KeyId: signing, Message: []byte("x"), SigningAlgorithm: kms.AlgECDSASHA256}))
+		},
+		"Verify": func() error {
+			return errOf(svc.Verify(ctx, &kms.VerifyInput{KeyId: signing, Message: []byte("m"), Signature: sig.Signature, SigningAlgorithm: kms.AlgECDSASHA256}))
+		},
+		"GenerateMac": func() error {
+			return errOf(svc.GenerateMac(ctx, &kms.GenerateMacInput{KeyId: mac, Message: []byte("x"), MacAlgorithm: kms.AlgHMACSHA256}))
+		},
+		"VerifyMac": func() error {
+			return errOf(svc.VerifyMac(ctx, &kms.VerifyMacInput{KeyId: mac, Message: []byte("m"), Mac: tag.Mac, MacAlgorithm: kms.AlgHMACSHA256}))
+		},
+		"DeriveSharedSecret": func() error {
+			return errOf(svc.DeriveSharedSecret(ctx, &kms.DeriveSharedSecretInput{KeyId: agreement, KeyAgreementAlgorithm: kms.AlgECDH, PublicKey: peer.PublicKey}))
+		},
 		"Encrypt": func() error {
 			return errOf(svc.Encrypt(ctx, &kms.EncryptInput{KeyId: "alias/s", Plaintext: []byte("x"), EncryptionContext: ec}))
 		},

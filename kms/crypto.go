@@ -1,17 +1,17 @@
 package kms
 
 import (
+	"bytes"
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
-	"crypto/x509"
 	"errors"
+	"fmt"
 	"hash"
+	"slices"
+	"strings"
 )
 
 // sealed is the result of encrypting under a key.
@@ -35,7 +35,7 @@ func (s *Service) encryptWith(r keyReader, k *KeyRecord, alg string, plaintext [
 	if err := checkAlgorithm(alg); err != nil {
 		return nil, err
 	}
-	if spec.symmetric {
+	if spec.symmetric() {
 		if alg != "" && alg != AlgSymmetricDefault {
 			return nil, s.keyError(k.ID, CodeInvalidKeyUsage, "%s supports only the SYMMETRIC_DEFAULT encryption algorithm, not %s", s.KeyARN(k.ID), alg)
 		}
@@ -61,11 +61,11 @@ func (s *Service) encryptWith(r keyReader, k *KeyRecord, alg string, plaintext [
 	if max := rsaMaxPlaintext(spec.rsaBits, h.Size()); len(plaintext) > max {
 		return nil, s.keyError(k.ID, CodeValidation, "plaintext of %d bytes is too long for %s with %s (at most %d)", len(plaintext), k.Spec, alg, max)
 	}
-	priv, err := r.rsaKey(k)
+	priv, err := rsaPrivate(r, k)
 	if err != nil {
 		return nil, err
 	}
-	ct, err := rsa.EncryptOAEP(h, rand.Reader, &priv.PublicKey, plaintext, nil)
+	ct, err := rsa.EncryptOAEP(h, rand.Reader, &priv.priv.PublicKey, plaintext, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -110,9 +110,12 @@ func (s *Service) decryptIn(ctx context.Context, r keyReader, action string, blo
 			return nil, err
 		}
 	}
-	if named != nil && !keySpecs[named.Spec].symmetric {
+	if named != nil && !keySpecs[named.Spec].symmetric() {
 		if err := s.usable(named); err != nil {
 			return nil, err
+		}
+		if named.Usage != UsageEncryptDecrypt {
+			return nil, s.usageError(named, "Decrypt")
 		}
 		h, err := oaepHash(alg)
 		if err != nil {
@@ -124,11 +127,11 @@ func (s *Service) decryptIn(ctx context.Context, r keyReader, action string, blo
 		if len(ec) > 0 {
 			return nil, s.keyError(named.ID, CodeValidation, "an encryption context is supported only with symmetric keys")
 		}
-		priv, err := r.rsaKey(named)
+		priv, err := rsaPrivate(r, named)
 		if err != nil {
 			return nil, err
 		}
-		pt, err := rsa.DecryptOAEP(h, nil, priv, blob, nil)
+		pt, err := rsa.DecryptOAEP(h, nil, priv.priv, blob, nil)
 		if err != nil {
 			return nil, s.keyError(named.ID, CodeInvalidCiphertext, "the ciphertext does not decrypt with %s and %s", s.KeyARN(named.ID), alg)
 		}
@@ -176,7 +179,7 @@ func (s *Service) decryptIn(ctx context.Context, r keyReader, action string, blo
 		// change is not announced yet. Read the store.
 		return nil, errCacheMiss
 	}
-	if !keySpecs[k.Spec].symmetric || h.version > len(k.Versions) {
+	if !keySpecs[k.Spec].symmetric() || h.version > len(k.Versions) {
 		return nil, s.keyError(k.ID, CodeInvalidCiphertext, "the ciphertext does not match key %s", s.KeyARN(k.ID))
 	}
 	m, err := r.material(k, h.version)
@@ -331,8 +334,8 @@ func (s *Service) generate(ctx context.Context, action, keyID string, n int, ec 
 		if err != nil {
 			return err
 		}
-		if !keySpecs[k.Spec].symmetric {
-			return s.keyError(k.ID, CodeInvalidKeyUsage, "%s is an %s key; data keys need a symmetric key", s.KeyARN(k.ID), k.Spec)
+		if !keySpecs[k.Spec].symmetric() {
+			return s.keyError(k.ID, CodeInvalidKeyUsage, "%s is an %s key; data keys need a symmetric encryption key", s.KeyARN(k.ID), k.Spec)
 		}
 		out, err = s.encryptWith(r, k, "", pt, ec)
 		return err
@@ -378,15 +381,27 @@ func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, in *Gener
 	return &GenerateDataKeyWithoutPlaintextOutput{CiphertextBlob: out.blob, KeyId: out.keyARN, KeyMaterialId: out.materialID}, nil
 }
 
+// keyPairSpecs are the KeyPairSpecs GenerateDataKeyPair makes: each is
+// also a KeySpec, whose key pair it is.
+var keyPairSpecs = []string{SpecRSA2048, SpecRSA3072, SpecRSA4096, SpecECCNISTP256, SpecECCNISTP384, SpecECCNISTP521,
+	SpecECCSECGP256K1, SpecECCNISTEdwards25519}
+
 // checkKeyPairSpec refuses a KeyPairSpec newKeyPair cannot make.
 func checkKeyPairSpec(spec string) error {
-	switch spec {
-	case "RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521":
-		return nil
-	case "ECC_SECG_P256K1", "SM2", "ECC_NIST_EDWARDS25519":
-		return newError(CodeUnsupportedOperation, "KeyPairSpec %s is not supported here (supported: RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521)", spec)
+	if spec == "" {
+		return validationf("KeyPairSpec is required")
 	}
-	return validationf("KeyPairSpec must be RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384 or ECC_NIST_P521, got %q", spec)
+	if err := checkEnum("KeyPairSpec", spec, awsKeyPairSpecs); err != nil {
+		return err
+	}
+	if !slices.Contains(keyPairSpecs, spec) {
+		reason := "KeyPairSpec " + spec + " is not supported here"
+		if spec == "SM2" {
+			reason = "KeyPairSpec SM2 exists only in AWS's China Regions; it is not supported here"
+		}
+		return newError(CodeUnsupportedOperation, "%s (supported: %s)", reason, strings.Join(keyPairSpecs, ", "))
+	}
+	return nil
 }
 
 // newKeyPair makes a data key pair: PKCS #8 DER private key and SPKI DER
@@ -395,28 +410,15 @@ func newKeyPair(spec string) (priv, pub []byte, err error) {
 	if err := checkKeyPairSpec(spec); err != nil {
 		return nil, nil, err
 	}
-	var key crypto.Signer
-	switch spec {
-	case "RSA_2048", "RSA_3072", "RSA_4096":
-		bits := map[string]int{"RSA_2048": 2048, "RSA_3072": 3072, "RSA_4096": 4096}[spec]
-		key, err = rsa.GenerateKey(rand.Reader, bits)
-	case "ECC_NIST_P256":
-		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "ECC_NIST_P384":
-		key, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	case "ECC_NIST_P521":
-		key, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	if priv, err = generatePrivateKey(spec); err != nil {
+		return nil, nil, err
 	}
+	key, err := parsePrivateKey(keySpecs[spec], priv)
 	if err != nil {
+		clear(priv)
 		return nil, nil, err
 	}
-	if priv, err = x509.MarshalPKCS8PrivateKey(key); err != nil {
-		return nil, nil, err
-	}
-	if pub, err = x509.MarshalPKIXPublicKey(key.Public()); err != nil {
-		return nil, nil, err
-	}
-	return priv, pub, nil
+	return priv, key.publicKey(), nil
 }
 
 // generatePair makes a data key pair and encrypts its private key under
@@ -436,8 +438,8 @@ func (s *Service) generatePair(ctx context.Context, action string, in *GenerateD
 		if err != nil {
 			return err
 		}
-		if !keySpecs[k.Spec].symmetric {
-			return s.keyError(k.ID, CodeInvalidKeyUsage, "%s is an %s key; data key pairs need a symmetric key", s.KeyARN(k.ID), k.Spec)
+		if !keySpecs[k.Spec].symmetric() {
+			return s.keyError(k.ID, CodeInvalidKeyUsage, "%s is an %s key; data key pairs need a symmetric encryption key", s.KeyARN(k.ID), k.Spec)
 		}
 		id = k.ID
 		return nil
@@ -505,7 +507,9 @@ func (s *Service) GenerateRandom(_ context.Context, in *GenerateRandomInput) (*G
 }
 
 // GetPublicKey implements [API] for asymmetric keys: the DER
-// SubjectPublicKeyInfo.
+// SubjectPublicKeyInfo (for ECC_SECG_P256K1 with id-ecPublicKey and the
+// secp256k1 OID; for ML-DSA with the FIPS 204 OIDs and no parameters), and
+// the algorithms of the key's usage.
 func (s *Service) GetPublicKey(ctx context.Context, in *GetPublicKeyInput) (*GetPublicKeyOutput, error) {
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
@@ -517,20 +521,39 @@ func (s *Service) GetPublicKey(ctx context.Context, in *GetPublicKeyInput) (*Get
 			return err
 		}
 		spec := keySpecs[k.Spec]
-		if spec.symmetric {
-			return s.keyError(k.ID, CodeUnsupportedOperation, "%s is a symmetric key; it has no public key", s.KeyARN(k.ID))
+		if !spec.asymmetric() {
+			return s.keyError(k.ID, CodeUnsupportedOperation, "%s is a %s key; it has no public key", s.KeyARN(k.ID), spec.class())
 		}
-		priv, err := r.rsaKey(k)
+		priv, err := r.privateKey(k)
 		if err != nil {
 			return err
 		}
-		pub, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
-		if err != nil {
-			return err
+		out = &GetPublicKeyOutput{KeyId: s.KeyARN(k.ID), PublicKey: bytes.Clone(priv.publicKey()), CustomerMasterKeySpec: k.Spec, KeySpec: k.Spec,
+			KeyUsage: k.Usage}
+		algs := spec.algorithms(k.Usage)
+		switch k.Usage {
+		case UsageEncryptDecrypt:
+			out.EncryptionAlgorithms = algs
+		case UsageSignVerify:
+			out.SigningAlgorithms = algs
+		case UsageKeyAgreement:
+			out.KeyAgreementAlgorithms = algs
 		}
-		out = &GetPublicKeyOutput{KeyId: s.KeyARN(k.ID), PublicKey: pub, CustomerMasterKeySpec: k.Spec, KeySpec: k.Spec,
-			KeyUsage: k.Usage, EncryptionAlgorithms: spec.algorithms}
 		return nil
 	})
 	return out, err
+}
+
+// rsaPrivate returns the parsed private key of the RSA key k, read through
+// r.
+func rsaPrivate(r keyReader, k *KeyRecord) (*rsaKey, error) {
+	pk, err := r.privateKey(k)
+	if err != nil {
+		return nil, err
+	}
+	rk, ok := pk.(*rsaKey)
+	if !ok {
+		return nil, fmt.Errorf("kms: key %s of spec %s is not an RSA key", k.ID, k.Spec)
+	}
+	return rk, nil
 }

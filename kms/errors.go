@@ -55,6 +55,8 @@ const (
 	CodeDryRun               = "DryRunOperationException"
 	CodeAccessDenied         = "AccessDeniedException"
 	CodeInternal             = "KMSInternalException"
+	CodeInvalidSignature     = "KMSInvalidSignatureException"
+	CodeInvalidMac           = "KMSInvalidMacException"
 )
 
 // Sentinels for errors.Is; each matches every Error with its Code.
@@ -70,6 +72,10 @@ var (
 	ErrValidation        = &Error{Code: CodeValidation}
 	ErrAlreadyExists     = &Error{Code: CodeAlreadyExists}
 	ErrUnsupported       = &Error{Code: CodeUnsupportedOperation}
+	// ErrInvalidSignature is Verify's answer for a signature that does
+	// not verify, ErrInvalidMac VerifyMac's for a MAC.
+	ErrInvalidSignature = &Error{Code: CodeInvalidSignature}
+	ErrInvalidMac       = &Error{Code: CodeInvalidMac}
 )
 
 func newError(code, format string, args ...any) *Error {

@@ -412,24 +412,12 @@ func TestInvalidKeyUsageAndUnsupported(t *testing.T) {
 			_, err := e.svc.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: sym})
 			return err
 		}, kms.CodeUnsupportedOperation},
-		{"CreateKey ECC_NIST_P256", func(ctx context.Context) error {
-			_, err := e.svc.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: "ECC_NIST_P256"})
+		{"CreateKey SM2 (China Regions only)", func(ctx context.Context) error {
+			_, err := e.svc.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: "SM2", KeyUsage: "SIGN_VERIFY"})
 			return err
 		}, kms.CodeUnsupportedOperation},
-		{"CreateKey CustomerMasterKeySpec HMAC_256", func(ctx context.Context) error {
-			_, err := e.svc.CreateKey(ctx, &kms.CreateKeyInput{CustomerMasterKeySpec: "HMAC_256"})
-			return err
-		}, kms.CodeUnsupportedOperation},
-		{"CreateKey ML_DSA_65", func(ctx context.Context) error {
-			_, err := e.svc.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: "ML_DSA_65"})
-			return err
-		}, kms.CodeUnsupportedOperation},
-		{"CreateKey SIGN_VERIFY", func(ctx context.Context) error {
-			_, err := e.svc.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: kms.SpecRSA2048, KeyUsage: "SIGN_VERIFY"})
-			return err
-		}, kms.CodeUnsupportedOperation},
-		{"CreateKey GENERATE_VERIFY_MAC", func(ctx context.Context) error {
-			_, err := e.svc.CreateKey(ctx, &kms.CreateKeyInput{KeyUsage: "GENERATE_VERIFY_MAC"})
+		{"CreateKey ML_KEM_768", func(ctx context.Context) error {
+			_, err := e.svc.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: "ML_KEM_768", KeyUsage: "ENCAPSULATE_DECAPSULATE"})
 			return err
 		}, kms.CodeUnsupportedOperation},
 		{"CreateKey Origin EXTERNAL", func(ctx context.Context) error {
@@ -942,8 +930,8 @@ func TestEnumValues(t *testing.T) {
 			_, err := e.svc.Encrypt(ctx, &kms.EncryptInput{KeyId: id, Plaintext: []byte("x"), EncryptionAlgorithm: "AES_GCM"})
 			return err
 		}, kms.CodeValidation, kms.CodeInvalidKeyUsage},
-		{"GenerateDataKeyPair ECC_SECG_P256K1 (in the enum)", func(ctx context.Context) error {
-			_, err := e.svc.GenerateDataKeyPair(ctx, &kms.GenerateDataKeyPairInput{KeyId: id, KeyPairSpec: "ECC_SECG_P256K1"})
+		{"GenerateDataKeyPair SM2 (in the enum)", func(ctx context.Context) error {
+			_, err := e.svc.GenerateDataKeyPair(ctx, &kms.GenerateDataKeyPairInput{KeyId: id, KeyPairSpec: "SM2"})
 			return err
 		}, kms.CodeUnsupportedOperation, kms.CodeValidation},
 		{"GenerateDataKeyPair KeyPairSpec not in the enum", func(ctx context.Context) error {

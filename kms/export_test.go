@@ -52,3 +52,34 @@ func OnKeyPairForTest(s *Service, fn func(spec string)) {
 
 // RootKeyForTest returns the root key s seals under.
 func RootKeyForTest(s *Service) RootKey { return s.root }
+
+// KeyWithMaterialForTest creates an enabled key of spec and usage whose
+// material is the given one (an HMAC key's bytes, or a PKCS #8 DER private
+// key), so that tests run known-answer vectors and keys made by other
+// tools through the service. It returns the key id.
+func KeyWithMaterialForTest(s *Service, spec, usage string, material []byte) (string, error) {
+	k, err := s.newKey(&CreateKeyInput{KeySpec: spec, KeyUsage: usage})
+	if err != nil {
+		return "", err
+	}
+	if ks := keySpecs[spec]; ks.asymmetric() {
+		if _, err := parsePrivateKey(ks, material); err != nil {
+			return "", err
+		}
+	}
+	err = s.update(context.Background(), func(tx Tx, _ keyReader) error {
+		if err := tx.PutKey(k); err != nil {
+			return err
+		}
+		sealed, err := s.root.Seal(material, materialAAD(k.ID, 1))
+		if err != nil {
+			return err
+		}
+		if err := tx.PutMaterial(k.ID, 1, sealed); err != nil {
+			return err
+		}
+		k.Versions = append(k.Versions, KeyVersion{Version: 1, MaterialID: "test", Created: k.CreationDate})
+		return tx.PutKey(k)
+	})
+	return k.ID, err
+}

@@ -32,8 +32,13 @@ func checkPolicy(p string) error {
 	return nil
 }
 
-// CreateKey implements [API]. Supported: KeySpec SYMMETRIC_DEFAULT and
-// RSA_2048/3072/4096 with KeyUsage ENCRYPT_DECRYPT, origin AWS_KMS.
+// CreateKey implements [API], origin AWS_KMS, for every key spec of AWS
+// KMS but SM2 (China Regions only) and ML-KEM, with the usages AWS allows
+// each: SYMMETRIC_DEFAULT (ENCRYPT_DECRYPT), RSA_2048/3072/4096
+// (ENCRYPT_DECRYPT or SIGN_VERIFY), ECC_NIST_P256/P384/P521 (SIGN_VERIFY or
+// KEY_AGREEMENT), ECC_SECG_P256K1, ECC_NIST_EDWARDS25519 and
+// ML_DSA_44/65/87 (SIGN_VERIFY), HMAC_224/256/384/512
+// (GENERATE_VERIFY_MAC). Another pair is a ValidationException.
 func (s *Service) CreateKey(ctx context.Context, in *CreateKeyInput) (*CreateKeyOutput, error) {
 	k, err := s.newKey(in)
 	if err != nil {
@@ -95,19 +100,22 @@ func (s *Service) newKey(in *CreateKeyInput) (*KeyRecord, error) {
 	if !slices.Contains(awsKeySpecs, spec) {
 		return nil, validationf("KeySpec %q is not one of %s", spec, strings.Join(awsKeySpecs, ", "))
 	}
-	ks, ok := keySpecs[spec]
-	if !ok {
-		return nil, newError(CodeUnsupportedOperation, "KeySpec %s is not supported here (supported: SYMMETRIC_DEFAULT, RSA_2048, RSA_3072, RSA_4096)", spec)
-	}
 	usage := in.KeyUsage
-	if usage == "" {
-		usage = UsageEncryptDecrypt
-	}
-	if !slices.Contains(awsKeyUsages, usage) {
+	if !slices.Contains(awsKeyUsages, usage) && usage != "" {
 		return nil, validationf("KeyUsage %q is not one of %s", usage, strings.Join(awsKeyUsages, ", "))
 	}
-	if usage != UsageEncryptDecrypt {
-		return nil, newError(CodeUnsupportedOperation, "KeyUsage %s is not supported here (supported: ENCRYPT_DECRYPT)", usage)
+	ks, ok := keySpecs[spec]
+	if !ok {
+		return nil, newError(CodeUnsupportedOperation, "%s", unsupportedSpec(spec))
+	}
+	if usage == "" {
+		usage = UsageEncryptDecrypt
+		if _, ok := ks.usages[usage]; !ok {
+			return nil, validationf("KeySpec %s needs a KeyUsage: %s (the default, ENCRYPT_DECRYPT, is not valid for it)", spec, strings.Join(ks.usageOrder, " or "))
+		}
+	}
+	if _, ok := ks.usages[usage]; !ok {
+		return nil, validationf("KeyUsage %s is not valid for KeySpec %s (valid: %s)", usage, spec, strings.Join(ks.usageOrder, ", "))
 	}
 	if in.Origin != "" && in.Origin != "AWS_KMS" {
 		return nil, newError(CodeUnsupportedOperation, "Origin %s is not supported (supported: AWS_KMS)", in.Origin)
@@ -415,7 +423,7 @@ func (s *Service) UpdateAlias(ctx context.Context, in *UpdateAliasInput) (*Updat
 			return err
 		}
 		if old := a.key; old != nil {
-			if keySpecs[old.Spec].symmetric != keySpecs[k.Spec].symmetric || old.Usage != k.Usage {
+			if keySpecs[old.Spec].class() != keySpecs[k.Spec].class() || old.Usage != k.Usage {
 				return s.keyError(k.ID, CodeValidation, "alias %s points to a %s key; the new target must be of the same type and usage, not %s", in.AliasName, old.Spec, k.Spec)
 			}
 		}
@@ -632,7 +640,7 @@ func (s *Service) ListResourceTags(ctx context.Context, in *ListResourceTagsInpu
 // --- rotation ------------------------------------------------------------------
 
 func (s *Service) symmetricOnly(k *KeyRecord, op string) error {
-	if !keySpecs[k.Spec].symmetric {
+	if !keySpecs[k.Spec].symmetric() {
 		return s.keyError(k.ID, CodeUnsupportedOperation, "%s is not supported for %s keys (%s)", op, k.Spec, s.KeyARN(k.ID))
 	}
 	return nil

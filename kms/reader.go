@@ -1,8 +1,6 @@
 package kms
 
 import (
-	"crypto/rsa"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
@@ -25,9 +23,9 @@ type keyReader interface {
 	// material returns the plaintext material of one version of k; the
 	// caller clears it when done.
 	material(k *KeyRecord, version int) ([]byte, error)
-	// rsaKey returns the private key of the RSA key k, which the caller
-	// must not change.
-	rsaKey(k *KeyRecord) (*rsa.PrivateKey, error)
+	// privateKey returns the parsed private key of the asymmetric key k,
+	// which the caller must not change.
+	privateKey(k *KeyRecord) (privateKey, error)
 	// destroyed reports whether id is the id of a key this KMS destroyed
 	// (its tombstone).
 	destroyed(id string) (bool, error)
@@ -87,21 +85,21 @@ func (r *storeReader) material(k *KeyRecord, version int) ([]byte, error) {
 	return m, nil
 }
 
-func (r *storeReader) rsaKey(k *KeyRecord) (*rsa.PrivateKey, error) {
-	der, err := r.material(k, 1)
+func (r *storeReader) privateKey(k *KeyRecord) (privateKey, error) {
+	spec := keySpecs[k.Spec]
+	if spec == nil || !spec.asymmetric() {
+		return nil, fmt.Errorf("kms: key %s of spec %s has no private key", k.ID, k.Spec)
+	}
+	der, err := r.material(k, current(k).Version)
 	if err != nil {
 		return nil, err
 	}
 	defer clear(der)
-	key, err := x509.ParsePKCS8PrivateKey(der)
+	key, err := parsePrivateKey(spec, der)
 	if err != nil {
-		return nil, fmt.Errorf("kms: key %s: %w", k.ID, err)
+		return nil, fmt.Errorf("kms: key %s: %v", k.ID, err)
 	}
-	priv, ok := key.(*rsa.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("kms: key %s: stored RSA key is not RSA", k.ID)
-	}
-	return priv, nil
+	return key, nil
 }
 
 func (r *storeReader) destroyed(id string) (bool, error) {

@@ -576,13 +576,23 @@ func (s *Service) metadata(k *KeyRecord) *KeyMetadata {
 		KeySpec:               k.Spec,
 	}
 	if spec != nil {
-		m.EncryptionAlgorithms = spec.algorithms
+		algs := spec.algorithms(k.Usage)
+		switch k.Usage {
+		case UsageEncryptDecrypt:
+			m.EncryptionAlgorithms = algs
+		case UsageSignVerify:
+			m.SigningAlgorithms = algs
+		case UsageGenerateVerifyMac:
+			m.MacAlgorithms = algs
+		case UsageKeyAgreement:
+			m.KeyAgreementAlgorithms = algs
+		}
 	}
 	if k.State == StatePendingDeletion && k.PendingWindowDays > 0 {
 		d := int32(k.PendingWindowDays)
 		m.PendingDeletionWindowInDays = &d
 	}
-	if spec != nil && spec.symmetric && len(k.Versions) > 0 {
+	if spec != nil && spec.symmetric() && len(k.Versions) > 0 {
 		m.CurrentKeyMaterialId = current(k).MaterialID
 	}
 	return m

@@ -107,6 +107,10 @@ func (c *cli) kmsKeyring(ctx context.Context, ref string, decrypt bool) (kr keyr
 			return nil, false, err
 		}
 	}
+	if m.KeyUsage != kms.UsageEncryptDecrypt {
+		return nil, false, &hintError{fmt.Errorf("key %s is a %s key of usage %s; it cannot wrap data keys", keyName(ref, m), m.KeySpec, m.KeyUsage),
+			"wrap with a SYMMETRIC_DEFAULT or RSA key of usage ENCRYPT_DECRYPT; sign with \"envelope sign\", MAC with \"envelope mac\""}
+	}
 	if m.KeySpec == kms.SpecSymmetricDefault {
 		kr, err := awskms.New(conn.api, m.Arn)
 		return kr, false, err

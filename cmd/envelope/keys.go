@@ -28,12 +28,12 @@ KEY is alias/NAME, a key id or a key ARN. Every command prints a table or a
 line for people, and JSON with --json.
 
 Commands:
-  create [--spec SPEC] [--alias alias/NAME] [--description TEXT] [--tag name=value]...
-                              create a key; SPEC is SYMMETRIC_DEFAULT (default),
-                              RSA_2048, RSA_3072 or RSA_4096. The key and its
-                              alias are made in one step (with --kms, in two
-                              calls: if the alias fails, the new key is
-                              scheduled for deletion in 7 days)
+  create [--spec SPEC] [--usage USAGE] [--alias alias/NAME] [--description TEXT] [--tag name=value]...
+                              create a key (SPEC and USAGE: see "envelope keys
+                              create --help"). The key and its alias are made
+                              in one step (with --kms, in two calls: if the
+                              alias fails, the new key is scheduled for
+                              deletion in 7 days)
   list                        list keys with their aliases and states
   describe KEY                show a key's metadata
   enable KEY | disable KEY    allow or refuse the key's use
@@ -48,7 +48,7 @@ Commands:
   cancel-deletion KEY         cancel a scheduled deletion (the key comes back disabled)
   alias create alias/NAME KEY | alias update alias/NAME KEY | alias delete alias/NAME
   alias list [--key KEY]      manage and list aliases
-  public-key KEY [-o PEM]     write an RSA key's public key (SPKI PEM)
+  public-key KEY [-o PEM]     write an asymmetric key's public key (SPKI PEM)
   tag KEY name=value...       set tags
   untag KEY name...           remove tags
   tags KEY                    list tags
@@ -59,6 +59,7 @@ Examples:
   envelope keys create --alias alias/app --description "app data"
   envelope keys rotation enable alias/app --period 180
   envelope keys create --spec RSA_3072 --alias alias/ops
+  envelope keys create --spec ECC_NIST_P256 --usage SIGN_VERIFY --alias alias/release
   envelope keys public-key alias/ops -o ops.pub.pem
   envelope keys disable alias/app
   envelope keys list --json | jq '.[].KeyId'
@@ -70,6 +71,7 @@ Examples:
 type keysFlags struct {
 	json        bool
 	spec        string
+	usage       string
 	alias       string
 	description string
 	tags        []string
@@ -95,12 +97,22 @@ type keysCommand struct {
 
 // keysCommands are the keys subcommands, in the order of keysHelp.
 var keysCommands = []keysCommand{
-	{name: "create", usage: "[--spec SPEC] [--alias alias/NAME] [--description TEXT] [--tag name=value]...",
-		doc: `Create a key. SPEC is SYMMETRIC_DEFAULT (the default), RSA_2048, RSA_3072
-or RSA_4096. The key and its alias are made in one step (with --kms, in two
-calls: if the alias fails, the new key is scheduled for deletion in 7 days).`,
+	{name: "create", usage: "[--spec SPEC] [--usage USAGE] [--alias alias/NAME] [--description TEXT] [--tag name=value]...",
+		doc: `Create a key. SPEC and the USAGEs it takes (the first is the default):
+  SYMMETRIC_DEFAULT (the default)         ENCRYPT_DECRYPT
+  RSA_2048, RSA_3072, RSA_4096            ENCRYPT_DECRYPT or SIGN_VERIFY
+  ECC_NIST_P256, ECC_NIST_P384,
+  ECC_NIST_P521                           SIGN_VERIFY or KEY_AGREEMENT
+  ECC_SECG_P256K1, ECC_NIST_EDWARDS25519,
+  ML_DSA_44, ML_DSA_65, ML_DSA_87         SIGN_VERIFY
+  HMAC_224, HMAC_256, HMAC_384, HMAC_512  GENERATE_VERIFY_MAC
+(AWS KMS's pairs; SM2 exists only in AWS's China Regions.) Signing keys
+sign with "envelope sign", HMAC keys with "envelope mac". The key and its
+alias are made in one step (with --kms, in two calls: if the alias fails,
+the new key is scheduled for deletion in 7 days).`,
 		flags: func(fs *pflag.FlagSet, f *keysFlags) {
-			fs.StringVar(&f.spec, "spec", kms.SpecSymmetricDefault, "key `SPEC`: SYMMETRIC_DEFAULT, RSA_2048, RSA_3072 or RSA_4096")
+			fs.StringVar(&f.spec, "spec", kms.SpecSymmetricDefault, "key `SPEC` (see above)")
+			fs.StringVar(&f.usage, "usage", "", "key `USAGE`: ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC or KEY_AGREEMENT (default: the spec's first)")
 			fs.StringVar(&f.alias, "alias", "", "also create alias/`NAME` for the key")
 			fs.StringVar(&f.description, "description", "", "the key's description `TEXT`")
 			fs.StringArrayVar(&f.tags, "tag", nil, "tag `name=value` (repeatable)")
@@ -141,7 +153,10 @@ calls: if the alias fails, the new key is scheduled for deletion in 7 days).`,
 			fs.StringVar(&f.key, "key", "", "only the aliases of `KEY`")
 		},
 		run: (*keysCmd).aliasList},
-	{name: "public-key", usage: "KEY [-o PEM]", doc: "Write an RSA key's public key (SPKI PEM).",
+	{name: "public-key", usage: "KEY [-o PEM]", doc: `Write an asymmetric key's public key as PEM (PUBLIC KEY): the DER
+SubjectPublicKeyInfo the KMS returns, which OpenSSL reads for RSA, the
+NIST curves, secp256k1 and Ed25519, and which holds the FIPS 204 OID and
+raw key for ML-DSA.`,
 		flags: func(fs *pflag.FlagSet, f *keysFlags) {
 			fs.StringVarP(&f.output, "output", "o", "", "write the PEM to `PATH` instead of standard output")
 		},
@@ -359,7 +374,10 @@ func (k *keysCmd) create(args []string) error {
 	if err := nargs("create", args, 0, "no arguments (flags only)"); err != nil {
 		return err
 	}
-	in := &kms.CreateKeyInput{KeySpec: k.f.spec, Description: k.f.description}
+	in := &kms.CreateKeyInput{KeySpec: k.f.spec, KeyUsage: k.f.usage, Description: k.f.description}
+	if in.KeyUsage == "" {
+		in.KeyUsage = defaultUsage(in.KeySpec)
+	}
 	for _, t := range k.f.tags {
 		name, value, ok := strings.Cut(t, "=")
 		if !ok || name == "" {
@@ -407,7 +425,11 @@ func (k *keysCmd) create(args []string) error {
 	if k.f.alias != "" {
 		name = k.f.alias + " (" + name + ")"
 	}
-	fmt.Fprintf(k.c.stdout, "created %s key %s\n%s\n", out.KeyMetadata.KeySpec, name, out.KeyMetadata.Arn)
+	kind := out.KeyMetadata.KeySpec
+	if out.KeyMetadata.KeyUsage != kms.UsageEncryptDecrypt {
+		kind += " " + out.KeyMetadata.KeyUsage
+	}
+	fmt.Fprintf(k.c.stdout, "created %s key %s\n%s\n", kind, name, out.KeyMetadata.Arn)
 	return nil
 }
 
@@ -514,7 +536,8 @@ func (k *keysCmd) describe(r keyRef) error {
 	}
 	fmt.Fprintf(tw, "Created:\t%s\n", m.CreationDate.Format(time.RFC3339))
 	fmt.Fprintf(tw, "Description:\t%s\n", dash(m.Description))
-	fmt.Fprintf(tw, "Algorithms:\t%s\n", strings.Join(m.EncryptionAlgorithms, ", "))
+	algs := slices.Concat(m.EncryptionAlgorithms, m.SigningAlgorithms, m.MacAlgorithms, m.KeyAgreementAlgorithms)
+	fmt.Fprintf(tw, "Algorithms:\t%s\n", strings.Join(algs, ", "))
 	return tw.Flush()
 }
 
@@ -758,4 +781,17 @@ func (k *keysCmd) listTags(r keyRef) error {
 		fmt.Fprintf(tw, "%s\t%s\n", t.Key, t.Value)
 	}
 	return tw.Flush()
+}
+
+// defaultUsage is the usage keys create gives a spec when --usage is not
+// given: the only or first one AWS allows it (the KMS itself defaults to
+// ENCRYPT_DECRYPT, which most key pairs and HMAC keys do not take).
+func defaultUsage(spec string) string {
+	switch {
+	case strings.HasPrefix(spec, "HMAC_"):
+		return kms.UsageGenerateVerifyMac
+	case strings.HasPrefix(spec, "ECC_"), strings.HasPrefix(spec, "ML_DSA_"):
+		return kms.UsageSignVerify
+	}
+	return ""
 }

@@ -9,6 +9,8 @@
 //	envelope rewrap -k NEWKEY... [-o OUT] FILE
 //	envelope keys COMMAND [flags] [ARGS]
 //	envelope keygen aes|rsa|root [-o PATH]
+//	envelope sign -k KEY [-o SIG] [FILE] | verify -k KEY --signature SIG [FILE]
+//	envelope mac -k KEY [-o MAC] [FILE] | verify-mac -k KEY --mac MAC [FILE]
 //	envelope serve [--addr HOST:PORT] [--store STORE] [flags]
 //	envelope audit verify [LOG]
 //	envelope keystore copy|backup [flags]
@@ -46,6 +48,10 @@ Usage:
   envelope keys     create|list|describe|enable|disable|rotate|rotation|
                     schedule-deletion|cancel-deletion|alias|public-key|tag|untag|tags
   envelope keygen   aes|rsa|root [--bits N] [-o PATH] [--public-out PATH]
+  envelope sign     -k KEY [--algorithm A] [--digest] [-o SIG] [--base64] [FILE]
+  envelope verify   -k KEY --signature SIG [--algorithm A] [--digest] [--base64] [FILE]
+  envelope mac      -k KEY [--algorithm A] [-o MAC] [--base64] [FILE]
+  envelope verify-mac -k KEY --mac MAC [--algorithm A] [--base64] [FILE]
   envelope serve    [--addr HOST:PORT] [--store STORE] [--policy FILE] ...
   envelope audit    verify [LOG]
   envelope keystore copy --from STORE --to STORE [--dry-run] | backup -o DIR
@@ -186,6 +192,14 @@ func (c *cli) dispatch(args []string) error {
 		return c.audit(rest)
 	case "keystore":
 		return c.keystore(rest)
+	case "sign":
+		return c.sign(rest)
+	case "verify":
+		return c.verify(rest)
+	case "mac":
+		return c.mac(rest)
+	case "verify-mac":
+		return c.verifyMac(rest)
 	case "version", "--version":
 		if len(rest) > 0 {
 			return usageErrorf("version takes no arguments")

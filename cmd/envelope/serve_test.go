@@ -417,8 +417,8 @@ func testServeConformance(t *testing.T, bin string) {
 			t.Errorf("CreateKey RSA_2048 metadata = %+v", *m)
 		}
 
-		_, err := c.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeSignVerify})
-		wantErrorType[*types.UnsupportedOperationException](t, "CreateKey ECC_NIST_P256", err)
+		_, err := c.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecSm2, KeyUsage: types.KeyUsageTypeSignVerify})
+		wantErrorType[*types.UnsupportedOperationException](t, "CreateKey SM2", err)
 		_, err = c.CreateKey(ctx, &kms.CreateKeyInput{MultiRegion: aws.Bool(true)})
 		wantErrorType[*types.UnsupportedOperationException](t, "CreateKey MultiRegion", err)
 		_, err = c.CreateKey(ctx, &kms.CreateKeyInput{Policy: aws.String("not a policy")})

@@ -79,6 +79,17 @@ var operations = table(
 	op("GetPublicKey", kms.API.GetPublicKey, key(func(in *kms.GetPublicKeyInput) string { return in.KeyId }),
 		arn(func(out *kms.GetPublicKeyOutput) string { return out.KeyId })),
 
+	op("Sign", kms.API.Sign, key(func(in *kms.SignInput) string { return in.KeyId }),
+		arn(func(out *kms.SignOutput) string { return out.KeyId })),
+	op("Verify", kms.API.Verify, key(func(in *kms.VerifyInput) string { return in.KeyId }),
+		arn(func(out *kms.VerifyOutput) string { return out.KeyId })),
+	op("GenerateMac", kms.API.GenerateMac, key(func(in *kms.GenerateMacInput) string { return in.KeyId }),
+		arn(func(out *kms.GenerateMacOutput) string { return out.KeyId })),
+	op("VerifyMac", kms.API.VerifyMac, key(func(in *kms.VerifyMacInput) string { return in.KeyId }),
+		arn(func(out *kms.VerifyMacOutput) string { return out.KeyId })),
+	op("DeriveSharedSecret", kms.API.DeriveSharedSecret, key(func(in *kms.DeriveSharedSecretInput) string { return in.KeyId }),
+		arn(func(out *kms.DeriveSharedSecretOutput) string { return out.KeyId })),
+
 	op("GetKeyPolicy", kms.API.GetKeyPolicy, key(func(in *kms.GetKeyPolicyInput) string { return in.KeyId })),
 	op("PutKeyPolicy", kms.API.PutKeyPolicy, key(func(in *kms.PutKeyPolicyInput) string { return in.KeyId })),
 	op("ListKeyPolicies", kms.API.ListKeyPolicies, key(func(in *kms.ListKeyPoliciesInput) string { return in.KeyId })),

@@ -409,7 +409,7 @@ func testErrorShapes(t *testing.T) {
 		{"alias not found", "Encrypt", `{"KeyId":"alias/none","Plaintext":"aGk="}`, "NotFoundException", 400},
 		{"validation", "GenerateRandom", `{"NumberOfBytes":0}`, "ValidationException", 400},
 		{"bad arn", "DescribeKey", `{"KeyId":"arn:aws:s3:::bucket/x"}`, "InvalidArnException", 400},
-		{"unsupported", "CreateKey", `{"KeySpec":"HMAC_256","KeyUsage":"GENERATE_VERIFY_MAC"}`, "UnsupportedOperationException", 400},
+		{"unsupported", "CreateKey", `{"KeySpec":"SM2","KeyUsage":"SIGN_VERIFY"}`, "UnsupportedOperationException", 400},
 		{"invalid ciphertext", "Decrypt", `{"CiphertextBlob":"AAECAwQFBgcICQ=="}`, "InvalidCiphertextException", 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -30,7 +30,7 @@
 // a nil input is an empty request.
 // Enum values pass through as strings in both directions, unchecked, so
 // values newer than this SDK still work. Response fields envelope's structs
-// do not carry (signing or MAC algorithms, custom key store details, …) are
+// do not carry (encapsulation algorithms, custom key store details, …) are
 // dropped.
 //
 // # Dependencies

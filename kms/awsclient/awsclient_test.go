@@ -30,7 +30,7 @@ var _ kms.API = (*awsclient.Client)(nil)
 
 // isolate keeps the developer's AWS configuration (environment, shared
 // files, instance metadata) out of a test.
-func isolate(t *testing.T) {
+func isolate(t testing.TB) {
 	t.Helper()
 	dir := t.TempDir()
 	for _, k := range []string{
@@ -324,6 +324,7 @@ func TestResponseDecoding(t *testing.T) {
 			KeyUsage:     "ENCRYPT_DECRYPT", KeyState: "PendingDeletion", Origin: "AWS_KMS", KeyManager: "CUSTOMER",
 			CustomerMasterKeySpec: "SYMMETRIC_DEFAULT", KeySpec: "FUTURE_KEY_SPEC",
 			EncryptionAlgorithms:        []string{"SYMMETRIC_DEFAULT"},
+			SigningAlgorithms:           []string{"ECDSA_SHA_256"},
 			PendingDeletionWindowInDays: aws.Int32(7),
 		}
 		if !reflect.DeepEqual(out.KeyMetadata, want) {

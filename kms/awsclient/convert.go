@@ -94,9 +94,8 @@ func tagsOut(tags []types.Tag) []kms.Tag {
 }
 
 // keyMetadata converts key metadata from the SDK. Fields envelope's
-// KeyMetadata lacks (signing, MAC, key agreement and encapsulation
-// algorithms; custom key store, CloudHSM, XKS and multi-Region details;
-// expiration model, ValidTo) are dropped.
+// KeyMetadata lacks (encapsulation algorithms; custom key store, CloudHSM,
+// XKS and multi-Region details; expiration model, ValidTo) are dropped.
 func keyMetadata(m *types.KeyMetadata) *kms.KeyMetadata {
 	if m == nil {
 		return nil
@@ -117,6 +116,9 @@ func keyMetadata(m *types.KeyMetadata) *kms.KeyMetadata {
 		CustomerMasterKeySpec:       string(m.CustomerMasterKeySpec),
 		KeySpec:                     string(m.KeySpec),
 		EncryptionAlgorithms:        strs(m.EncryptionAlgorithms),
+		SigningAlgorithms:           strs(m.SigningAlgorithms),
+		MacAlgorithms:               strs(m.MacAlgorithms),
+		KeyAgreementAlgorithms:      strs(m.KeyAgreementAlgorithms),
 		MultiRegion:                 aws.ToBool(m.MultiRegion),
 		PendingDeletionWindowInDays: m.PendingDeletionWindowInDays,
 		CurrentKeyMaterialId:        aws.ToString(m.CurrentKeyMaterialId),

@@ -186,9 +186,9 @@ func (c *Client) GenerateRandom(ctx context.Context, in *kms.GenerateRandomInput
 	return &kms.GenerateRandomOutput{Plaintext: out.Plaintext}, nil
 }
 
-// GetPublicKey implements [kms.API]. The response's SigningAlgorithms,
-// KeyAgreementAlgorithms and EncapsulationAlgorithms have no field in
-// envelope's output and are dropped.
+// GetPublicKey implements [kms.API]. The response's
+// EncapsulationAlgorithms have no field in envelope's output and are
+// dropped.
 func (c *Client) GetPublicKey(ctx context.Context, in *kms.GetPublicKeyInput) (*kms.GetPublicKeyOutput, error) {
 	in = orZero(in)
 	out, err := c.api.GetPublicKey(ctx, &awskms.GetPublicKeyInput{
@@ -202,9 +202,11 @@ func (c *Client) GetPublicKey(ctx context.Context, in *kms.GetPublicKeyInput) (*
 		KeyId:     aws.ToString(out.KeyId),
 		PublicKey: out.PublicKey,
 		//lint:ignore SA1019 envelope's output mirrors AWS's, which still carries the deprecated field.
-		CustomerMasterKeySpec: string(out.CustomerMasterKeySpec),
-		KeySpec:               string(out.KeySpec),
-		KeyUsage:              string(out.KeyUsage),
-		EncryptionAlgorithms:  strs(out.EncryptionAlgorithms),
+		CustomerMasterKeySpec:  string(out.CustomerMasterKeySpec),
+		KeySpec:                string(out.KeySpec),
+		KeyUsage:               string(out.KeyUsage),
+		EncryptionAlgorithms:   strs(out.EncryptionAlgorithms),
+		SigningAlgorithms:      strs(out.SigningAlgorithms),
+		KeyAgreementAlgorithms: strs(out.KeyAgreementAlgorithms),
 	}, nil
 }

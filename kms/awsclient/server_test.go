@@ -22,7 +22,7 @@ import (
 // newEnvelopeServer runs envelope's real AWS-KMS-API server over a fresh
 // embedded keystore, and returns the keystore (the KMS in process) and a
 // Client of the server over the same keys.
-func newEnvelopeServer(t *testing.T) (local kms.API, remote *awsclient.Client) {
+func newEnvelopeServer(t testing.TB) (local kms.API, remote *awsclient.Client) {
 	t.Helper()
 	isolate(t)
 	ks, err := keystore.Open(t.Context(), t.TempDir(), keystore.Options{})
