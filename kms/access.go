@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/envelopekms/envelope/kms/policy"
 )
@@ -207,14 +208,26 @@ func (req *AuthzRequest) Decide(c *Caller) Access {
 	} else if req.Ref != "" {
 		acc.resource = req.Ref
 	}
-	if c.ARN == s.rootARN() {
+	if isRootARN(c.ARN) && (s == nil || c.ARN == s.rootARN()) {
 		acc.Allowed, acc.Source = true, SourceRoot
 		return acc
 	}
+	if s == nil {
+		return acc // not asked by a Service: nothing to decide with
+	}
 	if req.Key == nil {
-		// Nothing to decide on: refused, as for a key the caller may
-		// not use.
-		return acc
+		// No key, so no key policy: the caller's identity policies
+		// decide whether it may learn that (NotFoundException follows
+		// if they allow), on the key ARN the caller named, if any.
+		res := "arn:aws:kms:" + s.region + ":" + s.account + ":key/"
+		if ref, err := s.parseKeyRef(req.Ref, true); err == nil && ref.id != "" {
+			res += ref.id
+		} else if err == nil {
+			res = s.AliasARN(ref.alias)
+		}
+		id := DecideIdentity(c, req.Action, res, s.region, s.now())
+		id.resource = acc.resource
+		return id
 	}
 	if g := req.retire; req.Action == "kms:RetireGrant" && g != nil && g.KeyID == req.Key.ID &&
 		(g.RetiringPrincipal == c.ARN || g.GranteePrincipal == c.ARN && slices.Contains(g.Operations, "RetireGrant")) {
@@ -222,7 +235,7 @@ func (req *AuthzRequest) Decide(c *Caller) Access {
 		return acc
 	}
 	var buf [16]policy.Value
-	pr := s.policyRequest(c, req.Action, req.Key.ARN, req.EncryptionContext, buf[:0])
+	pr := policyRequest(c, req.Action, req.Key.ARN, req.EncryptionContext, s.region, s.now(), buf[:0])
 	pr.Context.Values = req.values(pr.Context.Values)
 	kp := s.parsedPolicy(req.Key.Policy)
 	if kp.err != nil {
@@ -292,13 +305,22 @@ func (s *Service) DecideWithoutKey(c *Caller, action, resource string) Access {
 	if resource == "" {
 		resource = "arn:aws:kms:" + s.region + ":" + s.account + ":*"
 	}
+	return DecideIdentity(c, action, resource, s.region, s.now())
+}
+
+// DecideIdentity decides a caller's action on a resource by the caller's
+// identity policies alone, as AWS KMS decides operations on no key
+// (resource arn:aws:kms:REGION:ACCOUNT:*) and on aliases as resources of
+// their own; region is aws:RequestedRegion and now aws:CurrentTime. An
+// account's root (arn:aws:iam::ACCOUNT:root) is allowed everything.
+func DecideIdentity(c *Caller, action, resource, region string, now time.Time) Access {
 	acc := Access{caller: c.ARN, action: action, resource: resource}
-	if c.ARN == s.rootARN() {
+	if isRootARN(c.ARN) {
 		acc.Allowed, acc.Source = true, SourceRoot
 		return acc
 	}
 	var buf [16]policy.Value
-	pr := s.policyRequest(c, action, resource, nil, buf[:0])
+	pr := policyRequest(c, action, resource, nil, region, now, buf[:0])
 	id, ip := evalIdentity(c, &pr)
 	switch id.Effect {
 	case policy.Deny:
@@ -309,19 +331,24 @@ func (s *Service) DecideWithoutKey(c *Caller, action, resource string) Access {
 	return acc
 }
 
+func isRootARN(arn string) bool {
+	rest, ok := strings.CutPrefix(arn, "arn:aws:iam::")
+	return ok && len(rest) == len("111122223333:root") && strings.HasSuffix(rest, ":root")
+}
+
 func (s *Service) rootARN() string { return "arn:aws:iam::" + s.account + ":root" }
 
 // policyRequest builds the policy request of a caller's action on a
 // resource, with the condition keys every request has appended to vals.
-func (s *Service) policyRequest(c *Caller, action, resource string, ec map[string]string, vals []policy.Value) policy.Request {
+func policyRequest(c *Caller, action, resource string, ec map[string]string, region string, now time.Time, vals []policy.Value) policy.Request {
 	vals = append(vals,
 		policy.Bool("aws:SecureTransport", c.SecureTransport),
-		policy.String("aws:RequestedRegion", s.region),
+		policy.String("aws:RequestedRegion", region),
 		policy.Bool("aws:ViaAWSService", false),
 		policy.Bool("aws:PrincipalIsAWSService", false),
 	)
 	return policy.Request{Principal: c.ARN, Action: action, Resource: resource,
-		Context: policy.Context{Time: s.now(), SourceIP: c.SourceIP, EncryptionContext: ec, Values: vals}}
+		Context: policy.Context{Time: now, SourceIP: c.SourceIP, EncryptionContext: ec, Values: vals}}
 }
 
 // values appends the condition keys of the request and its key.
@@ -467,7 +494,7 @@ func (s *Service) parseKeyPolicy(c *Caller, doc, keyARN string, bypass bool) (*p
 		return p, nil
 	}
 	var buf [16]policy.Value
-	pr := s.policyRequest(c, "kms:PutKeyPolicy", keyARN, nil, buf[:0])
+	pr := policyRequest(c, "kms:PutKeyPolicy", keyARN, nil, s.region, s.now(), buf[:0])
 	pr.Context.Values = append(pr.Context.Values, policy.Bool("kms:BypassPolicyLockoutSafetyCheck", false))
 	d := p.Evaluate(&pr)
 	ok := d.Effect == policy.Allow && !d.ViaAccount
