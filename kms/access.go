@@ -31,6 +31,14 @@ type Caller struct {
 	// (AWS refuses a key policy naming one that does not). nil accepts
 	// every principal.
 	Known func(arn string) bool
+
+	// scratch holds a decision's policy request, so that deciding for a
+	// Caller the server keeps per request allocates nothing: a Caller
+	// decides for one request at a time.
+	scratch struct {
+		pr   policy.Request
+		vals [16]policy.Value
+	}
 }
 
 // IdentityPolicy is a parsed identity policy with its name.
@@ -234,8 +242,8 @@ func (req *AuthzRequest) Decide(c *Caller) Access {
 		acc.Allowed, acc.Source, acc.GrantID = true, SourceGrant, g.ID
 		return acc
 	}
-	var buf [16]policy.Value
-	pr := policyRequest(c, req.Action, req.Key.ARN, req.EncryptionContext, s.region, s.now(), buf[:0])
+	pr := &c.scratch.pr
+	*pr = policyRequest(c, req.Action, req.Key.ARN, req.EncryptionContext, s.region, s.now(), c.scratch.vals[:0])
 	pr.Context.Values = req.values(pr.Context.Values)
 	kp := s.parsedPolicy(req.Key.Policy)
 	if kp.err != nil {
@@ -245,12 +253,12 @@ func (req *AuthzRequest) Decide(c *Caller) Access {
 	if kp.aliases || c.wantsAliases() {
 		pr.Context.Values = req.aliasValues(pr.Context.Values)
 	}
-	kd := kp.p.Evaluate(&pr)
+	kd := kp.p.Evaluate(pr)
 	if kd.Effect == policy.Deny {
 		acc.Source, acc.Explicit, acc.Decision = SourceKeyPolicy, true, kd
 		return acc
 	}
-	id, ip := evalIdentity(c, &pr)
+	id, ip := evalIdentity(c, pr)
 	if id.Effect == policy.Deny {
 		acc.Source, acc.Explicit, acc.Decision, acc.Policy = SourceIdentityPolicy, true, id, ip
 		return acc
@@ -319,9 +327,9 @@ func DecideIdentity(c *Caller, action, resource, region string, now time.Time) A
 		acc.Allowed, acc.Source = true, SourceRoot
 		return acc
 	}
-	var buf [16]policy.Value
-	pr := policyRequest(c, action, resource, nil, region, now, buf[:0])
-	id, ip := evalIdentity(c, &pr)
+	pr := &c.scratch.pr
+	*pr = policyRequest(c, action, resource, nil, region, now, c.scratch.vals[:0])
+	id, ip := evalIdentity(c, pr)
 	switch id.Effect {
 	case policy.Deny:
 		acc.Source, acc.Explicit, acc.Decision, acc.Policy = SourceIdentityPolicy, true, id, ip

@@ -249,10 +249,10 @@ func TestPolicyFileUnknownAction(t *testing.T) {
 
 func TestPolicyActionWildcards(t *testing.T) {
 	e := newPolicyEnv(t, staticGrants(map[string][]Grant{
-		"gen":    {{Actions: []string{"kms:GenerateDataKey*"}, Keys: []string{"alias/app"}}},
-		"all":    {{Actions: []string{"kms:*"}, Keys: []string{"alias/app"}}},
-		"exact":  {{Actions: []string{"kms:GenerateDataKey"}, Keys: []string{"alias/app"}}},
-		"list":   {{Actions: []string{"kms:List*"}, Keys: []string{"*"}}},
+		"gen":   {{Actions: []string{"kms:GenerateDataKey*"}, Keys: []string{"alias/app"}}},
+		"all":   {{Actions: []string{"kms:*"}, Keys: []string{"alias/app"}}},
+		"exact": {{Actions: []string{"kms:GenerateDataKey"}, Keys: []string{"alias/app"}}},
+		"list":  {{Actions: []string{"kms:List*"}, Keys: []string{"*"}}},
 	}))
 	n := int32(32)
 	gdk := kms.GenerateDataKeyInput{KeyId: "alias/app", NumberOfBytes: &n}
