@@ -1,6 +1,7 @@
 package kms
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -546,4 +547,42 @@ func (s *Service) callerOf(a Authorizer) *Caller {
 // CreateKey or PutKeyPolicy does not lock the caller out.
 type CallerProvider interface {
 	Caller() *Caller
+}
+
+// CheckAccess decides, without acting, whether caller may perform action
+// on the key ref names (a key id, key ARN, alias name or alias ARN) with
+// the encryption context ec, as an operation would: the key, its policy,
+// its grants and its aliases are read from the store. A ref of "" or "*"
+// asks about an action on no key (identity policies alone). It is what
+// "envelope policy check" shows; the key need not be usable.
+func (s *Service) CheckAccess(ctx context.Context, caller *Caller, action, ref string, ec map[string]string) (Access, error) {
+	if ref == "" || ref == "*" {
+		return s.DecideWithoutKey(caller, action, ""), nil
+	}
+	kr, err := s.parseKeyRef(ref, true)
+	if err != nil {
+		return Access{}, err
+	}
+	var acc Access
+	_, err = s.read(ctx, func(r keyReader) error {
+		k, err := s.load(r, kr)
+		if err != nil && CodeOf(err) != CodeNotFound {
+			return err
+		}
+		req := &AuthzRequest{Action: action, Ref: ref, EncryptionContext: ec, RequestAlias: aliasOf(ref), s: s, r: r}
+		if k != nil {
+			req.key = KeyInfo{ID: k.ID, ARN: s.KeyARN(k.ID), Spec: k.Spec, Usage: k.Usage, State: k.State, Policy: k.Policy}
+			req.Key = &req.key
+		}
+		acc = req.Decide(caller)
+		req.r = nil
+		if req.err != nil {
+			return req.err
+		}
+		if k == nil {
+			return err // the key does not exist
+		}
+		return nil
+	})
+	return acc, internal(err)
 }
