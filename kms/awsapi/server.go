@@ -169,7 +169,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.arnPrefix = "arn:aws:kms:" + cfg.Region + ":" + s.account + ":"
 	s.root = &Principal{Name: "root", AccessKeyID: cfg.Root.AccessKeyID, SecretAccessKey: cfg.Root.SecretAccessKey, Root: true}
-	s.root.caller = kms.Caller{ARN: "arn:aws:iam::" + s.account + ":root"}
+	s.root.caller = kms.Caller{ARN: "arn:aws:iam::" + s.account + ":root", Known: s.knownPrincipal}
 	s.principals.Store(&principalSet{byKey: map[string]*Principal{s.root.AccessKeyID: s.root},
 		byARN: map[string]*Principal{s.root.caller.ARN: s.root}})
 	if err := s.SetPrincipals(cfg.Principals); err != nil {
