@@ -111,7 +111,7 @@ func (k *keysCmd) policyPut(args []string) error {
 		}
 		return kmsHint(err, r.ref)
 	}
-	return k.done(out, "set the key policy of %s", r.name())
+	return k.done(out, "set the key policy of %s", r.ref)
 }
 
 // pairs parses k=v arguments into an encryption context.
@@ -334,7 +334,7 @@ func (c *cli) policy(args []string) error {
 	}
 	fmt.Fprintln(c.stdout, acc.String())
 	if !acc.Allowed {
-		return &exitError{code: 1, err: errors.New(acc.Err(f.key).(*kms.Error).Message)}
+		return &exitError{code: 1, err: errors.New(acc.Err("").(*kms.Error).Message)}
 	}
 	return nil
 }
