@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync/atomic"
 
 	"github.com/envelopekms/envelope/kms"
 )
@@ -217,9 +216,7 @@ func (s *Server) Caller(arn string) (*kms.Caller, bool) {
 // "envelope policy check", which evaluates without a server.
 func (pf *PolicyFile) Callers(account, region string) (map[string]*kms.Caller, error) {
 	out := map[string]*kms.Caller{}
-	var known atomic.Pointer[map[string]*kms.Caller]
-	known.Store(&out)
-	isKnown := func(arn string) bool { return (*known.Load())[arn] != nil }
+	isKnown := func(arn string) bool { return out[arn] != nil }
 	for _, p := range pf.Principals {
 		cp := *p
 		if err := cp.compile(account, region, isKnown); err != nil {
