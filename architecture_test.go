@@ -22,7 +22,7 @@ var layers = map[string][]string{
 	"internal/format":                {"suite"},
 	"internal/durable":               {},
 	"kms/policy":                     {},
-	"kms":                            {"internal/format", "suite"},
+	"kms":                            {"internal/format", "suite", "kms/policy"},
 	"kms/store/sqlite":               {"kms", "internal/durable"},
 	"kms/store/postgres":             {"kms"},
 	"kms/store/storetest":            {"kms"},

@@ -12,7 +12,7 @@ const maxPeerPublicKeyLen = 8192
 // parse, is not an elliptic curve key, or is on another curve is a
 // ValidationException. The KMS ECDH keyring calls this.
 func (s *Service) DeriveSharedSecret(ctx context.Context, in *DeriveSharedSecretInput) (*DeriveSharedSecretOutput, error) {
-	if err := checkGrantTokens(in.GrantTokens); err != nil {
+	if err := s.checkGrantTokens(ctx, in.GrantTokens); err != nil {
 		return nil, err
 	}
 	if in.KeyAgreementAlgorithm == "" {
@@ -26,7 +26,7 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, in *DeriveSharedSecret
 	}
 	var out *DeriveSharedSecretOutput
 	err := s.view(ctx, func(r keyReader) error {
-		k, err := s.usableKey(ctx, r, "kms:DeriveSharedSecret", in.KeyId)
+		k, err := s.usableKey(ctx, r, "kms:DeriveSharedSecret", in.KeyId, nil)
 		if err != nil {
 			return err
 		}

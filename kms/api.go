@@ -56,6 +56,12 @@ type API interface {
 	GetKeyPolicy(ctx context.Context, in *GetKeyPolicyInput) (*GetKeyPolicyOutput, error)
 	PutKeyPolicy(ctx context.Context, in *PutKeyPolicyInput) (*PutKeyPolicyOutput, error)
 	ListKeyPolicies(ctx context.Context, in *ListKeyPoliciesInput) (*ListKeyPoliciesOutput, error)
+
+	CreateGrant(ctx context.Context, in *CreateGrantInput) (*CreateGrantOutput, error)
+	ListGrants(ctx context.Context, in *ListGrantsInput) (*ListGrantsOutput, error)
+	ListRetirableGrants(ctx context.Context, in *ListRetirableGrantsInput) (*ListRetirableGrantsOutput, error)
+	RetireGrant(ctx context.Context, in *RetireGrantInput) (*RetireGrantOutput, error)
+	RevokeGrant(ctx context.Context, in *RevokeGrantInput) (*RevokeGrantOutput, error)
 }
 
 // Timestamp is a point in time that encodes in JSON as AWS does: seconds

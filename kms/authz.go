@@ -3,6 +3,7 @@ package kms
 import (
 	"context"
 	"errors"
+	"strings"
 )
 
 // An Authorizer decides whether the caller of an operation may act on a key.
@@ -79,6 +80,24 @@ type AuthzRequest struct {
 	// Key is the key Ref resolved to, or nil if it resolves to no key.
 	Key *KeyInfo
 
+	// What the request carries that the conditions of a policy may test.
+
+	// EncryptionContext is the request's encryption context (ReEncrypt:
+	// the source's for kms:ReEncryptFrom, the destination's for
+	// kms:ReEncryptTo); nil if it has none.
+	EncryptionContext map[string]string
+	// EncryptionAlgorithm is the algorithm the request names, "" if none.
+	EncryptionAlgorithm string
+	// RequestAlias is the alias ("alias/NAME") the caller named the key
+	// by, "" if it named it otherwise.
+	RequestAlias string
+	// Grant is the grant a CreateGrant request asks for, nil otherwise.
+	Grant *GrantRequest
+	// BypassPolicyLockoutSafetyCheck is the flag of PutKeyPolicy.
+	BypassPolicyLockoutSafetyCheck bool
+
+	retire *GrantRecord // the grant RetireGrant retires
+
 	s   *Service
 	r   keyReader // nil once Authorize has returned, or when Ref did not parse
 	err error     // a failure to read the store (or a cache miss) while resolving
@@ -131,12 +150,20 @@ func (req *AuthzRequest) ResolveKey(ref string) (id string, ok bool) {
 // through r, the reader that loaded k (nil when ref did not parse). A
 // failure to read the store while the Authorizer resolved its entries wins
 // over its answer.
-func (s *Service) authorize(ctx context.Context, r keyReader, action, ref string, k *KeyRecord) error {
+func (s *Service) authorize(ctx context.Context, r keyReader, action, ref string, k *KeyRecord, info *authzInfo) error {
 	a := authorizerFrom(ctx)
 	if a == nil {
 		return nil
 	}
 	req := &AuthzRequest{Action: action, Ref: ref, s: s, r: r}
+	if info != nil {
+		req.EncryptionContext, req.EncryptionAlgorithm = info.ec, info.alg
+		req.Grant, req.BypassPolicyLockoutSafetyCheck = info.grant, info.bypass
+		req.retire = info.retire
+	}
+	if alias := aliasOf(ref); alias != "" {
+		req.RequestAlias = alias
+	}
 	if k != nil {
 		req.key = KeyInfo{ID: k.ID, ARN: s.KeyARN(k.ID), Spec: k.Spec, Usage: k.Usage, State: k.State, Policy: k.Policy}
 		req.Key = &req.key
@@ -156,14 +183,21 @@ func (s *Service) authorize(ctx context.Context, r keyReader, action, ref string
 // authorized: so a refused caller learns nothing either, and the key a
 // refused request named is known (to the audit log).
 func (s *Service) parseAuthorized(ctx context.Context, action, raw string, allowAlias bool) (keyRef, error) {
+	return s.parseAuthorizedWith(ctx, action, raw, allowAlias, nil)
+}
+
+// parseAuthorizedWith is parseAuthorized for a request whose conditions'
+// values info holds (nil: none).
+func (s *Service) parseAuthorizedWith(ctx context.Context, action, raw string, allowAlias bool, info *authzInfo) (keyRef, error) {
 	ref, err := s.parseKeyRef(raw, true)
 	if err != nil {
-		if aerr := s.authorize(ctx, nil, action, raw, nil); aerr != nil {
+		if aerr := s.authorize(ctx, nil, action, raw, nil, info); aerr != nil {
 			return keyRef{}, aerr
 		}
 		return keyRef{}, err
 	}
 	ref.aliasRefused = ref.alias != "" && !allowAlias
+	ref.info = info
 	return ref, nil
 }
 
@@ -175,7 +209,7 @@ func (s *Service) loadAuthorized(ctx context.Context, r keyReader, action string
 	if err != nil && CodeOf(err) != CodeNotFound {
 		return nil, err // the store failed, or the cache missed
 	}
-	if aerr := s.authorize(ctx, r, action, ref.raw, k); aerr != nil {
+	if aerr := s.authorize(ctx, r, action, ref.raw, k, ref.info); aerr != nil {
 		return nil, aerr
 	}
 	if ref.aliasRefused {
@@ -183,4 +217,30 @@ func (s *Service) loadAuthorized(ctx context.Context, r keyReader, action string
 		return nil, err
 	}
 	return k, err
+}
+
+// authzInfo is what a request carries for the conditions of policies,
+// passed to the Authorizer with each key it is asked about.
+type authzInfo struct {
+	ec     map[string]string
+	alg    string
+	grant  *GrantRequest
+	bypass bool
+	// retire is the grant RetireGrant retires (nil if none exists).
+	retire *GrantRecord
+}
+
+// aliasOf returns the alias name ("alias/NAME") a key reference names, ""
+// if it names no alias.
+func aliasOf(ref string) string {
+	if strings.HasPrefix(ref, "alias/") {
+		return ref
+	}
+	if strings.HasPrefix(ref, "arn:") {
+		parts := strings.SplitN(ref, ":", 6)
+		if len(parts) == 6 && strings.HasPrefix(parts[5], "alias/") {
+			return parts[5]
+		}
+	}
+	return ""
 }

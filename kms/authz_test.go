@@ -220,11 +220,11 @@ func (f *authzFixture) cases(t *testing.T) []authzCase {
 			return err
 		}, []asked{{"kms:GetKeyPolicy", a, a}}, nil},
 		{"PutKeyPolicy", func(ctx context.Context) error {
-			_, err := s.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: a, Policy: `{"Version":"2012-10-17"}`})
+			_, err := s.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: a, Policy: `{"Version":"2012-10-17","Statement":[{"Sid":"root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}`})
 			return err
 		}, []asked{{"kms:PutKeyPolicy", a, a}}, func(t *testing.T) {
 			out, err := s.GetKeyPolicy(t.Context(), &kms.GetKeyPolicyInput{KeyId: a})
-			if err != nil || out.Policy == `{"Version":"2012-10-17"}` {
+			if err != nil || out.Policy == `{"Version":"2012-10-17","Statement":[{"Sid":"root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}` {
 				t.Errorf("a refused PutKeyPolicy changed the policy (%v)", err)
 			}
 		}},

@@ -94,6 +94,10 @@ type materialID struct {
 	version int
 }
 
+type grantsID struct {
+	key, grantee string
+}
+
 // keyCache holds what hot keys need, so that cryptographic operations on
 // them read nothing from the store: key records, aliases, unsealed key
 // material and parsed private keys (RSA, ECDSA, ECDH, secp256k1, Ed25519,
@@ -126,7 +130,14 @@ type keyCache struct {
 	aliases   map[string]cached[string] // name → key id
 	materials map[materialID]cached[[]byte]
 	privKeys  map[string]cached[privateKey]
-	sweeper   *time.Timer // armed while the cache holds entries
+	// grants holds the grants of a key for one grantee (an empty list
+	// when it has none), keyAliases the names of a key's aliases.
+	grants     map[grantsID]cached[[]*GrantRecord]
+	keyAliases map[string]cached[[]string]
+	sweeper    *time.Timer // armed while the cache holds entries
+	// aliasSeq is the seq of the last invalidation that named an alias:
+	// a fill that began before it does not keep the aliases of a key.
+	aliasSeq uint64
 
 	seq   uint64 // invalidations so far
 	fills int    // fills under way (begun, not ended)
@@ -141,11 +152,13 @@ type keyCache struct {
 
 func newKeyCache(ttl time.Duration, now func() time.Time, due func(*KeyRecord) bool) *keyCache {
 	return &keyCache{ttl: ttl, now: now, due: due,
-		keys:      map[string]cached[*KeyRecord]{},
-		aliases:   map[string]cached[string]{},
-		materials: map[materialID]cached[[]byte]{},
-		privKeys:  map[string]cached[privateKey]{},
-		changed:   map[string]uint64{},
+		keys:       map[string]cached[*KeyRecord]{},
+		aliases:    map[string]cached[string]{},
+		materials:  map[materialID]cached[[]byte]{},
+		privKeys:   map[string]cached[privateKey]{},
+		grants:     map[grantsID]cached[[]*GrantRecord]{},
+		keyAliases: map[string]cached[[]string]{},
+		changed:    map[string]uint64{},
 	}
 }
 
@@ -158,6 +171,8 @@ func (c *keyCache) reset() {
 	clear(c.aliases)
 	clear(c.materials)
 	clear(c.privKeys)
+	clear(c.grants)
+	clear(c.keyAliases)
 }
 
 // begin starts a fill: it returns the start to give put, and the caller
@@ -203,6 +218,11 @@ func (c *keyCache) invalidate(ch Change) {
 	for _, name := range ch.Aliases {
 		delete(c.aliases, name)
 	}
+	if len(ch.Aliases) > 0 {
+		// Which keys an alias left is not known: drop every key's list.
+		c.aliasSeq = c.seq
+		clear(c.keyAliases)
+	}
 	if len(ch.KeyIDs) == 0 {
 		return
 	}
@@ -211,7 +231,9 @@ func (c *keyCache) invalidate(ch Change) {
 		ids[id] = true
 		delete(c.keys, id)
 		delete(c.privKeys, id)
+		delete(c.keyAliases, id)
 	}
+	maps.DeleteFunc(c.grants, func(g grantsID, _ cached[[]*GrantRecord]) bool { return ids[g.key] })
 	maps.DeleteFunc(c.materials, func(m materialID, e cached[[]byte]) bool {
 		if ids[m.key] {
 			clear(e.v)
@@ -271,6 +293,42 @@ func (c *keyCache) privateKey(id string) (privateKey, bool) {
 	return e.v, true
 }
 
+func (c *keyCache) grantsOf(keyID, grantee string) ([]*GrantRecord, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.grants[grantsID{keyID, grantee}]
+	if !ok || !c.fresh(e.at) {
+		return nil, false
+	}
+	return e.v, true
+}
+
+func (c *keyCache) aliasesOf(keyID string) ([]string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.keyAliases[keyID]
+	if !ok || !c.fresh(e.at) {
+		return nil, false
+	}
+	return e.v, true
+}
+
+func (c *keyCache) putGrants(start uint64, keyID, grantee string, gs []*GrantRecord) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.kept(start, keyID, "") {
+		put(c, c.grants, grantsID{keyID, grantee}, gs)
+	}
+}
+
+func (c *keyCache) putKeyAliases(start uint64, keyID string, names []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.kept(start, keyID, "") && c.aliasSeq <= start {
+		put(c, c.keyAliases, keyID, names)
+	}
+}
+
 func (c *keyCache) putKey(start uint64, k *KeyRecord) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -313,7 +371,7 @@ func (c *keyCache) putPrivateKey(start uint64, keyID string, key privateKey) {
 
 // put stores v in table (one of c's maps) under k, with c.mu held.
 func put[K comparable, T any](c *keyCache, table map[K]cached[T], k K, v T) {
-	if len(c.keys)+len(c.aliases)+len(c.materials)+len(c.privKeys) >= maxCachedEntries {
+	if len(c.keys)+len(c.aliases)+len(c.materials)+len(c.privKeys)+len(c.grants)+len(c.keyAliases) >= maxCachedEntries {
 		c.reset()
 	}
 	table[k] = cached[T]{v, c.now()}
@@ -337,6 +395,8 @@ func (c *keyCache) sweep() {
 	sweepTable(c, c.aliases, now, &next, nil)
 	sweepTable(c, c.materials, now, &next, func(m []byte) { clear(m) })
 	sweepTable(c, c.privKeys, now, &next, nil)
+	sweepTable(c, c.grants, now, &next, nil)
+	sweepTable(c, c.keyAliases, now, &next, nil)
 	if next.IsZero() {
 		c.sweeper = nil // put arms a new one
 		return
@@ -442,4 +502,35 @@ func (r *cacheReader) destroyed(id string) (bool, error) {
 		return false, errCacheMiss
 	}
 	return r.next.destroyed(id)
+}
+
+func (r *cacheReader) grants(keyID, grantee string) ([]*GrantRecord, error) {
+	if gs, ok := r.c.grantsOf(keyID, grantee); ok {
+		return gs, nil
+	}
+	if r.next == nil {
+		return nil, errCacheMiss
+	}
+	gs, err := r.next.grants(keyID, grantee)
+	if err == nil {
+		if gs == nil {
+			gs = []*GrantRecord{}
+		}
+		r.c.putGrants(r.start, keyID, grantee, gs)
+	}
+	return gs, err
+}
+
+func (r *cacheReader) keyAliases(keyID string) ([]string, error) {
+	if names, ok := r.c.aliasesOf(keyID); ok {
+		return names, nil
+	}
+	if r.next == nil {
+		return nil, errCacheMiss
+	}
+	names, err := r.next.keyAliases(keyID)
+	if err == nil {
+		r.c.putKeyAliases(r.start, keyID, names)
+	}
+	return names, err
 }

@@ -317,7 +317,8 @@ func TestCacheServesEveryReadOperation(t *testing.T) {
 		"ScheduleKeyDeletion": "a write", "CancelKeyDeletion": "a write", "CreateAlias": "a write",
 		"UpdateAlias": "a write", "DeleteAlias": "a write", "TagResource": "a write", "UntagResource": "a write",
 		"EnableKeyRotation": "a write", "DisableKeyRotation": "a write", "RotateKeyOnDemand": "a write",
-		"PutKeyPolicy": "a write", "ListKeys": "a listing", "ListAliases": "a listing", "GenerateRandom": "on no key",
+		"PutKeyPolicy": "a write", "CreateGrant": "a write", "RetireGrant": "a write", "RevokeGrant": "a write",
+		"ListGrants": "a listing", "ListRetirableGrants": "a listing", "ListKeys": "a listing", "ListAliases": "a listing", "GenerateRandom": "on no key",
 	}
 	api := reflect.TypeFor[kms.API]()
 	for i := range api.NumMethod() {

@@ -95,6 +95,7 @@ type opened struct {
 // given, must name the key the blob was made with (IncorrectKeyException
 // otherwise); asymmetric keys require it and an RSA algorithm.
 func (s *Service) decryptIn(ctx context.Context, r keyReader, action string, blob []byte, keyID, alg string, ec map[string]string) (*opened, error) {
+	info := &authzInfo{ec: ec, alg: alg}
 	if len(blob) == 0 || len(blob) > blobMaxLen {
 		return nil, validationf("CiphertextBlob must be 1 to %d bytes, got %d", blobMaxLen, len(blob))
 	}
@@ -102,7 +103,7 @@ func (s *Service) decryptIn(ctx context.Context, r keyReader, action string, blo
 	if keyID != "" {
 		// The key named is the key used, or the call fails: authorizing
 		// it authorizes the key used.
-		ref, err := s.parseAuthorized(ctx, action, keyID, true)
+		ref, err := s.parseAuthorizedWith(ctx, action, keyID, true, info)
 		if err != nil {
 			return nil, err
 		}
@@ -146,7 +147,7 @@ func (s *Service) decryptIn(ctx context.Context, r keyReader, action string, blo
 	h, ok := parseBlobHeader(blob)
 	if !ok {
 		if named == nil { // names no key: asked about none
-			if err := s.authorize(ctx, r, action, "", nil); err != nil {
+			if err := s.authorize(ctx, r, action, "", nil, info); err != nil {
 				return nil, err
 			}
 		}
@@ -155,7 +156,7 @@ func (s *Service) decryptIn(ctx context.Context, r keyReader, action string, blo
 	k := named
 	if k == nil {
 		var err error
-		if k, err = s.loadAuthorized(ctx, r, action, keyRef{id: h.keyID, raw: h.keyID}); err != nil {
+		if k, err = s.loadAuthorized(ctx, r, action, keyRef{id: h.keyID, raw: h.keyID, info: info}); err != nil {
 			if CodeOf(err) != CodeNotFound {
 				return nil, err
 			}
@@ -200,8 +201,8 @@ func (s *Service) decryptIn(ctx context.Context, r keyReader, action string, blo
 
 // usableKey loads the key keyID names, has the caller's permission for
 // action on it checked, and checks it can be used.
-func (s *Service) usableKey(ctx context.Context, r keyReader, action, keyID string) (*KeyRecord, error) {
-	ref, err := s.parseAuthorized(ctx, action, keyID, true)
+func (s *Service) usableKey(ctx context.Context, r keyReader, action, keyID string, info *authzInfo) (*KeyRecord, error) {
+	ref, err := s.parseAuthorizedWith(ctx, action, keyID, true, info)
 	if err != nil {
 		return nil, err
 	}
@@ -218,12 +219,12 @@ func (s *Service) Encrypt(ctx context.Context, in *EncryptInput) (*EncryptOutput
 	if len(in.Plaintext) == 0 || len(in.Plaintext) > maxPlaintextLen {
 		return nil, validationf("Plaintext must be 1 to %d bytes, got %d", maxPlaintextLen, len(in.Plaintext))
 	}
-	if err := checkGrantTokens(in.GrantTokens); err != nil {
+	if err := s.checkGrantTokens(ctx, in.GrantTokens); err != nil {
 		return nil, err
 	}
 	var out *sealed
 	err := s.view(ctx, func(r keyReader) error {
-		k, err := s.usableKey(ctx, r, "kms:Encrypt", in.KeyId)
+		k, err := s.usableKey(ctx, r, "kms:Encrypt", in.KeyId, &authzInfo{ec: in.EncryptionContext, alg: in.EncryptionAlgorithm})
 		if err != nil {
 			return err
 		}
@@ -242,7 +243,7 @@ func (s *Service) Encrypt(ctx context.Context, in *EncryptInput) (*EncryptOutput
 // Decrypt implements [API]. A symmetric ciphertext names its key, so KeyId
 // is optional; when given it must match (IncorrectKeyException).
 func (s *Service) Decrypt(ctx context.Context, in *DecryptInput) (*DecryptOutput, error) {
-	if err := checkGrantTokens(in.GrantTokens); err != nil {
+	if err := s.checkGrantTokens(ctx, in.GrantTokens); err != nil {
 		return nil, err
 	}
 	var o *opened
@@ -266,7 +267,7 @@ func (s *Service) Decrypt(ctx context.Context, in *DecryptInput) (*DecryptOutput
 // when the destination is the source), without the plaintext leaving the
 // service.
 func (s *Service) ReEncrypt(ctx context.Context, in *ReEncryptInput) (*ReEncryptOutput, error) {
-	if err := checkGrantTokens(in.GrantTokens); err != nil {
+	if err := s.checkGrantTokens(ctx, in.GrantTokens); err != nil {
 		return nil, err
 	}
 	if in.DestinationKeyId == "" {
@@ -279,7 +280,7 @@ func (s *Service) ReEncrypt(ctx context.Context, in *ReEncryptInput) (*ReEncrypt
 			return err
 		}
 		defer clear(o.plaintext)
-		dst, err := s.usableKey(ctx, r, "kms:ReEncryptTo", in.DestinationKeyId)
+		dst, err := s.usableKey(ctx, r, "kms:ReEncryptTo", in.DestinationKeyId, &authzInfo{ec: in.DestinationEncryptionContext, alg: in.DestinationEncryptionAlgorithm})
 		if err != nil {
 			return err
 		}
@@ -323,14 +324,14 @@ func dataKeyLength(n *int32, spec string) (int, error) {
 // generate makes a random data key of n bytes and encrypts it under keyID,
 // for action.
 func (s *Service) generate(ctx context.Context, action, keyID string, n int, ec map[string]string, tokens []string) ([]byte, *sealed, error) {
-	if err := checkGrantTokens(tokens); err != nil {
+	if err := s.checkGrantTokens(ctx, tokens); err != nil {
 		return nil, nil, err
 	}
 	pt := make([]byte, n)
 	rand.Read(pt)
 	var out *sealed
 	err := s.view(ctx, func(r keyReader) error {
-		k, err := s.usableKey(ctx, r, action, keyID)
+		k, err := s.usableKey(ctx, r, action, keyID, &authzInfo{ec: ec})
 		if err != nil {
 			return err
 		}
@@ -424,7 +425,7 @@ func newKeyPair(spec string) (priv, pub []byte, err error) {
 // generatePair makes a data key pair and encrypts its private key under
 // in.KeyId, for action.
 func (s *Service) generatePair(ctx context.Context, action string, in *GenerateDataKeyPairInput) (*GenerateDataKeyPairOutput, error) {
-	if err := checkGrantTokens(in.GrantTokens); err != nil {
+	if err := s.checkGrantTokens(ctx, in.GrantTokens); err != nil {
 		return nil, err
 	}
 	if err := checkKeyPairSpec(in.KeyPairSpec); err != nil {
@@ -434,7 +435,7 @@ func (s *Service) generatePair(ctx context.Context, action string, in *GenerateD
 	// pair generation, which a dry run never reaches.
 	var id string
 	err := s.view(ctx, func(r keyReader) error {
-		k, err := s.usableKey(ctx, r, action, in.KeyId)
+		k, err := s.usableKey(ctx, r, action, in.KeyId, &authzInfo{ec: in.EncryptionContext})
 		if err != nil {
 			return err
 		}
@@ -459,7 +460,7 @@ func (s *Service) generatePair(ctx context.Context, action string, in *GenerateD
 	// they may have changed meanwhile.
 	var out *sealed
 	err = s.view(ctx, func(r keyReader) error {
-		k, err := s.loadAuthorized(ctx, r, action, keyRef{id: id, raw: in.KeyId})
+		k, err := s.loadAuthorized(ctx, r, action, keyRef{id: id, raw: in.KeyId, info: &authzInfo{ec: in.EncryptionContext}})
 		if err != nil {
 			return err
 		}
@@ -511,12 +512,12 @@ func (s *Service) GenerateRandom(_ context.Context, in *GenerateRandomInput) (*G
 // secp256k1 OID; for ML-DSA with the FIPS 204 OIDs and no parameters), and
 // the algorithms of the key's usage.
 func (s *Service) GetPublicKey(ctx context.Context, in *GetPublicKeyInput) (*GetPublicKeyOutput, error) {
-	if err := checkGrantTokens(in.GrantTokens); err != nil {
+	if err := s.checkGrantTokens(ctx, in.GrantTokens); err != nil {
 		return nil, err
 	}
 	var out *GetPublicKeyOutput
 	err := s.view(ctx, func(r keyReader) error {
-		k, err := s.usableKey(ctx, r, "kms:GetPublicKey", in.KeyId)
+		k, err := s.usableKey(ctx, r, "kms:GetPublicKey", in.KeyId, nil)
 		if err != nil {
 			return err
 		}

@@ -159,7 +159,7 @@ func TestReEncrypt(t *testing.T) {
 	t.Run("another key and another context", func(t *testing.T) {
 		dstEC := map[string]string{"stage": "destination"}
 		out, err := e.svc.ReEncrypt(ctx, &kms.ReEncryptInput{CiphertextBlob: blob, SourceEncryptionContext: srcEC, SourceKeyId: e.keyARN(src),
-			DestinationKeyId: "alias/dst", DestinationEncryptionContext: dstEC, GrantTokens: []string{"token"}})
+			DestinationKeyId: "alias/dst", DestinationEncryptionContext: dstEC})
 		if err != nil {
 			t.Fatalf("ReEncrypt() err = %v, want nil", err)
 		}

@@ -513,9 +513,14 @@ func TestValidation(t *testing.T) {
 	id := e.symKey(t)
 	blob := e.encrypt(t, id, []byte("x"), nil)
 	long := strings.Repeat("k", 2049)
+	grant, err := e.svc.CreateGrant(t.Context(), &kms.CreateGrantInput{KeyId: id,
+		GranteePrincipal: "arn:aws:iam::111122223333:user/app", Operations: []string{"Encrypt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	tokens11 := make([]string, 11)
 	for i := range tokens11 {
-		tokens11[i] = "token"
+		tokens11[i] = grant.GrantToken
 	}
 	tokens10 := tokens11[:10]
 	v := kms.CodeValidation

@@ -3,7 +3,6 @@ package kms
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"slices"
 	"strconv"
@@ -21,26 +20,19 @@ func newKeyID() string {
 	return uuidString(b[:])
 }
 
-func checkPolicy(p string) error {
-	if len(p) > maxPolicyLen {
-		return newError(CodeMalformedPolicy, "the key policy is longer than %d characters", maxPolicyLen)
-	}
-	var doc map[string]any
-	if err := json.Unmarshal([]byte(p), &doc); err != nil {
-		return newError(CodeMalformedPolicy, "the key policy is not a JSON object: %v", err)
-	}
-	return nil
-}
-
 // CreateKey implements [API], origin AWS_KMS, for every key spec of AWS
 // KMS but SM2 (China Regions only) and ML-KEM, with the usages AWS allows
 // each: SYMMETRIC_DEFAULT (ENCRYPT_DECRYPT), RSA_2048/3072/4096
 // (ENCRYPT_DECRYPT or SIGN_VERIFY), ECC_NIST_P256/P384/P521 (SIGN_VERIFY or
 // KEY_AGREEMENT), ECC_SECG_P256K1, ECC_NIST_EDWARDS25519 and
 // ML_DSA_44/65/87 (SIGN_VERIFY), HMAC_224/256/384/512
-// (GENERATE_VERIFY_MAC). Another pair is a ValidationException.
+// (GENERATE_VERIFY_MAC). Another pair is a ValidationException. A key
+// created without a Policy gets AWS's default key policy (the account
+// allowed every action: its identity policies decide); a Policy given is
+// checked as PutKeyPolicy checks it, for the caller of the context's
+// Authorizer.
 func (s *Service) CreateKey(ctx context.Context, in *CreateKeyInput) (*CreateKeyOutput, error) {
-	k, err := s.newKey(in)
+	k, err := s.newKeyFor(ctx, in)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +55,7 @@ func (s *Service) CreateKeyWithAlias(ctx context.Context, in *CreateKeyInput, al
 	if err := checkAliasName(aliasName); err != nil {
 		return nil, err
 	}
-	k, err := s.newKey(in)
+	k, err := s.newKeyFor(ctx, in)
 	if err != nil {
 		return nil, err
 	}
@@ -82,6 +74,22 @@ func (s *Service) CreateKeyWithAlias(ctx context.Context, in *CreateKeyInput, al
 		return nil, err
 	}
 	return &CreateKeyOutput{KeyMetadata: s.metadata(k)}, nil
+}
+
+// newKeyFor is newKey with the key policy checked for the caller of ctx's
+// Authorizer (the account's root if none).
+func (s *Service) newKeyFor(ctx context.Context, in *CreateKeyInput) (*KeyRecord, error) {
+	k, err := s.newKey(in)
+	if err != nil {
+		return nil, err
+	}
+	if in.Policy != "" {
+		c := s.callerOf(authorizerFrom(ctx))
+		if _, err := s.parseKeyPolicy(c, in.Policy, s.KeyARN(k.ID), in.BypassPolicyLockoutSafetyCheck); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
 }
 
 // newKey validates a CreateKey input and returns the record of the new key
@@ -138,8 +146,6 @@ func (s *Service) newKey(in *CreateKeyInput) (*KeyRecord, error) {
 	policy := in.Policy
 	if policy == "" {
 		policy = s.defaultPolicy()
-	} else if err := checkPolicy(policy); err != nil {
-		return nil, err
 	}
 	k := &KeyRecord{
 		ID:           newKeyID(),
@@ -182,7 +188,7 @@ func setTag(tags []Tag, t Tag) []Tag {
 
 // DescribeKey implements [API].
 func (s *Service) DescribeKey(ctx context.Context, in *DescribeKeyInput) (*DescribeKeyOutput, error) {
-	if err := checkGrantTokens(in.GrantTokens); err != nil {
+	if err := s.checkGrantTokens(ctx, in.GrantTokens); err != nil {
 		return nil, err
 	}
 	ref, err := s.parseAuthorized(ctx, "kms:DescribeKey", in.KeyId, true)
@@ -484,7 +490,7 @@ func (s *Service) aliasTarget(ctx context.Context, tx Tx, r keyReader, action, n
 		}
 		l.key = k
 	}
-	return l, s.authorize(ctx, r, action, name, l.key)
+	return l, s.authorize(ctx, r, action, name, l.key, nil)
 }
 
 // ListAliases implements [API].
@@ -820,8 +826,13 @@ func (s *Service) GetKeyPolicy(ctx context.Context, in *GetKeyPolicyInput) (*Get
 	return out, err
 }
 
-// PutKeyPolicy implements [API]. Policies are stored and returned; they are
-// not enforced yet (the server authorizes with its policy file).
+// PutKeyPolicy implements [API]. The document is parsed strictly
+// (MalformedPolicyDocumentException naming the element at fault,
+// LimitExceededException over 32 KiB), may name only principals that
+// exist, and must still allow the caller to change the policy afterwards
+// unless BypassPolicyLockoutSafetyCheck is set. It is stored as given:
+// GetKeyPolicy returns it byte for byte, and it is the policy the
+// Authorizer enforces from then on.
 func (s *Service) PutKeyPolicy(ctx context.Context, in *PutKeyPolicyInput) (*PutKeyPolicyOutput, error) {
 	if in.PolicyName != "" && in.PolicyName != defaultPolicyName {
 		return nil, validationf("PolicyName must be \"default\"")
@@ -829,12 +840,22 @@ func (s *Service) PutKeyPolicy(ctx context.Context, in *PutKeyPolicyInput) (*Put
 	if in.Policy == "" {
 		return nil, validationf("Policy is required")
 	}
-	if err := checkPolicy(in.Policy); err != nil {
+	const action = "kms:PutKeyPolicy"
+	ref, err := s.parseAuthorizedWith(ctx, action, in.KeyId, false, &authzInfo{bypass: in.BypassPolicyLockoutSafetyCheck})
+	if err != nil {
 		return nil, err
 	}
-	err := s.modify(ctx, "kms:PutKeyPolicy", in.KeyId, func(_ Tx, k *KeyRecord) error {
+	c := s.callerOf(authorizerFrom(ctx))
+	err = s.update(ctx, func(tx Tx, r keyReader) error {
+		k, err := s.loadAuthorized(ctx, r, action, ref)
+		if err != nil {
+			return err
+		}
+		if _, err := s.parseKeyPolicy(c, in.Policy, s.KeyARN(k.ID), in.BypassPolicyLockoutSafetyCheck); err != nil {
+			return err
+		}
 		k.Policy = in.Policy // allowed in every key state, as in AWS
-		return nil
+		return tx.PutKey(k)
 	})
 	if err != nil {
 		return nil, err

@@ -637,7 +637,7 @@ func TestKeyPolicies(t *testing.T) {
 	if err != nil || !slices.Equal(lp.PolicyNames, []string{"default"}) || lp.Truncated {
 		t.Errorf("ListKeyPolicies() = %+v, %v, want [default]", lp, err)
 	}
-	policy := `{"Version":"2012-10-17","Statement":[]}`
+	policy := `{"Version":"2012-10-17","Statement":[{"Sid":"root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}`
 	if _, err := e.svc.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: e.keyARN(id), Policy: policy}); err != nil {
 		t.Fatalf("PutKeyPolicy() err = %v, want nil", err)
 	}

@@ -11,7 +11,7 @@ import (
 // usable, of usage GENERATE_VERIFY_MAC and supports alg, and returns the
 // MAC of message (the caller clears nothing: a MAC is no secret).
 func (s *Service) mac(ctx context.Context, r keyReader, action, op, keyID, alg string, message []byte, dry bool) (*KeyRecord, []byte, error) {
-	k, err := s.usableKey(ctx, r, action, keyID)
+	k, err := s.usableKey(ctx, r, action, keyID, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -38,8 +38,8 @@ func (s *Service) mac(ctx context.Context, r keyReader, action, op, keyID, alg s
 
 // checkMacRequest validates what GenerateMac and VerifyMac are given
 // before any key is read.
-func checkMacRequest(message []byte, alg string, tokens []string) error {
-	if err := checkGrantTokens(tokens); err != nil {
+func (s *Service) checkMacRequest(ctx context.Context, message []byte, alg string, tokens []string) error {
+	if err := s.checkGrantTokens(ctx, tokens); err != nil {
 		return err
 	}
 	if alg == "" {
@@ -57,7 +57,7 @@ func checkMacRequest(message []byte, alg string, tokens []string) error {
 // GenerateMac implements [API]: the HMAC (RFC 2104) of a message of up to
 // 4096 bytes under an HMAC key, with the key's MAC algorithm.
 func (s *Service) GenerateMac(ctx context.Context, in *GenerateMacInput) (*GenerateMacOutput, error) {
-	if err := checkMacRequest(in.Message, in.MacAlgorithm, in.GrantTokens); err != nil {
+	if err := s.checkMacRequest(ctx, in.Message, in.MacAlgorithm, in.GrantTokens); err != nil {
 		return nil, err
 	}
 	var out *GenerateMacOutput
@@ -78,7 +78,7 @@ func (s *Service) GenerateMac(ctx context.Context, in *GenerateMacInput) (*Gener
 // VerifyMac implements [API]: it recomputes the HMAC and compares it in
 // constant time; a MAC that differs fails with KMSInvalidMacException.
 func (s *Service) VerifyMac(ctx context.Context, in *VerifyMacInput) (*VerifyMacOutput, error) {
-	if err := checkMacRequest(in.Message, in.MacAlgorithm, in.GrantTokens); err != nil {
+	if err := s.checkMacRequest(ctx, in.Message, in.MacAlgorithm, in.GrantTokens); err != nil {
 		return nil, err
 	}
 	if len(in.Mac) == 0 || len(in.Mac) > blobMaxLen {

@@ -29,6 +29,12 @@ type keyReader interface {
 	// destroyed reports whether id is the id of a key this KMS destroyed
 	// (its tombstone).
 	destroyed(id string) (bool, error)
+	// grants returns the grants of the key with the given id whose
+	// grantee principal is grantee, which the caller must not change.
+	grants(keyID, grantee string) ([]*GrantRecord, error)
+	// keyAliases returns the names of the aliases that point to the key
+	// with the given id, in name order, which the caller must not change.
+	keyAliases(keyID string) ([]string, error)
 }
 
 // storeReader reads keys in a store transaction, opening material with the
@@ -108,4 +114,20 @@ func (r *storeReader) destroyed(id string) (bool, error) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+func (r *storeReader) grants(keyID, grantee string) ([]*GrantRecord, error) {
+	return r.tx.ListGrants(GrantFilter{KeyID: keyID, Grantee: grantee}, "", 0)
+}
+
+func (r *storeReader) keyAliases(keyID string) ([]string, error) {
+	as, err := r.tx.ListAliases(keyID, "", 0)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(as))
+	for i, a := range as {
+		names[i] = a.Name
+	}
+	return names, nil
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/envelopekms/envelope/kms/policy"
 )
 
 // Default identity of the keys' ARNs, arn:aws:kms:REGION:ACCOUNT:key/ID.
@@ -32,7 +34,6 @@ const (
 	maxTagKeyLen         = 128
 	maxTagValueLen       = 256
 	maxTagsPerKey        = 50
-	maxPolicyLen         = 32768
 	minPendingWindow     = 7
 	maxPendingWindow     = 30
 	defaultPendingWindow = 30
@@ -62,13 +63,14 @@ type Options struct {
 // Service is the KMS: it implements [API] over a [Store], sealing all key
 // material under a [RootKey]. It is safe for concurrent use.
 type Service struct {
-	store   Store
-	root    RootKey
-	region  string
-	account string
-	now     func() time.Time
-	cache   *keyCache    // nil when off
-	hot     *cacheReader // the cache alone (nil when off)
+	store    Store
+	root     RootKey
+	region   string
+	account  string
+	now      func() time.Time
+	cache    *keyCache    // nil when off
+	hot      *cacheReader // the cache alone (nil when off)
+	policies policyCache  // parsed key policies by their text
 	// newKeyPair makes GenerateDataKeyPair's pairs (tests count them).
 	newKeyPair func(spec string) (priv, pub []byte, err error)
 }
@@ -164,6 +166,8 @@ type keyRef struct {
 	// key id or ARN: it is resolved and authorized all the same, then
 	// refused (see loadAuthorized).
 	aliasRefused bool
+	// info is what the request tells the Authorizer besides the key.
+	info *authzInfo
 }
 
 func (s *Service) parseKeyRef(raw string, allowAlias bool) (keyRef, error) {
@@ -353,6 +357,19 @@ func (t *recordingTx) PutMaterial(keyID string, version int, sealed []byte) erro
 	return t.noteKey(keyID, t.Tx.PutMaterial(keyID, version, sealed))
 }
 func (t *recordingTx) PutAlias(a *AliasRecord) error { return t.noteAlias(a.Name, t.Tx.PutAlias(a)) }
+func (t *recordingTx) PutGrant(g *GrantRecord) error { return t.noteKey(g.KeyID, t.Tx.PutGrant(g)) }
+
+// DeleteGrant notes a change to the grant's key, which it reads first.
+func (t *recordingTx) DeleteGrant(id string) error {
+	g, err := t.Tx.GetGrant(id)
+	if errors.Is(err, ErrNoRecord) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return t.noteKey(g.KeyID, t.Tx.DeleteGrant(id))
+}
 func (t *recordingTx) DeleteAlias(name string) error {
 	return t.noteAlias(name, t.Tx.DeleteAlias(name))
 }
@@ -503,13 +520,6 @@ func current(k *KeyRecord) KeyVersion { return k.Versions[len(k.Versions)-1] }
 
 // --- validation helpers ----------------------------------------------------
 
-func checkGrantTokens(tokens []string) error {
-	if len(tokens) > maxGrantTokens {
-		return validationf("at most %d grant tokens are allowed, got %d", maxGrantTokens, len(tokens))
-	}
-	return nil
-}
-
 func checkLimit(limit *int32, max, def int) (int, error) {
 	if limit == nil {
 		return def, nil
@@ -598,21 +608,9 @@ func (s *Service) metadata(k *KeyRecord) *KeyMetadata {
 	return m
 }
 
-func (s *Service) defaultPolicy() string {
-	return `{
-  "Version": "2012-10-17",
-  "Id": "key-default-1",
-  "Statement": [
-    {
-      "Sid": "Enable IAM User Permissions",
-      "Effect": "Allow",
-      "Principal": {"AWS": "arn:aws:iam::` + s.account + `:root"},
-      "Action": "kms:*",
-      "Resource": "*"
-    }
-  ]
-}`
-}
+// defaultPolicy is the key policy of a key created without one: AWS's
+// default, the account allowed every action.
+func (s *Service) defaultPolicy() string { return policy.DefaultKeyPolicy(s.account) }
 
 // ResolveKey returns the id of the key a reference names (key id, key ARN,
 // alias name or alias ARN), or a NotFoundException.

@@ -85,7 +85,7 @@ func DigestHash(alg string) (crypto.Hash, bool) {
 // through r, checks it is usable, of usage SIGN_VERIFY and supports alg,
 // and returns it with its parsed private key and the input to sign.
 func (s *Service) signingKey(ctx context.Context, r keyReader, action, op, keyID, alg string) (*KeyRecord, signer, *signingAlgorithm, error) {
-	k, err := s.usableKey(ctx, r, action, keyID)
+	k, err := s.usableKey(ctx, r, action, keyID, nil)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -116,8 +116,8 @@ func (s *Service) usageError(k *KeyRecord, op string) error {
 
 // checkSignRequest validates what Sign and Verify are given before any key
 // is read: the enums, the message's length.
-func checkSignRequest(message []byte, messageType, alg string, tokens []string) error {
-	if err := checkGrantTokens(tokens); err != nil {
+func (s *Service) checkSignRequest(ctx context.Context, message []byte, messageType, alg string, tokens []string) error {
+	if err := s.checkGrantTokens(ctx, tokens); err != nil {
 		return err
 	}
 	if alg == "" {
@@ -173,7 +173,7 @@ func signingInput(alg *signingAlgorithm, messageType string, message []byte) (si
 // SIGN_VERIFY key. ECDSA signatures are DER, Ed25519 ones 64 raw bytes, RSA
 // ones PKCS #1 (PSS or v1.5), ML-DSA ones FIPS 204's encoding.
 func (s *Service) Sign(ctx context.Context, in *SignInput) (*SignOutput, error) {
-	if err := checkSignRequest(in.Message, in.MessageType, in.SigningAlgorithm, in.GrantTokens); err != nil {
+	if err := s.checkSignRequest(ctx, in.Message, in.MessageType, in.SigningAlgorithm, in.GrantTokens); err != nil {
 		return nil, err
 	}
 	var out *SignOutput
@@ -208,7 +208,7 @@ func (s *Service) Sign(ctx context.Context, in *SignInput) (*SignOutput, error) 
 // when it does not verify. The message type need not be the one signed
 // with: a message and its digest are the same message.
 func (s *Service) Verify(ctx context.Context, in *VerifyInput) (*VerifyOutput, error) {
-	if err := checkSignRequest(in.Message, in.MessageType, in.SigningAlgorithm, in.GrantTokens); err != nil {
+	if err := s.checkSignRequest(ctx, in.Message, in.MessageType, in.SigningAlgorithm, in.GrantTokens); err != nil {
 		return nil, err
 	}
 	if len(in.Signature) == 0 || len(in.Signature) > blobMaxLen {

@@ -248,7 +248,7 @@ func TestStateTable(t *testing.T) {
 		// lists no exception for it); the service refuses it for a key
 		// pending deletion.
 		{"PutKeyPolicy", func(ctx context.Context, k stateKey) error {
-			_, err := e.svc.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: k.id, Policy: `{"Statement":[]}`})
+			_, err := e.svc.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: k.id, Policy: `{"Version":"2012-10-17","Statement":[{"Sid":"root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}`})
 			return err
 		}, want{ok, ok, ok}, invalid},
 	}

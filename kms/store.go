@@ -96,6 +96,33 @@ type Tx interface {
 	// all) that sort after the given one, in name order (to copy a
 	// keystore whole).
 	ListMeta(after string, limit int) ([]string, error)
+
+	// GetGrant returns the grant with the given id, or an error wrapping
+	// [ErrNoRecord].
+	GetGrant(id string) (*GrantRecord, error)
+	// PutGrant inserts or replaces a grant. Its key must exist; deleting
+	// the key deletes its grants.
+	PutGrant(g *GrantRecord) error
+	// DeleteGrant removes a grant. Deleting an absent grant is not an
+	// error.
+	DeleteGrant(id string) error
+	// ListGrants returns up to limit grants (limit ≤ 0: all) that match f
+	// and whose id sorts after the given one, in id order.
+	ListGrants(f GrantFilter, after string, limit int) ([]*GrantRecord, error)
+	// CountGrants returns the number of grants of a key.
+	CountGrants(keyID string) (int, error)
+}
+
+// GrantFilter selects the grants [Tx.ListGrants] returns: those of KeyID
+// (with Grantee, only that grantee's; with Name, only the grant of that
+// name), or, with KeyID empty, those RetiringPrincipal may retire, of
+// every key. A filter with neither KeyID nor RetiringPrincipal selects
+// every grant (to copy a keystore whole).
+type GrantFilter struct {
+	KeyID             string
+	Grantee           string
+	Name              string
+	RetiringPrincipal string
 }
 
 // CreationLocker is implemented by a [Store] that several processes may
@@ -161,6 +188,24 @@ type KeyVersion struct {
 type Tag struct {
 	Key   string `json:"TagKey"`
 	Value string `json:"TagValue"`
+}
+
+// GrantRecord is a stored grant: permission for a grantee principal to
+// perform some operations with a key, under constraints. Stores index its
+// id, key, grantee, name and retiring principal, and keep the rest as an
+// opaque document.
+type GrantRecord struct {
+	ID    string `json:"id"` // 64 hexadecimal digits
+	KeyID string `json:"keyId"`
+	// Name is the grant's name ("" for none): CreateGrant with the name of
+	// an existing grant of the key and the same fields returns it.
+	Name              string            `json:"name,omitempty"`
+	GranteePrincipal  string            `json:"granteePrincipal"`
+	RetiringPrincipal string            `json:"retiringPrincipal,omitempty"`
+	Operations        []string          `json:"operations"`
+	Constraints       *GrantConstraints `json:"constraints,omitempty"`
+	IssuingAccount    string            `json:"issuingAccount"`
+	CreationDate      time.Time         `json:"creationDate"`
 }
 
 // AliasRecord is a stored alias.

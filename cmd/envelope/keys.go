@@ -52,6 +52,15 @@ Commands:
   tag KEY name=value...       set tags
   untag KEY name...           remove tags
   tags KEY                    list tags
+  policy get KEY              print the key policy, exactly as stored
+  policy put KEY [FILE] [--bypass-policy-lockout-safety-check]
+                              set the key policy (FILE or standard input)
+  grant create KEY --grantee ARN --operations OP,... [--retiring ARN] [--name NAME]
+        [--constraint-equals k=v]... [--constraint-subset k=v]...
+                              let a principal use the key; prints the grant id and token
+  grant list KEY              list the key's grants
+  grant retire KEY GRANT_ID | grant retire --token TOKEN
+  grant revoke KEY GRANT_ID   remove a grant
 
 Flags of every command ("envelope keys COMMAND --help" lists its own):
 %s
@@ -79,6 +88,11 @@ type keysFlags struct {
 	days        int
 	output      string
 	key         string
+	// keys policy and keys grant.
+	bypass                       bool
+	grantee, retiring, grantName string
+	token                        string
+	operations, equals, subset   []string
 }
 
 // keysCommand is one keys subcommand.

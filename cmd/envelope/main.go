@@ -14,6 +14,7 @@
 //	envelope serve [--addr HOST:PORT] [--store STORE] [flags]
 //	envelope audit verify [LOG]
 //	envelope keystore copy|backup [flags]
+//	envelope policy check --principal ARN --action ACTION [--key KEY] [flags]
 //
 // Run "envelope help" or "envelope COMMAND --help" for the details.
 //
@@ -46,7 +47,8 @@ Usage:
   envelope inspect  [FILE]
   envelope rewrap   -k NEWKEY... [-o OUT] FILE
   envelope keys     create|list|describe|enable|disable|rotate|rotation|
-                    schedule-deletion|cancel-deletion|alias|public-key|tag|untag|tags
+                    schedule-deletion|cancel-deletion|alias|public-key|tag|untag|tags|
+                    policy get|put|grant create|list|retire|revoke
   envelope keygen   aes|rsa|root [--bits N] [-o PATH] [--public-out PATH]
   envelope sign     -k KEY [--algorithm A] [--digest] [-o SIG] [--base64] [FILE]
   envelope verify   -k KEY --signature SIG [--algorithm A] [--digest] [--base64] [FILE]
@@ -55,6 +57,7 @@ Usage:
   envelope serve    [--addr HOST:PORT] [--store STORE] [--policy FILE] ...
   envelope audit    verify [LOG]
   envelope keystore copy --from STORE --to STORE [--dry-run] | backup -o DIR
+  envelope policy   check --principal ARN --action ACTION [--key KEY] [-c name=value]... [--policy FILE]
   envelope help     [COMMAND]
   envelope version
 
@@ -200,6 +203,8 @@ func (c *cli) dispatch(args []string) error {
 		return c.mac(rest)
 	case "verify-mac":
 		return c.verifyMac(rest)
+	case "policy":
+		return c.policy(rest)
 	case "version", "--version":
 		if len(rest) > 0 {
 			return usageErrorf("version takes no arguments")

@@ -50,13 +50,20 @@ start. Further principals, with the actions and keys each may use, come from
         "keys": ["alias/app"]},
        {"actions": ["kms:ListKeys", "kms:ListAliases"], "keys": ["*"]}]}]}
 
-Actions are "kms:Operation" (a trailing * matches a prefix; "kms:*" is all);
-keys are key ids, key ARNs, alias names, or "*" (needed for operations on no
-key: CreateKey, ListKeys, ListAliases, GenerateRandom). ReEncrypt needs
-kms:ReEncryptFrom on the source key and kms:ReEncryptTo on the destination.
-Anything not granted is refused with AccessDeniedException. Key policies set
-with PutKeyPolicy are stored and returned, but not yet enforced: access is
-decided by the policy file.
+Each principal is an IAM user of the server's account (arn:aws:iam::ACCOUNT:
+user/NAME; "arn" gives another, such as …:role/NAME) with identity policies:
+its "allow" entries (actions "kms:Operation", * and ? wildcards; keys are
+key ids, key ARNs, alias names, meaning the keys they point to, or "*",
+needed for operations on no key) and IAM policy documents under "policies"
+({"NAME": {"Version": "2012-10-17", "Statement": [...]}}). Requests are
+decided as AWS KMS decides them: the key policy allows the caller, or it
+allows the account (as the default key policy of every new key does) and an
+identity policy allows the caller, or a grant does, and nothing denies it.
+Operations on no key are decided by identity policies alone. Refusals are
+AccessDeniedException, worded as AWS words them, and the audit line records
+what decided ("decidedBy") and the statement's Sid. SIGHUP reloads the
+policy file: requests in flight finish with the principals they began with;
+a file that does not load is logged and the previous one stays in force.
 
 Audit: every request appends one JSON line to the audit log (time,
 principal, source address, operation, key ARN, encryption context keys,
@@ -295,7 +302,7 @@ func (c *cli) serve(args []string) error {
 		}
 	}()
 	srv, err := awsapi.New(awsapi.Config{Backend: ks, Region: ks.Region(), Root: root, Principals: principals,
-		InsecureDev: insecure, Audit: audit, Logger: log,
+		InsecureDev: insecure, Audit: audit, Logger: log, SecureTransport: certFile != "",
 		Timeouts: awsapi.Timeouts{ReadHeader: headerTimeout, Read: 30 * time.Second, Write: 30 * time.Second, Idle: 2 * time.Minute},
 		Limits:   limits})
 	if err != nil {
@@ -338,6 +345,12 @@ func (c *cli) serve(args []string) error {
 		"maxRequestMemory", limits.RequestMemory, "headerTimeout", headerTimeout)
 	log.Info("serving the AWS KMS API", "url", scheme+"://"+ln.Addr().String(), "region", ks.Region(), "account", ks.AccountID(),
 		"store", loc.name, "rootKey", string(ks.RootSource), "audit", auditFile, "principals", len(principals)+1, "insecureDev", insecure)
+	if policyFile != "" {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP) // before serving: a SIGHUP then no longer ends the process
+		defer signal.Stop(hup)
+		go reloadPolicy(ctx, hup, srv, policyFile, log)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -353,6 +366,28 @@ func (c *cli) serve(args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// reloadPolicy loads the policy file again on each SIGHUP, until ctx ends,
+// and swaps the server's principals at once; a file that does not load
+// leaves the principals in force, and the log says why.
+func reloadPolicy(ctx context.Context, hup <-chan os.Signal, srv *awsapi.Server, file string, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		pf, err := awsapi.LoadPolicy(file)
+		if err == nil {
+			err = srv.SetPrincipals(pf.Principals)
+		}
+		if err != nil {
+			log.Error("policy file not reloaded: the previous one stays in force", "file", file, "err", err)
+			continue
+		}
+		log.Info("policy file reloaded", "file", file, "principals", len(pf.Principals)+1)
+	}
 }
 
 // serveMetrics serves GET /metrics on addr with h, until the function it

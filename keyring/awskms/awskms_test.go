@@ -454,7 +454,15 @@ func TestKeyringGrantTokens(t *testing.T) {
 	svc := newKMS(t)
 	k1, k2 := newKey(t, svc, ""), newKey(t, svc, "")
 	spy := newSpy(svc)
-	tokens := []string{"token-a", "token-b"}
+	var tokens []string // real tokens: the KMS checks that they name grants
+	for _, k := range []string{k1.KeyId, k2.KeyId} {
+		g, err := svc.CreateGrant(t.Context(), &kms.CreateGrantInput{KeyId: k, GranteePrincipal: "arn:aws:iam::111122223333:role/app",
+			Operations: []string{"Encrypt", "Decrypt", "GenerateDataKey"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, g.GrantToken)
+	}
 	kr := mustNew(t, spy, k1.Arn, k2.Arn).WithGrantTokens(tokens...)
 	m := wrap(t, kr, suite.AES256GCMHKDFSHA512CommitKey, nil)
 	if err := kr.OnDecrypt(t.Context(), decryptMaterials(t, m.Suite.ID, nil), m.EncryptedDataKeys); err != nil {

@@ -37,6 +37,14 @@ type AuditEvent struct {
 	// EncryptionContextKeysOmitted summarises the context keys not listed:
 	// those too long, and those beyond the first few.
 	EncryptionContextKeysOmitted *AuditOmitted `json:"encryptionContextKeysOmitted,omitempty"`
+	// DecidedBy says what decided the request's authorization: "allow: "
+	// or "deny: " and "key policy", "identity policy NAME", "grant ID" or
+	// "none" (nothing allowed it); "" when nothing was decided (the root
+	// principal, a request that failed before).
+	DecidedBy string `json:"decidedBy,omitempty"`
+	// Sid is the Sid of the policy statement that decided, if it has one
+	// (and it is at most 256 bytes).
+	Sid string `json:"sid,omitempty"`
 	// Result is "Success" or the AWS error name.
 	Result string `json:"result"`
 }
@@ -151,7 +159,11 @@ func appendAuditTime[T string | time.Time](dst []byte, at T) []byte {
 // what encoding/json makes of an AuditEvent after "seq", once the fields
 // over the bounds are summarised ([AuditLog]). at is a string
 // (AuditEvent.Time) or a time.Time.
-func appendAuditTail[T string | time.Time](dst []byte, at T, requestID, principal, source, operation, keyARN string, ecKeys []string, result string) []byte {
+// maxAuditSid bounds the Sid (and decidedBy) a line records: longer ones
+// are left out.
+const maxAuditSid = 256
+
+func appendAuditTail[T string | time.Time](dst []byte, at T, requestID, principal, source, operation, keyARN string, ecKeys []string, decidedBy, sid, result string) []byte {
 	dst = appendAuditTime(dst, at)
 	dst = append(dst, `,"requestId":`...)
 	dst = appendJSONString(dst, requestID)
@@ -173,6 +185,14 @@ func appendAuditTail[T string | time.Time](dst []byte, at T, requestID, principa
 	}
 	if len(ecKeys) > 0 {
 		dst = appendContextKeys(dst, ecKeys)
+	}
+	if decidedBy != "" && len(decidedBy) <= maxAuditSid {
+		dst = append(dst, `,"decidedBy":`...)
+		dst = appendJSONString(dst, decidedBy)
+	}
+	if sid != "" && len(sid) <= maxAuditSid {
+		dst = append(dst, `,"sid":`...)
+		dst = appendJSONString(dst, sid)
 	}
 	dst = append(dst, `,"result":`...)
 	return appendJSONString(dst, result)

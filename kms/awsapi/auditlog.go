@@ -445,7 +445,7 @@ func firstLineLogID(f io.ReaderAt) string {
 // waits for the log to be writable again (it is not lost unless the
 // process ends first), and the request must be refused.
 func (a *AuditLog) Write(ev *AuditEvent) error {
-	tail := appendAuditTail(nil, ev.Time, ev.RequestID, ev.Principal, ev.SourceAddress, ev.Operation, ev.KeyARN, ev.EncryptionContextKeys, ev.Result)
+	tail := appendAuditTail(nil, ev.Time, ev.RequestID, ev.Principal, ev.SourceAddress, ev.Operation, ev.KeyARN, ev.EncryptionContextKeys, ev.DecidedBy, ev.Sid, ev.Result)
 	seq, err := a.writeTail(tail)
 	if seq != 0 {
 		ev.Seq = seq

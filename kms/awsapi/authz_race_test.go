@@ -229,7 +229,7 @@ func TestKeyAuthorizerAuditKey(t *testing.T) {
 		{"ReEncrypt asked again", root, []kms.AuthzRequest{{Action: "kms:ReEncryptFrom", Key: key("a")}, {Action: "kms:ReEncryptTo", Key: key("c")},
 			{Action: "kms:ReEncryptFrom", Key: key("b")}, {Action: "kms:ReEncryptTo", Key: key("c")}}, "b"},
 		{"no key", root, []kms.AuthzRequest{{Action: "kms:Decrypt"}}, ""},
-		{"refused", fromOnly, []kms.AuthzRequest{{Action: "kms:ReEncryptFrom", Key: key("a")}, {Action: "kms:ReEncryptTo", Key: key("c")}}, "c"},
+		{"refused", fromOnly, []kms.AuthzRequest{{Action: "kms:ReEncryptTo", Key: key("c")}, {Action: "kms:ReEncryptFrom", Key: key("a")}}, "c"},
 	} {
 		a := &keyAuthorizer{p: c.p}
 		for i := range c.asks {

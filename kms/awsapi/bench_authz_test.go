@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,18 +21,25 @@ import (
 
 // BenchmarkHandlerPrincipal measures the server's CPU per
 // GenerateDataKey+Decrypt pair through the core request path, for the root
-// principal and for a principal whose grant names the key's alias (each
-// key it is asked about is matched against the grant in the KMS's
-// snapshot), both naming the key by alias.
+// principal; for a principal whose policy file entry names the key's alias
+// (the key's default policy lets the account's identity policies decide:
+// the entry, translated, is matched with kms:ResourceAliases read from the
+// key cache); and for a principal that a 20-statement key policy allows by
+// its last statement, with a condition on the encryption context.
 func BenchmarkHandlerPrincipal(b *testing.B) {
 	ctx := context.Background()
 	app := aws.Credentials{AccessKeyID: "AKIDAPP0000000000001", SecretAccessKey: "appsecret"}
+	kp := aws.Credentials{AccessKeyID: "AKIDAPP0000000000002", SecretAccessKey: "kpsecret"}
 	p := newServerParts(b, false, func(c *Config) {
 		c.Principals = []*Principal{{Name: "app", AccessKeyID: app.AccessKeyID, SecretAccessKey: app.SecretAccessKey,
-			Allow: []Grant{{Actions: []string{"kms:GenerateDataKey", "kms:Decrypt"}, Keys: []string{"alias/app"}}}}}
+			Allow: []Grant{{Actions: []string{"kms:GenerateDataKey", "kms:Decrypt"}, Keys: []string{"alias/app"}}}},
+			{Name: "kp", AccessKeyID: kp.AccessKeyID, SecretAccessKey: kp.SecretAccessKey}}
 	})
 	ck, err := p.ks.CreateKey(ctx, &kms.CreateKeyInput{})
 	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := p.ks.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: ck.KeyMetadata.KeyId, Policy: twentyStatements}); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := p.ks.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: "alias/app", TargetKeyId: ck.KeyMetadata.KeyId}); err != nil {
@@ -57,7 +66,7 @@ func BenchmarkHandlerPrincipal(b *testing.B) {
 	for _, who := range []struct {
 		name  string
 		creds aws.Credentials
-	}{{"root", rootCreds}, {"principal", app}} {
+	}{{"root", rootCreds}, {"principal", app}, {"principal-keypolicy20", kp}} {
 		b.Run("op=GenerateDataKey+Decrypt/by=alias/as="+who.name, func(b *testing.B) {
 			var x exchange
 			reqs := []kmsRequest{signAs(who.creds, "GenerateDataKey", gdkBody).kmsRequest(), signAs(who.creds, "Decrypt", decBody).kmsRequest()}
@@ -76,3 +85,21 @@ func BenchmarkHandlerPrincipal(b *testing.B) {
 		})
 	}
 }
+
+// twentyStatements is a key policy of 20 statements: the account's root,
+// 18 statements for other users (with conditions), and last the one that
+// allows user/kp to GenerateDataKey and Decrypt with purpose=bench.
+var twentyStatements = func() string {
+	var b strings.Builder
+	b.WriteString(`{"Version":"2012-10-17","Statement":[`)
+	b.WriteString(`{"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}`)
+	for i := range 18 {
+		fmt.Fprintf(&b, `,{"Sid":"User%d","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/u%d"},`+
+			`"Action":["kms:Decrypt","kms:GenerateDataKey*"],"Resource":"*",`+
+			`"Condition":{"StringEquals":{"kms:EncryptionContext:tenant":"t%d"}}}`, i, i, i)
+	}
+	b.WriteString(`,{"Sid":"Bench","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/kp"},` +
+		`"Action":["kms:Decrypt","kms:GenerateDataKey"],"Resource":"*",` +
+		`"Condition":{"StringEquals":{"kms:EncryptionContext:purpose":"bench"}}}]}`)
+	return b.String()
+}()

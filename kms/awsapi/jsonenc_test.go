@@ -66,7 +66,7 @@ func checkEncoders(t *testing.T, s string, b []byte) {
 			ev := AuditEvent{Seq: 42, Time: at, RequestID: s, Principal: s, SourceAddress: s, Operation: s, KeyARN: s,
 				EncryptionContextKeys: keys, Result: s}
 			want, _ := json.Marshal(boundedEvent(ev))
-			got := append([]byte(`{"seq":42`), appendAuditTail(nil, ev.Time, ev.RequestID, ev.Principal, ev.SourceAddress, ev.Operation, ev.KeyARN, ev.EncryptionContextKeys, ev.Result)...)
+			got := append([]byte(`{"seq":42`), appendAuditTail(nil, ev.Time, ev.RequestID, ev.Principal, ev.SourceAddress, ev.Operation, ev.KeyARN, ev.EncryptionContextKeys, ev.DecidedBy, ev.Sid, ev.Result)...)
 			got = append(got, '}')
 			if !bytes.Equal(got, want) {
 				t.Errorf("audit line %s, want %s (encoding/json)", got, want)
@@ -114,8 +114,8 @@ func TestEncodersMatchEncodingJSON(t *testing.T) {
 	}
 	// A time.Time is written as Format(time.RFC3339Nano) in UTC.
 	for _, at := range []time.Time{time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), time.Date(2026, 3, 1, 12, 0, 0, 120, time.FixedZone("x", 3600))} {
-		got := appendAuditTail(nil, at, "id", "p", "s", "o", "", nil, "Success")
-		want := appendAuditTail(nil, at.UTC().Format(time.RFC3339Nano), "id", "p", "s", "o", "", nil, "Success")
+		got := appendAuditTail(nil, at, "id", "p", "s", "o", "", nil, "", "", "Success")
+		want := appendAuditTail(nil, at.UTC().Format(time.RFC3339Nano), "id", "p", "s", "o", "", nil, "", "", "Success")
 		if !bytes.Equal(got, want) {
 			t.Errorf("audit time %v: %s, want %s", at, got, want)
 		}

@@ -54,6 +54,8 @@ type authorizer func(action, alias string) error
 type auditInfo struct {
 	keyARN string
 	ecKeys []string
+	// decidedBy and sid: what decided the request's authorization.
+	decidedBy, sid string
 }
 
 // scope is what an operation acts on, as far as the server authorizes it

@@ -93,6 +93,14 @@ var operations = table(
 	op("GetKeyPolicy", kms.API.GetKeyPolicy, key(func(in *kms.GetKeyPolicyInput) string { return in.KeyId })),
 	op("PutKeyPolicy", kms.API.PutKeyPolicy, key(func(in *kms.PutKeyPolicyInput) string { return in.KeyId })),
 	op("ListKeyPolicies", kms.API.ListKeyPolicies, key(func(in *kms.ListKeyPoliciesInput) string { return in.KeyId })),
+
+	op("CreateGrant", kms.API.CreateGrant, key(func(in *kms.CreateGrantInput) string { return in.KeyId })),
+	op("ListGrants", kms.API.ListGrants, key(func(in *kms.ListGrantsInput) string { return in.KeyId })),
+	op("ListRetirableGrants", kms.API.ListRetirableGrants, noKey),
+	// RetireGrant's KeyId may be absent (a GrantToken names the grant):
+	// the KMS then finds the key from the grant and authorizes it.
+	op("RetireGrant", kms.API.RetireGrant, key(func(in *kms.RetireGrantInput) string { return in.KeyId })),
+	op("RevokeGrant", kms.API.RevokeGrant, key(func(in *kms.RevokeGrantInput) string { return in.KeyId })),
 )
 
 // The field tables of the fast codecs: the members of the hot operations'

@@ -79,7 +79,11 @@ func TestOperationFacts(t *testing.T) {
 		t.Run(r.op, func(t *testing.T) {
 			resp := e.call(r.op, r.body, signOpts{creds: &nobody})
 			wantError(t, resp, CodeAccessDenied)
-			if want := "kms:" + r.op + " on " + r.on; !strings.Contains(string(resp.body), want) && !(r.op == "ReEncrypt" && strings.Contains(string(resp.body), "kms:ReEncryptFrom on "+r.on)) {
+			on := "on resource: " + e.ks.KeyARN("")[:len(e.ks.KeyARN(""))-len("key/")] + strings.TrimPrefix(r.on, "resource ")
+			if !strings.Contains(r.on, "/") && r.on != star {
+				on = "on resource: " + e.ks.KeyARN(r.on)
+			}
+			if want := "kms:" + r.op + " " + on; !strings.Contains(string(resp.body), want) && !(r.op == "ReEncrypt" && strings.Contains(string(resp.body), "kms:ReEncryptFrom "+on)) {
 				t.Errorf("%s %s: refused with %s, want a refusal of %s", r.op, r.body, resp.body, want)
 			}
 			ev := auditEventOf(t, e, resp)

@@ -6,21 +6,31 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"strings"
 
 	"github.com/envelopekms/envelope/internal/durable"
+	"github.com/envelopekms/envelope/kms"
 )
 
-// Principal is a caller the server knows: an access key, its secret, and
-// what it may do. The root principal may do everything.
+// Principal is a caller the server knows: an IAM user or role of the
+// server's account, with an access key, its secret, and identity policies.
+// The root principal (the account's root) may do everything.
 type Principal struct {
-	Name            string  `json:"name"`
-	AccessKeyID     string  `json:"accessKeyId"`
-	SecretAccessKey string  `json:"secretAccessKey"`
-	Allow           []Grant `json:"allow"`
+	Name string `json:"name"`
+	// ARN is the principal's ARN, arn:aws:iam::ACCOUNT:user/NAME or
+	// …:role/NAME; "" stands for arn:aws:iam::ACCOUNT:user/ + Name.
+	ARN             string `json:"arn,omitempty"`
+	AccessKeyID     string `json:"accessKeyId"`
+	SecretAccessKey string `json:"secretAccessKey"`
+	// Allow entries are the policy file's first form of permissions; each
+	// stands for identity policy statements (see [Server.SetPrincipals]).
+	Allow []Grant `json:"allow"`
+	// Policies are IAM identity policy documents by name.
+	Policies map[string]json.RawMessage `json:"policies,omitempty"`
 	// Root principals are allowed every action on every key.
 	Root bool `json:"-"`
+
+	caller kms.Caller // compiled by the server
 }
 
 // Grant allows some actions on some keys.
@@ -42,7 +52,11 @@ func (p *Principal) String() string { return p.Name }
 //	{"principals": [
 //	  {"name": "app", "accessKeyId": "AKIA…", "secretAccessKey": "…",
 //	   "allow": [{"actions": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*"],
-//	              "keys": ["alias/app"]}]}]}
+//	              "keys": ["alias/app"]}]},
+//	  {"name": "reader", "arn": "arn:aws:iam::111122223333:role/reader", "accessKeyId": "…", "secretAccessKey": "…",
+//	   "policies": {"tenant-a": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+//	     "Action": "kms:Decrypt", "Resource": "*",
+//	     "Condition": {"StringEquals": {"kms:EncryptionContext:tenant": "a"}}}]}}}]}
 type PolicyFile struct {
 	Principals []*Principal `json:"principals"`
 }
@@ -92,41 +106,13 @@ func LoadPolicy(file string) (*PolicyFile, error) {
 				return nil, fmt.Errorf("policy file %s: principal %q: a grant needs keys (use [\"*\"] for all)", file, pr.Name)
 			}
 		}
-	}
-	return &p, nil
-}
-
-// allows reports whether the principal may perform action on a resource
-// matched by match (which compares a grant's key entry with the request's
-// key).
-func (p *Principal) allows(action string, match func(entry string) bool) bool {
-	if p.Root {
-		return true
-	}
-	for _, g := range p.Allow {
-		if !actionMatches(g.Actions, action) {
-			continue
-		}
-		for _, k := range g.Keys {
-			if k == "*" || match(k) {
-				return true
+		for name, doc := range pr.Policies {
+			if _, err := kms.ParseIdentityPolicy(name, string(doc)); err != nil {
+				return nil, fmt.Errorf("policy file %s: principal %q: policy %q: %v", file, pr.Name, name, policyError(err))
 			}
 		}
 	}
-	return false
-}
-
-// actionMatches matches IAM-style action patterns, case-insensitively as
-// IAM does.
-func actionMatches(patterns []string, action string) bool {
-	action = strings.ToLower(action)
-	for _, p := range patterns {
-		p = strings.ToLower(p)
-		if ok, _ := path.Match(p, action); ok || p == action {
-			return true
-		}
-	}
-	return false
+	return &p, nil
 }
 
 // RootCredentials are the root principal's access key and secret.

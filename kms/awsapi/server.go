@@ -73,9 +73,15 @@ type Config struct {
 	Region string
 	// Root is the root principal's credentials (every permission).
 	Root RootCredentials
-	// Principals are further callers with the permissions they are
-	// granted (from a policy file).
+	// Principals are further callers with their identity policies (from
+	// a policy file); [Server.SetPrincipals] replaces them.
 	Principals []*Principal
+	// AccountID is the account of the principals' ARNs, which must be the
+	// KMS's; default the Backend's AccountID() if it has one, else
+	// kms.DefaultAccountID.
+	AccountID string
+	// SecureTransport is aws:SecureTransport: requests arrive over TLS.
+	SecureTransport bool
 	// InsecureDev accepts unsigned requests as the root principal if
 	// their Host header is a loopback name (localhost, 127.0.0.0/8, ::1;
 	// a web page sent here by DNS rebinding has its own name there).
@@ -102,7 +108,9 @@ type Config struct {
 // Server is the AWS-KMS-API HTTP handler.
 type Server struct {
 	cfg        Config
-	principals map[string]*Principal
+	account    string
+	arnPrefix  string // arn:aws:kms:REGION:ACCOUNT:
+	principals atomic.Pointer[principalSet]
 	root       *Principal
 	log        *slog.Logger
 	reg        *prometheus.Registry
@@ -149,17 +157,23 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, principals: map[string]*Principal{}, log: cfg.Logger}
+	s := &Server{cfg: cfg, account: cfg.AccountID, log: cfg.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.root = &Principal{Name: "root", AccessKeyID: cfg.Root.AccessKeyID, SecretAccessKey: cfg.Root.SecretAccessKey, Root: true}
-	s.principals[s.root.AccessKeyID] = s.root
-	for _, p := range cfg.Principals {
-		if _, dup := s.principals[p.AccessKeyID]; dup {
-			return nil, fmt.Errorf("awsapi: access key %s is used twice", p.AccessKeyID)
+	if s.account == "" {
+		s.account = kms.DefaultAccountID
+		if a, ok := cfg.Backend.(interface{ AccountID() string }); ok {
+			s.account = a.AccountID()
 		}
-		s.principals[p.AccessKeyID] = p
+	}
+	s.arnPrefix = "arn:aws:kms:" + cfg.Region + ":" + s.account + ":"
+	s.root = &Principal{Name: "root", AccessKeyID: cfg.Root.AccessKeyID, SecretAccessKey: cfg.Root.SecretAccessKey, Root: true}
+	s.root.caller = kms.Caller{ARN: "arn:aws:iam::" + s.account + ":root", Known: s.knownPrincipal}
+	s.principals.Store(&principalSet{byKey: map[string]*Principal{s.root.AccessKeyID: s.root},
+		byARN: map[string]*Principal{s.root.caller.ARN: s.root}})
+	if err := s.SetPrincipals(cfg.Principals); err != nil {
+		return nil, err
 	}
 	s.reg = prometheus.NewRegistry()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -306,6 +320,15 @@ type exchange struct {
 	audit   []byte // the audit line being built
 	idBytes [16]byte
 	authz   keyAuthorizer // the KMS's authorizer for the request
+}
+
+// sourceIP parses a request's source address for aws:SourceIp.
+func sourceIP(source string) netip.Addr {
+	a, err := netip.ParseAddr(source)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap()
 }
 
 var exchanges = sync.Pool{New: func() any { return new(exchange) }}
@@ -468,15 +491,18 @@ func (s *Server) handle(x *exchange) {
 	body := r.body
 	// The KMS asks x.authz about every key it resolves, in the
 	// transaction that uses the key; x.authz remembers the key's ARN.
-	x.authz = keyAuthorizer{p: p}
+	x.authz = keyAuthorizer{p: p, caller: p.caller, log: s.log, prefix: s.arnPrefix}
+	x.authz.caller.SourceIP = sourceIP(r.source)
+	x.authz.caller.SecureTransport = s.cfg.SecureTransport
 	ctx := kms.WithAuthorizer(r.ctx, &x.authz)
 	var authz authorizer
 	if !p.Root {
-		authz = func(action, alias string) error { return authorize(p, action, alias) }
+		authz = func(action, alias string) error { return s.authorizeIdentity(&x.authz, action, alias) }
 	}
 	out, err := op.call(ctx, s.cfg.Backend, body, authz, w.body[:0])
 	info = out.audit
 	info.keyARN = s.auditARN(info.keyARN, x.authz.keyARN, body)
+	info.decidedBy, info.sid = x.authz.decidedBy, x.authz.sid
 	if err != nil {
 		var ae *authError
 		var ke *kms.Error
@@ -508,7 +534,7 @@ func (s *Server) audit(x *exchange, start time.Time, id, principal, operation st
 	if principal == "-" && !a.admitUnauthenticated(x.req.source, result) {
 		return true
 	}
-	x.audit = appendAuditTail(x.audit[:0], start, id, principal, x.req.source, operation, info.keyARN, info.ecKeys, result)
+	x.audit = appendAuditTail(x.audit[:0], start, id, principal, x.req.source, operation, info.keyARN, info.ecKeys, info.decidedBy, info.sid, result)
 	if _, err := a.writeTail(x.audit); err != nil {
 		s.log.Error("audit write failed: the request is refused", "err", err, "requestId", id)
 		return false
@@ -600,49 +626,70 @@ func (s *Server) signingKey(p *Principal, sr *sigv4Request) *sigKey {
 	return k
 }
 
-// authorize checks that p may perform action on an alias as a resource, or
-// on "*" if alias is "" (operations on no key). Permissions on keys are
-// keyAuthorizer's.
-func authorize(p *Principal, action, alias string) error {
+// authorizeIdentity checks, by the principal's identity policies alone,
+// that it may perform action on an alias as a resource of its own, or on
+// no key if alias is "" (arn:aws:kms:REGION:ACCOUNT:*). Permissions on
+// keys are decided in the KMS, which asks keyAuthorizer.
+func (s *Server) authorizeIdentity(a *keyAuthorizer, action, alias string) error {
+	res := s.arnPrefix + "*"
 	if alias != "" {
-		// An alias as a resource: only grants naming it (or "*") apply.
-		if p.allows(action, func(entry string) bool { return entry == alias }) {
-			return nil
-		}
-		return denied(p, action, alias)
+		res = s.arnPrefix + alias
 	}
-	if p.allows(action, func(string) bool { return false }) {
-		return nil
-	}
-	return denied(p, action, "resource *")
-}
-
-// denied is the refusal of action on what to p.
-func denied(p *Principal, action, what string) error {
-	return &kms.Error{Code: CodeAccessDenied, Message: fmt.Sprintf("User: %s is not authorized to perform: %s on %s", p.Name, action, what)}
+	acc := kms.DecideIdentity(&a.caller, action, res, s.cfg.Region, time.Now())
+	a.note(&acc, !acc.Allowed)
+	return acc.Err("")
 }
 
 // keyAuthorizer is the [kms.Authorizer] of one request: the KMS asks it
 // about every key it resolves for the request, in the transaction that
-// then uses the key. It checks the principal's grants (the root principal
-// may do everything) and remembers, for the audit log, the ARN of the key
+// then uses the key. It decides as AWS KMS does for the principal's caller
+// (key policy, identity policies, grants; the root principal may do
+// everything) and remembers, for the audit log, the ARN of the key
 // refused, else of the last key asked about for the first action asked
 // (ReEncrypt's source; an operation whose cached read missed asks again in
-// its read of the store, which is the one that counts).
+// its read of the store, which is the one that counts), and what decided.
 type keyAuthorizer struct {
 	p      *Principal
+	caller kms.Caller
+	log    *slog.Logger
+	prefix string // arn:aws:kms:REGION:ACCOUNT:
 	keyARN string
 	action string // of keyARN
 	denied bool
+	// decidedBy and sid: what decided (a denial, else the last allowed
+	// decision), for the audit log.
+	decidedBy, sid string
 }
 
 var _ kms.Authorizer = (*keyAuthorizer)(nil)
+var _ kms.CallerProvider = (*keyAuthorizer)(nil)
 
-// Authorize implements [kms.Authorizer]. A grant's key entry matches the
-// key asked about if it is "*", the key's id, or a key ARN, alias name or
-// alias ARN that names the key in the KMS's snapshot; a reference to no
-// key matches only "*". The refusal names the key as the caller named it,
-// never what it resolved to, so that it tells nothing of other keys.
+// Caller implements [kms.CallerProvider]: the caller CreateKey and
+// PutKeyPolicy check a new key policy's lockout for.
+func (a *keyAuthorizer) Caller() *kms.Caller { return &a.caller }
+
+// note records what decided, for the audit log: a denial wins.
+func (a *keyAuthorizer) note(acc *kms.Access, deny bool) {
+	if a.decidedBy != "" && !deny && strings.HasPrefix(a.decidedBy, "deny") {
+		return
+	}
+	verdict := "allow: "
+	if deny {
+		verdict = "deny: "
+	}
+	a.decidedBy = verdict + acc.Source.String()
+	switch acc.Source {
+	case kms.SourceGrant:
+		a.decidedBy += " " + acc.GrantID
+	case kms.SourceIdentityPolicy:
+		a.decidedBy += " " + acc.Policy
+	}
+	a.sid = acc.Sid()
+}
+
+// Authorize implements [kms.Authorizer]. The refusal names the key as the
+// caller named it (a key id as its ARN, an alias as its alias ARN), never
+// what it resolved to, so that it tells nothing of other keys.
 func (a *keyAuthorizer) Authorize(_ context.Context, req *kms.AuthzRequest) error {
 	if req.Key != nil && !a.denied && (a.keyARN == "" || req.Action == a.action) {
 		a.keyARN, a.action = req.Key.ARN, req.Action
@@ -650,22 +697,30 @@ func (a *keyAuthorizer) Authorize(_ context.Context, req *kms.AuthzRequest) erro
 	if a.p.Root {
 		return nil
 	}
-	match := func(entry string) bool {
-		if req.Key == nil {
-			return false
-		}
-		id, ok := req.ResolveKey(entry)
-		return ok && id == req.Key.ID
+	acc := req.Decide(&a.caller)
+	if acc.PolicyErr != nil {
+		a.log.Error("the key policy of a key cannot be read: the key is refused to all but the root principal; set a valid one with PutKeyPolicy",
+			"key", req.Key.ARN, "err", acc.PolicyErr)
 	}
-	if a.p.allows(req.Action, match) {
+	a.note(&acc, !acc.Allowed)
+	if acc.Allowed {
 		return nil
 	}
 	if req.Key != nil && !a.denied {
 		a.keyARN, a.denied = req.Key.ARN, true
 	}
-	what := req.Ref
-	if what == "" {
-		what = "the key of the ciphertext"
+	return acc.Err(a.named(req))
+}
+
+// named returns the resource a refusal names: the key as the request
+// named it, a key id as its key ARN and an alias name as its alias ARN.
+func (a *keyAuthorizer) named(req *kms.AuthzRequest) string {
+	ref := req.Ref
+	switch {
+	case ref == "" || strings.HasPrefix(ref, "arn:"):
+		return ref
+	case strings.HasPrefix(ref, "alias/"):
+		return a.prefix + ref
 	}
-	return denied(a.p, req.Action, what)
+	return a.prefix + "key/" + ref
 }

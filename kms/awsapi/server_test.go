@@ -433,7 +433,6 @@ func testUnknownOperation(t *testing.T) {
 		{"no prefix", "ListKeys"},
 		{"empty", ""},
 		{"method name", "TrentService.Handler"},
-		{"grants (not served)", "TrentService.CreateGrant"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.request("", []byte("{}"), signOpts{header: http.Header{"X-Amz-Target": {tc.target}}})

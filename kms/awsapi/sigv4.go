@@ -251,7 +251,7 @@ func (s *Server) checkCredential(r *kmsRequest) (sigv4Request, *Principal, error
 	if err != nil {
 		return sr, nil, err
 	}
-	p, ok := s.principals[sr.accessKeyID]
+	p, ok := s.principals.Load().byKey[sr.accessKeyID]
 	if !ok {
 		return sr, nil, &authError{CodeUnrecognizedClient, "The security token included in the request is invalid."}
 	}

@@ -130,7 +130,7 @@ func TestEnvelopeServer(t *testing.T) {
 	must(t)(remote.EnableKeyRotation(ctx, &kms.EnableKeyRotationInput{KeyId: id, RotationPeriodInDays: aws.Int32(90)}))
 	must(t)(remote.UpdateKeyDescription(ctx, &kms.UpdateKeyDescriptionInput{KeyId: id, Description: "renamed"}))
 	must(t)(remote.UntagResource(ctx, &kms.UntagResourceInput{KeyId: id, TagKeys: []string{"team"}}))
-	must(t)(remote.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: id, Policy: `{"Version":"2012-10-17","Statement":[]}`}))
+	must(t)(remote.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: id, Policy: `{"Version":"2012-10-17","Statement":[{"Sid":"root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}`}))
 
 	ec := map[string]string{"purpose": "test"}
 	blob := func(t *testing.T) []byte {

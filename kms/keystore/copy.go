@@ -38,6 +38,7 @@ type snapshot struct {
 	keys      []*kms.KeyRecord
 	materials []material
 	aliases   []*kms.AliasRecord
+	grants    []*kms.GrantRecord
 	deleted   map[string][]byte // tombstones: meta name → value
 	auditKey  []byte            // sealed, nil if none
 	auditLogs []byte            // sealed, nil if none
@@ -86,6 +87,9 @@ func (k *Keystore) read(ctx context.Context) (*snapshot, error) {
 				}
 				s.materials = append(s.materials, material{key.ID, v.Version, sealed})
 			}
+		}
+		if s.grants, err = tx.ListGrants(kms.GrantFilter{}, "", 0); err != nil {
+			return err
 		}
 		if s.aliases, err = tx.ListAliases("", "", 0); err != nil {
 			return err
@@ -225,6 +229,11 @@ func Copy(ctx context.Context, src *Keystore, dst Target, opts Options) (CopySta
 		}
 		for _, a := range s.aliases {
 			if err := tx.PutAlias(a); err != nil {
+				return err
+			}
+		}
+		for _, g := range s.grants {
+			if err := tx.PutGrant(g); err != nil {
 				return err
 			}
 		}

@@ -111,7 +111,9 @@ func newCopySource(t *testing.T) *copySource {
 	}
 
 	s.sym = create(&kms.CreateKeyInput{Description: "app data", Tags: []kms.Tag{{Key: "team", Value: "crypto"}, {Key: "env", Value: "prod"}}})
-	must(ks.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: s.sym, Policy: `{"Version":"2012-10-17","Statement":[]}`}))
+	must(ks.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: s.sym, Policy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"kms:*","Resource":"*"}]}`, BypassPolicyLockoutSafetyCheck: true}))
+	must(ks.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: s.sym, GranteePrincipal: "arn:aws:iam::111122223333:role/batch",
+		Operations: []string{"Decrypt"}, Constraints: &kms.GrantConstraints{EncryptionContextEquals: map[string]string{"job": "nightly"}}}))
 	must(ks.EnableKeyRotation(ctx, &kms.EnableKeyRotationInput{KeyId: s.sym, RotationPeriodInDays: i32(180)}))
 	must(ks.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: "alias/app", TargetKeyId: s.sym}))
 	for v := 1; v <= 3; v++ {
@@ -207,6 +209,11 @@ func (s *copySource) checkCopy(t *testing.T, dir string, dst *keystore.Keystore)
 	}
 	if _, err := dst.Encrypt(ctx, &kms.EncryptInput{KeyId: s.pending, Plaintext: []byte("x")}); !errors.Is(err, kms.ErrInvalidState) {
 		t.Errorf("the copy's Encrypt(key pending deletion) err = %v, want KMSInvalidStateException", err)
+	}
+	sg, err := s.ks.ListGrants(ctx, &kms.ListGrantsInput{KeyId: s.sym})
+	dg, err2 := dst.ListGrants(ctx, &kms.ListGrantsInput{KeyId: s.sym})
+	if err != nil || err2 != nil || len(sg.Grants) != 1 || !reflect.DeepEqual(sg, dg) {
+		t.Errorf("the copy's grants = %+v, %v; want the source's %+v, %v", dg, err2, sg, err)
 	}
 	if dst.KeyARN(s.sym) != s.ks.KeyARN(s.sym) {
 		t.Errorf("the copy's ARNs %s, want %s", dst.KeyARN(s.sym), s.ks.KeyARN(s.sym))

@@ -54,6 +54,20 @@ var migrations = [...][]string{
 				value bytea NOT NULL
 			)`,
 	},
+	{ // version 2: grants, removed with their key
+		`CREATE TABLE envelope.grants (
+				id       text COLLATE "C" NOT NULL PRIMARY KEY,
+				key_id   text COLLATE "C" NOT NULL REFERENCES envelope.keys (id) ON DELETE CASCADE,
+				grantee  text COLLATE "C" NOT NULL,
+				name     text COLLATE "C" NOT NULL,
+				retiring text COLLATE "C" NOT NULL,
+				doc      text NOT NULL
+			)`,
+		`CREATE INDEX grants_by_key ON envelope.grants (key_id, id)`,
+		`CREATE INDEX grants_by_grantee ON envelope.grants (key_id, grantee, id)`,
+		`CREATE INDEX grants_by_name ON envelope.grants (key_id, name, id)`,
+		`CREATE INDEX grants_by_retiring ON envelope.grants (retiring, id)`,
+	},
 }
 
 // migrationLock is the key of the transaction-level advisory lock under

@@ -150,7 +150,11 @@ func OpenReadOnly(path string) (*Store, error) {
 	s.r.SetMaxIdleConns(n)
 	s.r.SetConnMaxLifetime(0)
 	s.r.SetConnMaxIdleTime(0)
-	if s.rs, err = prepareAll(ctx, s.r, readQueries); err != nil {
+	queries := [][]string{readQueries}
+	if st, err := readState(ctx, s.r); err == nil && st.version >= 2 {
+		queries = append(queries, grantQueries) // version 1 has no grants
+	}
+	if s.rs, err = prepareAll(ctx, s.r, queries...); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open %q read-only: %v", path, err)
 	}

@@ -14,7 +14,7 @@ import (
 
 // SchemaVersion is the version of the database schema this package writes
 // and reads. It is kept in the file's user_version header field.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // applicationID marks an SQLite file as an envelope keystore, in its
 // application_id header field: "EnvK".
@@ -31,9 +31,10 @@ var (
 	ErrSchemaTooNew = errors.New("keystore schema is newer than this envelope supports")
 )
 
-// schema creates the version-1 tables. Tables are STRICT so that a value of
-// the wrong type is refused instead of stored. Keys and aliases are JSON
-// documents beside the columns they are looked up by.
+// schema creates the version-1 tables, and migrations bring them to the
+// current version. Tables are STRICT so that a value of the wrong type is
+// refused instead of stored. Keys, aliases and grants are JSON documents
+// beside the columns they are looked up by.
 var schema = []string{
 	`CREATE TABLE keys (
 		id  TEXT NOT NULL PRIMARY KEY,
@@ -56,7 +57,28 @@ var schema = []string{
 		value BLOB NOT NULL
 	) STRICT`,
 	fmt.Sprintf(`PRAGMA application_id = %d`, applicationID),
-	fmt.Sprintf(`PRAGMA user_version = %d`, SchemaVersion),
+	`PRAGMA user_version = 1`,
+}
+
+// migrations[i] takes a keystore from schema version i+1 to i+2. A step is
+// never changed once released; a change of schema is a new step, which
+// ends by setting user_version.
+var migrations = [...][]string{
+	{ // version 2: grants, removed with their key
+		`CREATE TABLE grants (
+			id       TEXT NOT NULL PRIMARY KEY,
+			key_id   TEXT NOT NULL REFERENCES keys (id) ON DELETE CASCADE,
+			grantee  TEXT NOT NULL,
+			name     TEXT NOT NULL,
+			retiring TEXT NOT NULL,
+			doc      TEXT NOT NULL
+		) STRICT`,
+		`CREATE INDEX grants_by_key ON grants (key_id, id)`,
+		`CREATE INDEX grants_by_grantee ON grants (key_id, grantee, id)`,
+		`CREATE INDEX grants_by_name ON grants (key_id, name, id)`,
+		`CREATE INDEX grants_by_retiring ON grants (retiring, id)`,
+		`PRAGMA user_version = 2`,
+	},
 }
 
 // fileState is what the header and catalogue of a database file say about
@@ -98,8 +120,9 @@ func (st fileState) check() (fresh bool, err error) {
 	case st.appID == applicationID && st.version > SchemaVersion:
 		return false, fmt.Errorf("%w: schema version %d, this envelope reads version %d; upgrade envelope",
 			ErrSchemaTooNew, st.version, SchemaVersion)
+	case st.appID == applicationID && st.version >= 1:
+		return false, nil // an older version: prepare migrates it
 	case st.appID == applicationID:
-		// Versions below SchemaVersion would be migrated here.
 		return false, fmt.Errorf("keystore has unknown schema version %d", st.version)
 	case st.appID == 0 && st.version == 0 && st.objects == 0:
 		return true, nil
@@ -156,7 +179,40 @@ func (s *Store) prepare(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
 	return s.checkSettings(ctx)
+}
+
+// migrate brings the schema to SchemaVersion, each step in a write
+// transaction that checks the version again (another process may have
+// migrated meanwhile).
+func (s *Store) migrate(ctx context.Context) error {
+	for {
+		tx, err := s.w.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate schema: %w", err)
+		}
+		st, err := readState(ctx, tx)
+		if err != nil {
+			tx.Rollback()
+			return err
+		}
+		if st.version >= SchemaVersion {
+			tx.Rollback()
+			return nil
+		}
+		for _, stmt := range migrations[st.version-1] {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("migrate schema to version %d: %w", st.version+1, err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate schema to version %d: %w", st.version+1, err)
+		}
+	}
 }
 
 // create creates the schema in a new database. Another process may be doing
@@ -179,6 +235,13 @@ func (s *Store) create(ctx context.Context) error {
 	for _, stmt := range schema {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("create schema: %w", err)
+		}
+	}
+	for _, m := range migrations {
+		for _, stmt := range m {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("create schema: %w", err)
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -87,7 +87,7 @@ func Open(path string) (*Store, error) {
 		s.w.Close()
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, classify(err, dir))
 	}
-	if s.ws, err = prepareAll(ctx, s.w, readQueries, writeQueries); err != nil {
+	if s.ws, err = prepareAll(ctx, s.w, readQueries, writeQueries, grantQueries, grantWriteQueries); err != nil {
 		s.w.Close()
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, classify(err, dir))
 	}
@@ -102,7 +102,7 @@ func Open(path string) (*Store, error) {
 	s.r.SetMaxIdleConns(n)
 	s.r.SetConnMaxLifetime(0)
 	s.r.SetConnMaxIdleTime(0)
-	if s.rs, err = prepareAll(ctx, s.r, readQueries); err != nil {
+	if s.rs, err = prepareAll(ctx, s.r, readQueries, grantQueries); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, classify(err, dir))
 	}

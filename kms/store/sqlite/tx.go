@@ -34,11 +34,27 @@ const (
 	qListMeta         = `SELECT name FROM meta WHERE name > ? ORDER BY name LIMIT ?`
 	qPutMeta          = `INSERT INTO meta (name, value) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`
+
+	qGetGrant = `SELECT doc FROM grants WHERE id = ?`
+	qPutGrant = `INSERT INTO grants (id, key_id, grantee, name, retiring, doc) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET key_id = excluded.key_id, grantee = excluded.grantee,
+		name = excluded.name, retiring = excluded.retiring, doc = excluded.doc`
+	qDeleteGrant          = `DELETE FROM grants WHERE id = ?`
+	qCountGrants          = `SELECT count(*) FROM grants WHERE key_id = ?`
+	qListGrants           = `SELECT doc FROM grants WHERE id > ? ORDER BY id LIMIT ?`
+	qListGrantsByKey      = `SELECT doc FROM grants WHERE key_id = ? AND id > ? ORDER BY id LIMIT ?`
+	qListGrantsByGrantee  = `SELECT doc FROM grants WHERE key_id = ? AND grantee = ? AND id > ? ORDER BY id LIMIT ?`
+	qListGrantsByName     = `SELECT doc FROM grants WHERE key_id = ? AND name = ? AND id > ? ORDER BY id LIMIT ?`
+	qListGrantsByRetiring = `SELECT doc FROM grants WHERE retiring = ? AND id > ? ORDER BY id LIMIT ?`
 )
 
 var (
 	readQueries  = []string{qGetKey, qListKeys, qGetMaterial, qGetAlias, qListAliases, qListAliasesByKey, qGetMeta, qListMeta}
 	writeQueries = []string{qPutKey, qDeleteKey, qPutMaterial, qPutAlias, qDeleteAlias, qPutMeta}
+	// grantQueries read grants: a keystore of schema version 1 opened
+	// read-only has no grants table, and none prepared.
+	grantQueries      = []string{qGetGrant, qCountGrants, qListGrants, qListGrantsByKey, qListGrantsByGrantee, qListGrantsByName, qListGrantsByRetiring}
+	grantWriteQueries = []string{qPutGrant, qDeleteGrant}
 )
 
 // statements maps the text of each query to its prepared statement on one
@@ -390,4 +406,135 @@ func (t *tx) PutMeta(name string, value []byte) error {
 		return fmt.Errorf("sqlite: put meta %q: %w", name, t.classify(err))
 	}
 	return nil
+}
+
+// grantsUsable reports whether t's statements include the grants queries:
+// false for a keystore of schema version 1 opened read-only, which has no
+// grants.
+func (t *tx) grantsUsable() bool { return t.stmts[qGetGrant] != nil }
+
+// GetGrant returns the grant with the given id, or an error wrapping
+// [kms.ErrNoRecord].
+func (t *tx) GetGrant(id string) (*kms.GrantRecord, error) {
+	if err := t.usable(false); err != nil {
+		return nil, err
+	}
+	if !t.grantsUsable() {
+		return nil, fmt.Errorf("sqlite: grant %q: %w", id, kms.ErrNoRecord)
+	}
+	var doc string
+	err := t.stmt(qGetGrant).QueryRowContext(t.ctx, id).Scan(&doc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlite: grant %q: %w", id, kms.ErrNoRecord)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get grant %q: %w", id, t.classify(err))
+	}
+	return decodeGrant(id, doc)
+}
+
+func decodeGrant(id, doc string) (*kms.GrantRecord, error) {
+	g := new(kms.GrantRecord)
+	if err := json.Unmarshal([]byte(doc), g); err != nil {
+		return nil, fmt.Errorf("sqlite: grant %q: corrupt record: %v", id, err)
+	}
+	return g, nil
+}
+
+// PutGrant inserts or replaces a grant; its key must exist.
+func (t *tx) PutGrant(g *kms.GrantRecord) error {
+	if err := t.usable(true); err != nil {
+		return err
+	}
+	if g == nil || g.ID == "" || g.KeyID == "" {
+		return errors.New("sqlite: put grant: empty grant or key id")
+	}
+	doc, err := json.Marshal(g)
+	if err != nil {
+		return fmt.Errorf("sqlite: put grant %q: %v", g.ID, err)
+	}
+	_, err = t.stmt(qPutGrant).ExecContext(t.ctx, g.ID, g.KeyID, g.GranteePrincipal, g.Name, g.RetiringPrincipal, string(doc))
+	if constraintCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
+		return fmt.Errorf("sqlite: put grant %q: key %q: %w", g.ID, g.KeyID, kms.ErrNoRecord)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: put grant %q: %w", g.ID, t.classify(err))
+	}
+	return nil
+}
+
+// DeleteGrant removes a grant. Deleting an absent grant is not an error.
+func (t *tx) DeleteGrant(id string) error {
+	if err := t.usable(true); err != nil {
+		return err
+	}
+	if _, err := t.stmt(qDeleteGrant).ExecContext(t.ctx, id); err != nil {
+		return fmt.Errorf("sqlite: delete grant %q: %w", id, t.classify(err))
+	}
+	return nil
+}
+
+// CountGrants returns the number of grants of a key.
+func (t *tx) CountGrants(keyID string) (int, error) {
+	if err := t.usable(false); err != nil {
+		return 0, err
+	}
+	if !t.grantsUsable() {
+		return 0, nil
+	}
+	var n int
+	if err := t.stmt(qCountGrants).QueryRowContext(t.ctx, keyID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: count grants of %q: %w", keyID, t.classify(err))
+	}
+	return n, nil
+}
+
+// ListGrants returns up to limit grants (all when limit <= 0) matching f
+// whose id sorts after the given one, in id order.
+func (t *tx) ListGrants(f kms.GrantFilter, after string, limit int) ([]*kms.GrantRecord, error) {
+	if err := t.usable(false); err != nil {
+		return nil, err
+	}
+	if !t.grantsUsable() {
+		return nil, nil
+	}
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	switch {
+	case f.KeyID != "" && f.Grantee != "":
+		rows, err = t.stmt(qListGrantsByGrantee).QueryContext(t.ctx, f.KeyID, f.Grantee, after, sqlLimit(limit))
+	case f.KeyID != "" && f.Name != "":
+		rows, err = t.stmt(qListGrantsByName).QueryContext(t.ctx, f.KeyID, f.Name, after, sqlLimit(limit))
+	case f.KeyID != "":
+		rows, err = t.stmt(qListGrantsByKey).QueryContext(t.ctx, f.KeyID, after, sqlLimit(limit))
+	case f.RetiringPrincipal != "":
+		rows, err = t.stmt(qListGrantsByRetiring).QueryContext(t.ctx, f.RetiringPrincipal, after, sqlLimit(limit))
+	default:
+		rows, err = t.stmt(qListGrants).QueryContext(t.ctx, after, sqlLimit(limit))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list grants: %w", t.classify(err))
+	}
+	defer rows.Close()
+	var gs []*kms.GrantRecord
+	for rows.Next() {
+		var doc string
+		if err := rows.Scan(&doc); err != nil {
+			return nil, fmt.Errorf("sqlite: list grants: %w", t.classify(err))
+		}
+		g, err := decodeGrant("", doc)
+		if err != nil {
+			return nil, err
+		}
+		if f.KeyID != "" && f.Grantee != "" && f.Name != "" && g.Name != f.Name {
+			continue
+		}
+		gs = append(gs, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list grants: %w", t.classify(err))
+	}
+	return gs, nil
 }

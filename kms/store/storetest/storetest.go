@@ -61,6 +61,7 @@ func Run(t *testing.T, b Backend) {
 		{"Keys", testKeys},
 		{"Material", testMaterial},
 		{"Aliases", testAliases},
+		{"Grants", testGrants},
 		{"Meta", testMeta},
 		{"ListMeta", testListMeta},
 		{"LargeValues", testLargeValues},
