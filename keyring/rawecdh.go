@@ -346,3 +346,13 @@ func keyKind(key any) string {
 	}
 	return fmt.Sprintf("%T", key)
 }
+
+// ParseECDHCurve returns the curve named s: "P-256", "P-384" or "P-521",
+// or their AWS KMS key specs ("ECC_NIST_P256" …), in any case.
+func ParseECDHCurve(s string) (ecdh.Curve, error) {
+	c, err := ecdhwire.ParseCurve(s)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	return c.ECDH(), nil
+}

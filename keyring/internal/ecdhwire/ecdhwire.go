@@ -271,24 +271,32 @@ func fixedInfo(p ProviderInfo, ec []byte) []byte {
 	return append(b, ec...)
 }
 
-// kdf is SP 800-108 counter mode with HMAC-SHA384 (the label is FixedInfo,
-// the context the salt), producing 64 bytes.
+// kdf derives the 64 bytes of a wrap: SP 800-108 counter mode with
+// HMAC-SHA384 keyed with z, whose fixed input is the label FixedInfo, a
+// zero byte, the context (the salt) and L, the output length in bits.
 func kdf(z, info, salt []byte) []byte {
-	mac := hmac.New(sha512.New384, z)
-	var out []byte
-	for i := uint32(1); len(out) < kdfLen; i++ {
+	fixed := make([]byte, 0, len(info)+1+len(salt)+4)
+	fixed = append(fixed, info...)
+	fixed = append(fixed, 0)
+	fixed = append(fixed, salt...)
+	fixed = binary.BigEndian.AppendUint32(fixed, kdfLen*8)
+	return counterKDF(z, fixed, kdfLen)
+}
+
+// counterKDF is SP 800-108 KDF in counter mode with HMAC-SHA384: n bytes
+// of HMAC(key, i ‖ fixed) for i = 1, 2, … as a 4-byte big-endian counter
+// placed before the fixed input.
+func counterKDF(key, fixed []byte, n int) []byte {
+	mac := hmac.New(sha512.New384, key)
+	out := make([]byte, 0, n+sha512.Size384)
+	for i := uint32(1); len(out) < n; i++ {
 		mac.Reset()
-		var ctr [4]byte
-		binary.BigEndian.PutUint32(ctr[:], i)
-		mac.Write(ctr[:])
-		mac.Write(info)
-		mac.Write([]byte{0})
-		mac.Write(salt)
-		mac.Write(binary.BigEndian.AppendUint32(nil, kdfLen*8)) // L, in bits
+		mac.Write(binary.BigEndian.AppendUint32(nil, i))
+		mac.Write(fixed)
 		out = mac.Sum(out)
 	}
-	clear(out[kdfLen:])
-	return out[:kdfLen]
+	clear(out[n:cap(out)])
+	return out[:n]
 }
 
 // Wrap wraps dataKey for the wrap that p describes, with shared secret z
