@@ -169,7 +169,9 @@ func TestECDHKMSGoESDK(t *testing.T) {
 	s := startServer(t)
 	dir := t.TempDir()
 	in, sum := writePlaintext(t, filepath.Join(dir, "plain"), "ecdh-kms", 5000)
-	env := func(home string) []string { return append(s.env(home), "ENVELOPE_KMS="+s.url, "ESDKGO_KMS_ENDPOINT="+s.url) }
+	env := func(home string) []string {
+		return append(s.env(home), "ENVELOPE_KMS="+s.url, "ESDKGO_KMS_ENDPOINT="+s.url)
+	}
 	runEnv := func(t *testing.T, name string, args ...string) {
 		t.Helper()
 		cmd := exec.Command(name, args...)

@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/ecdh"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -338,10 +340,10 @@ func parseECDHPublicKey(data []byte) (*ecdh.PublicKey, error) {
 
 // keyKind names the algorithm of a parsed key for an error.
 func keyKind(key any) string {
-	switch fmt.Sprintf("%T", key) {
-	case "*rsa.PublicKey", "*rsa.PrivateKey":
+	switch key.(type) {
+	case *rsa.PublicKey, *rsa.PrivateKey:
 		return "RSA"
-	case "ed25519.PublicKey", "ed25519.PrivateKey":
+	case ed25519.PublicKey, ed25519.PrivateKey:
 		return "Ed25519"
 	}
 	return fmt.Sprintf("%T", key)
