@@ -518,3 +518,37 @@ func FuzzECDHDecrypt(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkRawECDH measures one wrap (OnEncrypt) and one unwrap
+// (OnDecrypt) of a data key per curve and mode.
+func BenchmarkRawECDH(b *testing.B) {
+	s := mustSuite(b, suite.AES256GCMHKDFSHA512CommitKeyECDSAP384)
+	ec := map[string]string{"purpose": "bench", "aws-crypto-public-key": "A3b3tV7v"}
+	for _, c := range ecdhCurves {
+		alice, bob := ecdhKey(b, c.curve), ecdhKey(b, c.curve)
+		static := mustECDH(b)(keyring.NewRawECDH(alice, bob.PublicKey()))
+		eph := mustECDH(b)(keyring.NewEphemeralECDH(bob.PublicKey()))
+		disc := mustECDH(b)(keyring.NewDiscoveryECDH(bob))
+		for _, w := range []struct {
+			name     string
+			enc, dec keyring.Keyring
+		}{{"static", static, static}, {"ephemeral", eph, disc}} {
+			b.Run(c.name+"/"+w.name+"/wrap", func(b *testing.B) {
+				for b.Loop() {
+					m := &keyring.EncryptionMaterials{Suite: s, Context: ec}
+					if err := w.enc.OnEncrypt(context.Background(), m); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			m := ecdhWrap(b, w.enc, s.ID, ec)
+			b.Run(c.name+"/"+w.name+"/unwrap", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := ecdhUnwrap(w.dec, s, ec, m.EncryptedDataKeys); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
