@@ -50,10 +50,12 @@ type ECDH struct {
 	recipient *ecdh.PublicKey // nil for discovery
 	tokens    []string
 
-	mu    sync.Mutex
-	curve ecdhwire.Curve
-	self  []byte // the KMS key's public key, compressed, once fetched
-	peer  []byte // recipient, compressed
+	curve ecdhwire.Curve // the recipient's (static); fixed at creation
+	peer  []byte         // the recipient's public key, compressed (static)
+
+	mu        sync.Mutex
+	selfCurve ecdhwire.Curve // the KMS key's curve, once fetched
+	self      []byte         // the KMS key's public key, compressed, once fetched
 }
 
 var _ keyring.Keyring = (*ECDH)(nil)
@@ -122,7 +124,7 @@ func (k *ECDH) publicKey(ctx context.Context) (ecdhwire.Curve, []byte, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.self != nil {
-		return k.curve, k.self, nil
+		return k.selfCurve, k.self, nil
 	}
 	out, err := k.client.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: k.keyARN, GrantTokens: k.tokens})
 	if err != nil {
@@ -147,8 +149,8 @@ func (k *ECDH) publicKey(ctx context.Context) (ecdhwire.Curve, []byte, error) {
 	if err != nil {
 		return 0, nil, fmt.Errorf("awskms: KMS GetPublicKey of %s: %v", k.keyARN, err)
 	}
-	k.curve, k.self = curve, ecdhwire.Compress(pub)
-	return k.curve, k.self, nil
+	k.selfCurve, k.self = curve, ecdhwire.Compress(pub)
+	return curve, k.self, nil
 }
 
 // parseECPublicKey parses a DER SPKI public key of curve c.

@@ -304,3 +304,39 @@ func TestECDHUnwrapBudget(t *testing.T) {
 		t.Errorf("skipped %d, data key %x", ue.Skipped, dm.DataKey)
 	}
 }
+
+// TestECDHConcurrentUse: one keyring serves many goroutines at once (the
+// public key is fetched once, under a lock; naming the keyring reads
+// nothing that fetch writes). Run under -race.
+func TestECDHConcurrentUse(t *testing.T) {
+	svc := newKMS(t)
+	alice, _ := agreementKey(t, svc, kms.SpecECCNISTP384)
+	bob, bobPub := agreementKey(t, svc, kms.SpecECCNISTP384)
+	spy := &ecdhSpy{svc: svc}
+	kr := must[*awskms.ECDH](t)(awskms.NewECDH(spy, alice, bobPub))
+	disc := must[*awskms.ECDH](t)(awskms.NewECDHDiscovery(svc, bob))
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 8 {
+		wg.Go(func() {
+			_ = kr.String()
+			m := encryptMaterials(t, suite.AES256GCMHKDFSHA512CommitKey, map[string]string{"a": "b"})
+			if err := kr.OnEncrypt(context.Background(), m); err != nil {
+				errs <- err
+				return
+			}
+			_ = kr.String()
+			if dk, err := unwrapWith(disc, m); err != nil || !bytes.Equal(dk, m.DataKey) {
+				errs <- errors.Join(err, errors.New("unwrapped another data key"))
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := spy.Calls("GetPublicKey"); n != 1 {
+		t.Errorf("GetPublicKey called %d times by 8 goroutines, want once", n)
+	}
+}
