@@ -50,6 +50,16 @@ func FuzzDecrypt(f *testing.F) {
 	valid[sha256.Sum256(pinned)] = true
 	f.Add(pinned)
 	kr = keyring.NewMulti(nil, kr, fixedKeyring())
+	// The official Go ESDK's raw ECDH messages, with a key that reads each.
+	for _, v := range loadECDHGolden(f) {
+		msg, err := os.ReadFile(filepath.Join(ecdhGoldenDir, v.Message))
+		if err != nil {
+			f.Fatal(err)
+		}
+		valid[sha256.Sum256(msg)] = true
+		f.Add(msg)
+		kr = keyring.NewMulti(nil, kr, ecdhGoldenKeyring(f, v.Keys[0]))
+	}
 	hostile := hostileMessages(f)
 	for _, h := range hostile {
 		if _, err := decryptAll(bytes.NewReader(h.msg), kr, fuzzOptions...); !errors.Is(err, h.want) {

@@ -13,5 +13,10 @@
 // the SDK. They also decrypt every golden vector in testdata/golden (written
 // by interop/js/gen-golden.js) with the envelope CLI.
 //
+// The JavaScript SDK has no ECDH keyrings; for those the peer is the
+// official AWS Encryption SDK for Go with its Material Providers Library,
+// through interop/esdkgo (a module of its own, built by the tests with the
+// Go module proxy), which also wrote testdata/golden/ecdh.
+//
 // The package has no non-test code; this file only carries its documentation.
 package interop

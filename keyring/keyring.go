@@ -1,6 +1,6 @@
 // Package keyring defines how data keys are wrapped and unwrapped, and
-// provides the raw keyrings of the AWS Encryption SDK: [RawAES], [RawRSA] and
-// [Multi]. Keyrings backed by a KMS satisfy the same [Keyring] interface.
+// provides the raw keyrings of the AWS Encryption SDK: [RawAES], [RawRSA],
+// [RawECDH] and [Multi]. Keyrings backed by a KMS satisfy the same [Keyring] interface.
 //
 // A keyring sees materials: on encrypt it generates the data key if none is
 // there yet (it is then the generator) and adds one encrypted data key; on
@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/envelopekms/envelope/keyring/internal/ecdhwire"
 	"github.com/envelopekms/envelope/suite"
 )
 
@@ -53,6 +54,16 @@ func (k EncryptedDataKey) String() string {
 	switch k.ProviderID {
 	case "aws-kms", "aws-kms-rsa":
 		return fmt.Sprintf("%s key %q", id, clip(string(k.ProviderInfo)))
+	case ecdhwire.RawProviderID, ecdhwire.KMSProviderID:
+		kind := "raw ECDH"
+		if k.ProviderID == ecdhwire.KMSProviderID {
+			kind = "KMS ECDH"
+		}
+		p, err := ecdhwire.ParseProviderInfo(k.ProviderInfo)
+		if err != nil {
+			return fmt.Sprintf("%s key with malformed provider info (%d bytes)", kind, len(k.ProviderInfo))
+		}
+		return fmt.Sprintf("%s key %s", kind, p.Describe())
 	}
 	if name, ok := rawAESKeyName(k.ProviderInfo); ok {
 		return fmt.Sprintf("raw AES key namespace=%q name=%q", id, clip(name))

@@ -2,6 +2,7 @@ package keyring
 
 import (
 	"bytes"
+	"crypto/ecdh"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/envelopekms/envelope/keyring/internal/ecdhwire"
 )
 
 // SpecHelp describes the key forms [FromSpec] accepts, for command help.
@@ -20,6 +23,20 @@ const SpecHelp = `  aes:file=PATH,namespace=NS,name=NAME
       a raw RSA key (2048 bits or more) in PEM: a public key (SPKI or PKCS #1)
       can encrypt, a private key (PKCS #8 or PKCS #1) can encrypt and decrypt.
       P is oaep-sha256 (default), oaep-sha1, oaep-sha384, oaep-sha512 or pkcs1.
+  ecdh:private=PATH,recipient=PATH[,curve=C]
+  ecdh:recipient=PATH
+  ecdh:private=PATH
+      the ESDK's raw ECDH keyring (NIST P-256, P-384 or P-521; "envelope
+      keygen ecdh" makes a key pair): the data key is wrapped under a key
+      agreed between a sender's private key and a recipient's public key.
+      private= is a PEM private key (PKCS #8 or SEC 1), recipient= a public
+      key (SPKI, PEM or DER). With both (static): encrypts from the private
+      key to the recipient, and decrypts messages between the two key pairs
+      either way (so a recipient gives its own private= and the sender's
+      public key as recipient=). recipient= alone (ephemeral): encrypts
+      with a fresh sender key each time; only the recipient can decrypt.
+      private= alone (discovery): decrypts whatever was sent to that key,
+      by anyone. curve= (P-256, P-384, P-521) checks the keys' curve.
 `
 
 // SpecError reports a key spec that is not well formed.
@@ -36,12 +53,27 @@ func (e *SpecError) Error() string { return fmt.Sprintf("keyring: key %q: %s", e
 var fieldLike = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 
 var specFields = map[string][]string{
-	"aes": {"file", "namespace", "name"},
-	"rsa": {"file", "namespace", "name", "padding"},
+	"aes":  {"file", "namespace", "name"},
+	"rsa":  {"file", "namespace", "name", "padding"},
+	"ecdh": {"private", "recipient", "curve"},
 }
 
-// IsSpec reports whether s has the form of a raw key spec (aes:... or
-// rsa:...), as opposed to, say, a KMS key name.
+// pathFields are the fields that name files, whose values may contain
+// commas.
+var pathFields = []string{"file", "private", "recipient"}
+
+// isField reports whether name is a field of some key form.
+func isField(name string) bool {
+	for _, fs := range specFields {
+		if slices.Contains(fs, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// IsSpec reports whether s has the form of a raw key spec (aes:...,
+// rsa:... or ecdh:...), as opposed to, say, a KMS key name.
 func IsSpec(s string) bool {
 	kind, _, ok := strings.Cut(s, ":")
 	_, known := specFields[kind]
@@ -55,7 +87,7 @@ func parseSpec(s string) (kind string, fields map[string]string, err error) {
 	kind, rest, ok := strings.Cut(s, ":")
 	allowed, known := specFields[kind]
 	if !ok || !known {
-		return "", nil, &SpecError{s, "unknown key form; want aes:file=PATH,namespace=NS,name=NAME or rsa:file=PATH,namespace=NS,name=NAME[,padding=P]"}
+		return "", nil, &SpecError{s, "unknown key form; want aes:file=PATH,namespace=NS,name=NAME, rsa:file=PATH,namespace=NS,name=NAME[,padding=P] or ecdh:private=PATH,recipient=PATH"}
 	}
 	fields = map[string]string{}
 	last := ""
@@ -69,15 +101,26 @@ func parseSpec(s string) (kind string, fields map[string]string, err error) {
 			last = name
 			continue
 		}
-		if hasEq && slices.Contains(specFields["rsa"], name) {
+		if hasEq && isField(name) {
 			return "", nil, &SpecError{s, fmt.Sprintf("%s= is not a field of %s keys (want %s)", name, kind, strings.Join(allowed, ", "))}
 		}
 		// Only a path may contain commas; anything else is a mistake
 		// (a misspelt field must not silently become part of a name).
-		if last != "file" || hasEq && fieldLike.MatchString(name) && !strings.ContainsRune(part, '/') {
+		if !slices.Contains(pathFields, last) || hasEq && fieldLike.MatchString(name) && !strings.ContainsRune(part, '/') {
 			return "", nil, &SpecError{s, fmt.Sprintf("unknown field %q (want %s)", part, strings.Join(allowed, ", "))}
 		}
 		fields[last] += "," + part
+	}
+	if kind == "ecdh" {
+		for f, v := range fields {
+			if v == "" {
+				return "", nil, &SpecError{s, fmt.Sprintf("empty %s=", f)}
+			}
+		}
+		if fields["private"] == "" && fields["recipient"] == "" {
+			return "", nil, &SpecError{s, "give private=, recipient= or both; for example ecdh:private=me.pem,recipient=peer.pub.pem"}
+		}
+		return kind, fields, nil
 	}
 	for _, f := range []string{"file", "namespace", "name"} {
 		if fields[f] == "" {
@@ -88,21 +131,21 @@ func parseSpec(s string) (kind string, fields map[string]string, err error) {
 }
 
 // FromSpec builds a raw keyring from a key spec (see [SpecHelp]), reading
-// the key file it names. forDecrypt requires an RSA private key. Malformed
-// specs give a *[SpecError].
+// the key files it names. forDecrypt requires an RSA private key, and an
+// ECDH private key; !forDecrypt an ECDH recipient. Malformed specs give a
+// *[SpecError].
 func FromSpec(spec string, forDecrypt bool) (Keyring, error) {
 	kind, fields, err := parseSpec(spec)
 	if err != nil {
 		return nil, err
 	}
+	if kind == "ecdh" {
+		return ecdhFromSpec(spec, fields, forDecrypt)
+	}
 	path := fields["file"]
-	data, err := os.ReadFile(path)
+	data, err := readKeyFile(path)
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, fmt.Errorf("keyring: reading key file %q: %w", path, err)
+		return nil, err
 	}
 	defer clear(data)
 	ns, name := fields["namespace"], fields["name"]
@@ -134,6 +177,88 @@ func FromSpec(spec string, forDecrypt bool) (Keyring, error) {
 		}
 		return kr, nil
 	}
+}
+
+// readKeyFile reads a key file, with an error that names it.
+func readKeyFile(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("keyring: reading key file %q: %w", path, err)
+	}
+	return data, nil
+}
+
+// ecdhFromSpec builds the raw ECDH keyring of an ecdh: spec: static with
+// private= and recipient=, ephemeral with recipient= alone (encrypt only),
+// discovery with private= alone (decrypt only).
+func ecdhFromSpec(spec string, fields map[string]string, forDecrypt bool) (Keyring, error) {
+	privPath, recPath := fields["private"], fields["recipient"]
+	switch {
+	case forDecrypt && privPath == "":
+		return nil, &SpecError{spec, "recipient= alone encrypts with an ephemeral key and cannot decrypt; to decrypt give the recipient's private key with private="}
+	case !forDecrypt && recPath == "":
+		return nil, &SpecError{spec, "private= alone decrypts (discovery) and cannot encrypt; to encrypt give the recipient's public key with recipient="}
+	}
+	var want ecdhwire.Curve
+	if c, ok := fields["curve"]; ok {
+		var err error
+		if want, err = ecdhwire.ParseCurve(c); err != nil {
+			return nil, &SpecError{spec, err.Error()}
+		}
+	}
+	check := func(path string, c ecdh.Curve) error {
+		got, _ := ecdhwire.CurveOf(c)
+		if want != 0 && got != want {
+			return fmt.Errorf("keyring: key file %q holds a %s key, not %s as curve= says", path, got, want)
+		}
+		return nil
+	}
+	var priv *ecdh.PrivateKey
+	var rec *ecdh.PublicKey
+	if privPath != "" {
+		data, err := readKeyFile(privPath)
+		if err != nil {
+			return nil, err
+		}
+		priv, err = parseECDHPrivateKey(data)
+		clear(data)
+		if err != nil {
+			return nil, fmt.Errorf("keyring: key file %q: %v", privPath, err)
+		}
+		if err := check(privPath, priv.Curve()); err != nil {
+			return nil, err
+		}
+	}
+	if recPath != "" {
+		data, err := readKeyFile(recPath)
+		if err != nil {
+			return nil, err
+		}
+		if rec, err = parseECDHPublicKey(data); err != nil {
+			return nil, fmt.Errorf("keyring: key file %q: %v", recPath, err)
+		}
+		if err := check(recPath, rec.Curve()); err != nil {
+			return nil, err
+		}
+	}
+	var kr *RawECDH
+	var err error
+	switch {
+	case priv != nil && rec != nil:
+		kr, err = newRawECDH(ECDHStatic, priv, rec)
+	case rec != nil:
+		kr, err = newRawECDH(ECDHEphemeral, nil, rec)
+	default:
+		kr, err = newRawECDH(ECDHDiscovery, priv, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keyring: key %q: %v", spec, err)
+	}
+	return kr, nil
 }
 
 // decodeAESKey accepts the base64 of a 16, 24 or 32-byte key (surrounding

@@ -68,6 +68,8 @@ func decryptAdvice(err error) string {
 	switch {
 	case errors.As(err, &pe):
 		return "to read messages written without key commitment, add --commitment-policy require-encrypt-allow-decrypt"
+	case errors.As(err, &ue) && ecdhOnly(ue.Keys):
+		return "the message is wrapped for ECDH public keys, which name no key: pass the recipient's private key (-k ecdh:private=PEM) or its KMS KEY_AGREEMENT key (-k KEY); \"envelope inspect\" shows the keys' fingerprints"
 	case errors.As(err, &ue) || errors.Is(err, envelope.ErrNoDataKey):
 		return "pass one of the wrapping keys above with -k; \"envelope inspect\" lists them"
 	case errors.Is(err, envelope.ErrContextMismatch):
@@ -80,6 +82,17 @@ func decryptAdvice(err error) string {
 		return "raise --max-header-size or --max-frame-size if the message is trusted (a frame is held in memory until it authenticates)"
 	}
 	return ""
+}
+
+// ecdhOnly reports whether every encrypted data key is an ECDH one (raw or
+// KMS), which names public keys rather than a key to pass.
+func ecdhOnly(edks []keyring.EncryptedDataKey) bool {
+	for _, k := range edks {
+		if k.ProviderID != keyring.ECDHProviderID && k.ProviderID != awskms.ECDHProviderID {
+			return false
+		}
+	}
+	return len(edks) > 0
 }
 
 // rewrapHint explains rewrap failures in rewrap's own terms.

@@ -6,8 +6,10 @@ package main
 
 import (
 	"context"
+	"crypto/ecdh"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/envelopekms/envelope/keyring"
@@ -49,12 +51,12 @@ func (c *cli) keyrings(ctx context.Context, specs []string, decrypt bool) (kr ke
 			if errors.As(err, &se) {
 				return nil, false, &exitError{code: 2, err: err}
 			}
-		} else if isKMSRef(s) {
+		} else if ref, opts, _ := strings.Cut(s, ","); isKMSRef(ref) {
 			var isRSA bool
-			k, isRSA, err = c.kmsKeyring(ctx, s, decrypt)
+			k, isRSA, err = c.kmsKeyring(ctx, s, ref, opts, decrypt)
 			rsa = rsa || isRSA
 		} else {
-			return nil, false, usageErrorf("unknown key form %q; want alias/NAME, a key id, a key ARN, aes:file=... or rsa:file=... (see --help)", s)
+			return nil, false, usageErrorf("unknown key form %q; want alias/NAME, a key id, a key ARN, aes:file=..., rsa:file=... or ecdh:... (see --help)", s)
 		}
 		if err != nil {
 			return nil, false, err
@@ -90,9 +92,19 @@ func isKMSRef(s string) bool {
 	return true
 }
 
-// kmsKeyring returns the keyring for a KMS key: the symmetric KMS keyring,
-// or the KMS RSA keyring for RSA keys. rsa reports the latter.
-func (c *cli) kmsKeyring(ctx context.Context, ref string, decrypt bool) (kr keyring.Keyring, rsa bool, err error) {
+// kmsKeyring returns the keyring for a KMS key (the -k value spec, ref
+// with options opts after a comma): the symmetric KMS keyring, the KMS RSA
+// keyring for RSA keys (rsa reports it), or the KMS ECDH keyring for key
+// agreement keys.
+func (c *cli) kmsKeyring(ctx context.Context, spec, ref, opts string, decrypt bool) (kr keyring.Keyring, rsa bool, err error) {
+	var peer string
+	if opts != "" {
+		v, ok := strings.CutPrefix(opts, "recipient=")
+		if !ok || v == "" {
+			return nil, false, usageErrorf("key %q: after a KMS key, only recipient=PEER may follow (for a KEY_AGREEMENT key)", spec)
+		}
+		peer = v
+	}
 	conn, err := c.openKMS(ctx, needExisting)
 	if err != nil {
 		return nil, false, err
@@ -107,9 +119,16 @@ func (c *cli) kmsKeyring(ctx context.Context, ref string, decrypt bool) (kr keyr
 			return nil, false, err
 		}
 	}
+	if m.KeyUsage == kms.UsageKeyAgreement {
+		kr, err := c.kmsECDHKeyring(ctx, conn, ref, m, peer, decrypt)
+		return kr, false, err
+	}
+	if peer != "" {
+		return nil, false, usageErrorf("key %q: recipient= is for KEY_AGREEMENT keys; %s is a %s key of usage %s", spec, keyName(ref, m), m.KeySpec, m.KeyUsage)
+	}
 	if m.KeyUsage != kms.UsageEncryptDecrypt {
 		return nil, false, &hintError{fmt.Errorf("key %s is a %s key of usage %s; it cannot wrap data keys", keyName(ref, m), m.KeySpec, m.KeyUsage),
-			"wrap with a SYMMETRIC_DEFAULT or RSA key of usage ENCRYPT_DECRYPT; sign with \"envelope sign\", MAC with \"envelope mac\""}
+			"wrap with a SYMMETRIC_DEFAULT or RSA key of usage ENCRYPT_DECRYPT, or an ECC key of usage KEY_AGREEMENT; sign with \"envelope sign\", MAC with \"envelope mac\""}
 	}
 	if m.KeySpec == kms.SpecSymmetricDefault {
 		kr, err := awskms.New(conn.api, m.Arn)
@@ -120,6 +139,39 @@ func (c *cli) kmsKeyring(ctx context.Context, ref string, decrypt bool) (kr keyr
 		return kr, true, err
 	}
 	return nil, false, fmt.Errorf("key %s has spec %s, which cannot wrap data keys", keyName(ref, m), m.KeySpec)
+}
+
+// kmsECDHKeyring returns the KMS ECDH keyring of key agreement key m
+// (given as ref): with a peer, the static schema; without, discovery
+// (decrypt only). The peer is a public key file, or a KMS key whose public
+// key is fetched.
+func (c *cli) kmsECDHKeyring(ctx context.Context, conn *kmsConn, ref string, m *kms.KeyMetadata, peer string, decrypt bool) (keyring.Keyring, error) {
+	if peer == "" {
+		if !decrypt {
+			return nil, &hintError{fmt.Errorf("key %s is a KEY_AGREEMENT key: it encrypts to a recipient", keyName(ref, m)),
+				fmt.Sprintf("give the recipient's public key: -k %s,recipient=PEER.pub.pem (or recipient= another KMS key)", ref)}
+		}
+		return awskms.NewECDHDiscovery(conn.api, m.Arn)
+	}
+	var pub *ecdh.PublicKey
+	if isKMSRef(peer) {
+		out, err := conn.api.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: peer})
+		if err != nil {
+			return nil, kmsHint(err, peer)
+		}
+		if pub, err = keyring.ParseECDHPublicKey(out.PublicKey); err != nil {
+			return nil, fmt.Errorf("the public key of KMS key %s: %w", peer, err)
+		}
+	} else {
+		data, err := os.ReadFile(peer)
+		if err != nil {
+			return nil, fmt.Errorf("reading the recipient's public key: %w", err)
+		}
+		if pub, err = keyring.ParseECDHPublicKey(data); err != nil {
+			return nil, fmt.Errorf("recipient %q: %w", peer, err)
+		}
+	}
+	return awskms.NewECDH(conn.api, m.Arn, pub)
 }
 
 // defaultKeyring returns the keyring of alias/default, creating the key

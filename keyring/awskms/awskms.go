@@ -9,6 +9,10 @@
 //     or RSA), within an optional account/partition filter.
 //   - [RSA] (provider "aws-kms-rsa"): wraps offline with an RSA KMS key's
 //     public key (fetched once) and unwraps through KMS Decrypt.
+//   - [ECDH] (provider "aws-kms-ecdh"): wraps under a key derived from the
+//     shared secret of a KMS key agreement key and a peer's public key
+//     (KMS DeriveSharedSecret); messages between it and the raw ECDH
+//     keyring ([keyring.RawECDH]) go both ways.
 //
 // The wire form is the ESDK's, so messages interoperate with the official
 // SDKs' KMS keyrings.
