@@ -56,7 +56,3 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, in *DeriveSharedSecret
 	}
 	return out, nil
 }
-
-// originOf returns the Origin of a key (AWS_KMS: the material was made
-// here).
-func originOf(*KeyRecord) string { return "AWS_KMS" }

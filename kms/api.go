@@ -53,6 +53,10 @@ type API interface {
 	VerifyMac(ctx context.Context, in *VerifyMacInput) (*VerifyMacOutput, error)
 	DeriveSharedSecret(ctx context.Context, in *DeriveSharedSecretInput) (*DeriveSharedSecretOutput, error)
 
+	GetParametersForImport(ctx context.Context, in *GetParametersForImportInput) (*GetParametersForImportOutput, error)
+	ImportKeyMaterial(ctx context.Context, in *ImportKeyMaterialInput) (*ImportKeyMaterialOutput, error)
+	DeleteImportedKeyMaterial(ctx context.Context, in *DeleteImportedKeyMaterialInput) (*DeleteImportedKeyMaterialOutput, error)
+
 	GetKeyPolicy(ctx context.Context, in *GetKeyPolicyInput) (*GetKeyPolicyOutput, error)
 	PutKeyPolicy(ctx context.Context, in *PutKeyPolicyInput) (*PutKeyPolicyOutput, error)
 	ListKeyPolicies(ctx context.Context, in *ListKeyPoliciesInput) (*ListKeyPoliciesOutput, error)
@@ -93,16 +97,21 @@ func ts(t time.Time) *Timestamp {
 
 // KeyMetadata describes a KMS key.
 type KeyMetadata struct {
-	AWSAccountId                string     `json:"AWSAccountId"`
-	KeyId                       string     `json:"KeyId"`
-	Arn                         string     `json:"Arn"`
-	CreationDate                *Timestamp `json:"CreationDate,omitempty"`
-	Enabled                     bool       `json:"Enabled"`
-	Description                 string     `json:"Description"`
-	KeyUsage                    string     `json:"KeyUsage"`
-	KeyState                    string     `json:"KeyState"`
-	DeletionDate                *Timestamp `json:"DeletionDate,omitempty"`
+	AWSAccountId string     `json:"AWSAccountId"`
+	KeyId        string     `json:"KeyId"`
+	Arn          string     `json:"Arn"`
+	CreationDate *Timestamp `json:"CreationDate,omitempty"`
+	Enabled      bool       `json:"Enabled"`
+	Description  string     `json:"Description"`
+	KeyUsage     string     `json:"KeyUsage"`
+	KeyState     string     `json:"KeyState"`
+	DeletionDate *Timestamp `json:"DeletionDate,omitempty"`
+	// ValidTo is, for a key of Origin EXTERNAL, the earliest time at
+	// which imported material permanently associated with it expires;
+	// ExpirationModel is set for such a key while it has material.
+	ValidTo                     *Timestamp `json:"ValidTo,omitempty"`
 	Origin                      string     `json:"Origin"`
+	ExpirationModel             string     `json:"ExpirationModel,omitempty"`
 	KeyManager                  string     `json:"KeyManager"`
 	CustomerMasterKeySpec       string     `json:"CustomerMasterKeySpec"`
 	KeySpec                     string     `json:"KeySpec"`
@@ -340,18 +349,30 @@ type RotateKeyOnDemandOutput struct {
 }
 
 // ListKeyRotationsInput is the input of ListKeyRotations.
+// IncludeKeyMaterial is ROTATIONS_ONLY (the default: the material that
+// rotations made) or ALL_KEY_MATERIAL (also the first material, and
+// imported material pending rotation).
 type ListKeyRotationsInput struct {
-	KeyId  string `json:"KeyId"`
-	Limit  *int32 `json:"Limit,omitempty"`
-	Marker string `json:"Marker,omitempty"`
+	KeyId              string `json:"KeyId"`
+	IncludeKeyMaterial string `json:"IncludeKeyMaterial,omitempty"`
+	Limit              *int32 `json:"Limit,omitempty"`
+	Marker             string `json:"Marker,omitempty"`
 }
 
-// RotationsListEntry is one rotation of a ListKeyRotations page.
+// RotationsListEntry is one key material of a ListKeyRotations page.
+// RotationType and RotationDate are absent for the first material and for
+// imported material pending rotation; KeyMaterialDescription, ImportState,
+// ExpirationModel and ValidTo are set for keys of Origin EXTERNAL only.
 type RotationsListEntry struct {
-	KeyId         string     `json:"KeyId"`
-	KeyMaterialId string     `json:"KeyMaterialId,omitempty"`
-	RotationDate  *Timestamp `json:"RotationDate,omitempty"`
-	RotationType  string     `json:"RotationType"`
+	KeyId                  string     `json:"KeyId"`
+	KeyMaterialId          string     `json:"KeyMaterialId,omitempty"`
+	KeyMaterialDescription string     `json:"KeyMaterialDescription,omitempty"`
+	ImportState            string     `json:"ImportState,omitempty"`
+	KeyMaterialState       string     `json:"KeyMaterialState,omitempty"`
+	ExpirationModel        string     `json:"ExpirationModel,omitempty"`
+	ValidTo                *Timestamp `json:"ValidTo,omitempty"`
+	RotationDate           *Timestamp `json:"RotationDate,omitempty"`
+	RotationType           string     `json:"RotationType,omitempty"`
 }
 
 // ListKeyRotationsOutput is the output of ListKeyRotations.
@@ -642,4 +663,62 @@ type ListKeyPoliciesOutput struct {
 	PolicyNames []string `json:"PolicyNames"`
 	NextMarker  string   `json:"NextMarker,omitempty"`
 	Truncated   bool     `json:"Truncated"`
+}
+
+// GetParametersForImportInput is the input of GetParametersForImport:
+// WrappingAlgorithm is RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256,
+// RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256, WrappingKeySpec
+// RSA_2048, RSA_3072 or RSA_4096.
+type GetParametersForImportInput struct {
+	KeyId             string `json:"KeyId"`
+	WrappingAlgorithm string `json:"WrappingAlgorithm"`
+	WrappingKeySpec   string `json:"WrappingKeySpec"`
+}
+
+// GetParametersForImportOutput is the output of GetParametersForImport:
+// the wrapping public key (a DER SubjectPublicKeyInfo) and the import
+// token that goes with it, both valid until ParametersValidTo (24 hours).
+type GetParametersForImportOutput struct {
+	KeyId             string     `json:"KeyId"`
+	ImportToken       []byte     `json:"ImportToken"`
+	PublicKey         []byte     `json:"PublicKey"`
+	ParametersValidTo *Timestamp `json:"ParametersValidTo,omitempty"`
+}
+
+// ImportKeyMaterialInput is the input of ImportKeyMaterial.
+// EncryptedKeyMaterial is the key material wrapped with the public key and
+// algorithm of the GetParametersForImport answer ImportToken came with.
+// ExpirationModel is KEY_MATERIAL_EXPIRES (the default; ValidTo is then
+// required) or KEY_MATERIAL_DOES_NOT_EXPIRE. ImportType (NEW_KEY_MATERIAL or
+// EXISTING_KEY_MATERIAL), KeyMaterialDescription and KeyMaterialId apply to
+// symmetric encryption keys.
+type ImportKeyMaterialInput struct {
+	KeyId                  string     `json:"KeyId"`
+	ImportToken            []byte     `json:"ImportToken"`
+	EncryptedKeyMaterial   []byte     `json:"EncryptedKeyMaterial"`
+	ValidTo                *Timestamp `json:"ValidTo,omitempty"`
+	ExpirationModel        string     `json:"ExpirationModel,omitempty"`
+	ImportType             string     `json:"ImportType,omitempty"`
+	KeyMaterialDescription string     `json:"KeyMaterialDescription,omitempty"`
+	KeyMaterialId          string     `json:"KeyMaterialId,omitempty"`
+}
+
+// ImportKeyMaterialOutput is the output of ImportKeyMaterial.
+type ImportKeyMaterialOutput struct {
+	KeyId         string `json:"KeyId"`
+	KeyMaterialId string `json:"KeyMaterialId,omitempty"`
+}
+
+// DeleteImportedKeyMaterialInput is the input of DeleteImportedKeyMaterial;
+// with no KeyMaterialId the current material is deleted.
+type DeleteImportedKeyMaterialInput struct {
+	KeyId         string `json:"KeyId"`
+	KeyMaterialId string `json:"KeyMaterialId,omitempty"`
+}
+
+// DeleteImportedKeyMaterialOutput is the output of
+// DeleteImportedKeyMaterial.
+type DeleteImportedKeyMaterialOutput struct {
+	KeyId         string `json:"KeyId"`
+	KeyMaterialId string `json:"KeyMaterialId,omitempty"`
 }

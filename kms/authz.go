@@ -110,10 +110,13 @@ type KeyInfo struct {
 	ID  string // the key id (a UUID)
 	ARN string // the key ARN
 	// Spec and Usage are the key's KeySpec and KeyUsage, State its
-	// KeyState (Enabled, Disabled, PendingDeletion).
+	// KeyState (Enabled, Disabled, PendingDeletion, PendingImport).
 	Spec, Usage, State string
 	// Policy is the key policy document (CreateKey, PutKeyPolicy).
 	Policy string
+	// Origin is AWS_KMS or EXTERNAL (imported material): the condition
+	// key kms:KeyOrigin.
+	Origin string
 }
 
 // ResolveKey returns the id of the key that ref (a key id, key ARN, alias
@@ -165,7 +168,7 @@ func (s *Service) authorize(ctx context.Context, r keyReader, action, ref string
 		req.RequestAlias = alias
 	}
 	if k != nil {
-		req.key = KeyInfo{ID: k.ID, ARN: s.KeyARN(k.ID), Spec: k.Spec, Usage: k.Usage, State: k.State, Policy: k.Policy}
+		req.key = KeyInfo{ID: k.ID, ARN: s.KeyARN(k.ID), Spec: k.Spec, Usage: k.Usage, State: k.State, Policy: k.Policy, Origin: originOf(k)}
 		req.Key = &req.key
 	}
 	err := a.Authorize(ctx, req)

@@ -246,6 +246,10 @@ func TestCacheServesEveryReadOperation(t *testing.T) {
 		return k.KeyMetadata.KeyId
 	}
 	signing, mac, agreement := newKey(kms.SpecECCNISTP256, kms.UsageSignVerify), newKey(kms.SpecHMAC256, kms.UsageGenerateVerifyMac), newKey(kms.SpecECCNISTP256, kms.UsageKeyAgreement)
+	external, err := svc.CreateKey(ctx, &kms.CreateKeyInput{Origin: kms.OriginExternal})
+	if err != nil {
+		t.Fatal(err)
+	}
 	sig, err := svc.Sign(ctx, &kms.SignInput{KeyId: signing, Message: []byte("m"), SigningAlgorithm: kms.AlgECDSASHA256})
 	if err != nil {
 		t.Fatal(err)
@@ -310,14 +314,18 @@ func TestCacheServesEveryReadOperation(t *testing.T) {
 		"ListKeyRotations":     func() error { return errOf(svc.ListKeyRotations(ctx, &kms.ListKeyRotationsInput{KeyId: s})) },
 		"GetKeyPolicy":         func() error { return errOf(svc.GetKeyPolicy(ctx, &kms.GetKeyPolicyInput{KeyId: s})) },
 		"ListKeyPolicies":      func() error { return errOf(svc.ListKeyPolicies(ctx, &kms.ListKeyPoliciesInput{KeyId: s})) },
-		"ResolveKey":           func() error { return errOf(svc.ResolveKey(ctx, "alias/s")) }, // not in API: the server's
+		"GetParametersForImport": func() error {
+			return errOf(svc.GetParametersForImport(ctx, &kms.GetParametersForImportInput{KeyId: external.KeyMetadata.KeyId,
+				WrappingAlgorithm: kms.WrapRSAOAEPSHA256, WrappingKeySpec: kms.WrappingKeyRSA2048}))
+		},
+		"ResolveKey": func() error { return errOf(svc.ResolveKey(ctx, "alias/s")) }, // not in API: the server's
 	}
 	uncached := map[string]string{
 		"CreateKey": "a write", "UpdateKeyDescription": "a write", "EnableKey": "a write", "DisableKey": "a write",
 		"ScheduleKeyDeletion": "a write", "CancelKeyDeletion": "a write", "CreateAlias": "a write",
 		"UpdateAlias": "a write", "DeleteAlias": "a write", "TagResource": "a write", "UntagResource": "a write",
 		"EnableKeyRotation": "a write", "DisableKeyRotation": "a write", "RotateKeyOnDemand": "a write",
-		"PutKeyPolicy": "a write", "CreateGrant": "a write", "RetireGrant": "a write", "RevokeGrant": "a write",
+		"PutKeyPolicy": "a write", "ImportKeyMaterial": "a write", "DeleteImportedKeyMaterial": "a write", "CreateGrant": "a write", "RetireGrant": "a write", "RevokeGrant": "a write",
 		"ListGrants": "a listing", "ListRetirableGrants": "a listing", "ListKeys": "a listing", "ListAliases": "a listing", "GenerateRandom": "on no key",
 	}
 	api := reflect.TypeFor[kms.API]()

@@ -180,7 +180,7 @@ func (s *Service) decryptIn(ctx context.Context, r keyReader, action string, blo
 		// change is not announced yet. Read the store.
 		return nil, errCacheMiss
 	}
-	if !keySpecs[k.Spec].symmetric() || h.version > len(k.Versions) {
+	if !keySpecs[k.Spec].symmetric() || h.version > len(k.Versions) || k.Versions[h.version-1].PendingRotation {
 		return nil, s.keyError(k.ID, CodeInvalidCiphertext, "the ciphertext does not match key %s", s.KeyARN(k.ID))
 	}
 	m, err := r.material(k, h.version)

@@ -57,6 +57,9 @@ const (
 	CodeInternal             = "KMSInternalException"
 	CodeInvalidSignature     = "KMSInvalidSignatureException"
 	CodeInvalidMac           = "KMSInvalidMacException"
+	CodeIncorrectKeyMaterial = "IncorrectKeyMaterialException"
+	CodeInvalidImportToken   = "InvalidImportTokenException"
+	CodeExpiredImportToken   = "ExpiredImportTokenException"
 )
 
 // Sentinels for errors.Is; each matches every Error with its Code.
@@ -76,6 +79,14 @@ var (
 	// not verify, ErrInvalidMac VerifyMac's for a MAC.
 	ErrInvalidSignature = &Error{Code: CodeInvalidSignature}
 	ErrInvalidMac       = &Error{Code: CodeInvalidMac}
+	// ErrIncorrectKeyMaterial is ImportKeyMaterial's answer for material
+	// that is not what the key takes (another key's material, or material
+	// of the wrong length or kind); ErrInvalidImportToken and
+	// ErrExpiredImportToken its answers for an import token that is not
+	// one of this KMS for this key, or is past its 24 hours.
+	ErrIncorrectKeyMaterial = &Error{Code: CodeIncorrectKeyMaterial}
+	ErrInvalidImportToken   = &Error{Code: CodeInvalidImportToken}
+	ErrExpiredImportToken   = &Error{Code: CodeExpiredImportToken}
 )
 
 func newError(code, format string, args ...any) *Error {

@@ -420,8 +420,12 @@ func TestInvalidKeyUsageAndUnsupported(t *testing.T) {
 			_, err := e.svc.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: "ML_KEM_768", KeyUsage: "ENCAPSULATE_DECAPSULATE"})
 			return err
 		}, kms.CodeUnsupportedOperation},
-		{"CreateKey Origin EXTERNAL", func(ctx context.Context) error {
-			_, err := e.svc.CreateKey(ctx, &kms.CreateKeyInput{Origin: "EXTERNAL"})
+		{"CreateKey Origin AWS_CLOUDHSM (custom key stores)", func(ctx context.Context) error {
+			_, err := e.svc.CreateKey(ctx, &kms.CreateKeyInput{Origin: "AWS_CLOUDHSM"})
+			return err
+		}, kms.CodeUnsupportedOperation},
+		{"CreateKey Origin EXTERNAL_KEY_STORE", func(ctx context.Context) error {
+			_, err := e.svc.CreateKey(ctx, &kms.CreateKeyInput{Origin: "EXTERNAL_KEY_STORE"})
 			return err
 		}, kms.CodeUnsupportedOperation},
 		{"CreateKey MultiRegion", func(ctx context.Context) error {

@@ -20,7 +20,8 @@ func newKeyID() string {
 	return uuidString(b[:])
 }
 
-// CreateKey implements [API], origin AWS_KMS, for every key spec of AWS
+// CreateKey implements [API], Origin AWS_KMS or EXTERNAL (a key in state
+// PendingImport, with no material until ImportKeyMaterial), for every key spec of AWS
 // KMS but SM2 (China Regions only) and ML-KEM, with the usages AWS allows
 // each: SYMMETRIC_DEFAULT (ENCRYPT_DECRYPT), RSA_2048/3072/4096
 // (ENCRYPT_DECRYPT or SIGN_VERIFY), ECC_NIST_P256/P384/P521 (SIGN_VERIFY or
@@ -125,8 +126,15 @@ func (s *Service) newKey(in *CreateKeyInput) (*KeyRecord, error) {
 	if _, ok := ks.usages[usage]; !ok {
 		return nil, validationf("KeyUsage %s is not valid for KeySpec %s (valid: %s)", usage, spec, strings.Join(ks.usageOrder, ", "))
 	}
-	if in.Origin != "" && in.Origin != "AWS_KMS" {
-		return nil, newError(CodeUnsupportedOperation, "Origin %s is not supported (supported: AWS_KMS)", in.Origin)
+	if err := checkEnum("Origin", in.Origin, awsOrigins); err != nil {
+		return nil, err
+	}
+	origin, state := "", StateEnabled
+	switch in.Origin {
+	case OriginExternal:
+		origin, state = OriginExternal, StatePendingImport
+	case "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE":
+		return nil, newError(CodeUnsupportedOperation, "Origin %s needs a custom key store, which is not supported here (supported: AWS_KMS, EXTERNAL)", in.Origin)
 	}
 	if in.MultiRegion != nil && *in.MultiRegion {
 		return nil, newError(CodeUnsupportedOperation, "multi-Region keys are not supported")
@@ -151,7 +159,8 @@ func (s *Service) newKey(in *CreateKeyInput) (*KeyRecord, error) {
 		ID:           newKeyID(),
 		Spec:         ks.name,
 		Usage:        usage,
-		State:        StateEnabled,
+		State:        state,
+		Origin:       origin,
 		Description:  in.Description,
 		CreationDate: s.now().UTC(),
 		Policy:       policy,
@@ -163,12 +172,16 @@ func (s *Service) newKey(in *CreateKeyInput) (*KeyRecord, error) {
 }
 
 // putNewKey stores a key made by newKey with its first version of
-// material. It may run more than once for one k (the store's Update may run
-// its function again): each run starts from no version.
+// material (none for Origin EXTERNAL: it is imported). It may run more than
+// once for one k (the store's Update may run its function again): each run
+// starts from no version.
 func (s *Service) putNewKey(tx Tx, k *KeyRecord) error {
 	k.Versions = nil
 	if err := tx.PutKey(k); err != nil { // the material refers to the key
 		return err
+	}
+	if k.Origin == OriginExternal {
+		return nil
 	}
 	if err := s.addVersion(tx, k, "", k.CreationDate); err != nil {
 		return err
@@ -292,6 +305,9 @@ func (s *Service) EnableKey(ctx context.Context, in *EnableKeyInput) (*EnableKey
 		if err := s.notPendingDeletion(k); err != nil {
 			return err
 		}
+		if err := s.notPendingImport(k); err != nil {
+			return err
+		}
 		if k.State != StateEnabled && k.RotationEnabled && !k.NextRotationDate.After(s.now()) {
 			// Rotation was suspended while the key was disabled: rotate
 			// once, now, and a period after that, as AWS does.
@@ -310,6 +326,9 @@ func (s *Service) EnableKey(ctx context.Context, in *EnableKeyInput) (*EnableKey
 func (s *Service) DisableKey(ctx context.Context, in *DisableKeyInput) (*DisableKeyOutput, error) {
 	err := s.modify(ctx, "kms:DisableKey", in.KeyId, func(_ Tx, k *KeyRecord) error {
 		if err := s.notPendingDeletion(k); err != nil {
+			return err
+		}
+		if err := s.notPendingImport(k); err != nil {
 			return err
 		}
 		k.State = StateDisabled
@@ -350,7 +369,8 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, in *ScheduleKeyDeleti
 }
 
 // CancelKeyDeletion implements [API]. The key comes back Disabled, as in
-// AWS.
+// AWS (PendingImport, for a key of Origin EXTERNAL whose material is not
+// all imported).
 func (s *Service) CancelKeyDeletion(ctx context.Context, in *CancelKeyDeletionInput) (*CancelKeyDeletionOutput, error) {
 	var arn string
 	err := s.modify(ctx, "kms:CancelKeyDeletion", in.KeyId, func(_ Tx, k *KeyRecord) error {
@@ -358,6 +378,9 @@ func (s *Service) CancelKeyDeletion(ctx context.Context, in *CancelKeyDeletionIn
 			return s.keyError(k.ID, CodeInvalidState, "%s is not pending deletion.", s.KeyARN(k.ID))
 		}
 		k.State = StateDisabled
+		if k.Origin == OriginExternal && !allImported(k) {
+			k.State = StatePendingImport
+		}
 		k.DeletionDate = time.Time{}
 		k.PendingWindowDays = 0
 		arn = s.KeyARN(k.ID)
@@ -645,6 +668,15 @@ func (s *Service) ListResourceTags(ctx context.Context, in *ListResourceTagsInpu
 
 // --- rotation ------------------------------------------------------------------
 
+// notExternal refuses automatic rotation of keys of Origin EXTERNAL, as
+// AWS does, whatever their state.
+func (s *Service) notExternal(k *KeyRecord) error {
+	if k.Origin == OriginExternal {
+		return s.keyError(k.ID, CodeUnsupportedOperation, "%s origin is EXTERNAL which is not valid for this operation.", s.KeyARN(k.ID))
+	}
+	return nil
+}
+
 func (s *Service) symmetricOnly(k *KeyRecord, op string) error {
 	if !keySpecs[k.Spec].symmetric() {
 		return s.keyError(k.ID, CodeUnsupportedOperation, "%s is not supported for %s keys (%s)", op, k.Spec, s.KeyARN(k.ID))
@@ -664,6 +696,9 @@ func (s *Service) EnableKeyRotation(ctx context.Context, in *EnableKeyRotationIn
 		}
 	}
 	err := s.modify(ctx, "kms:EnableKeyRotation", in.KeyId, func(_ Tx, k *KeyRecord) error {
+		if err := s.notExternal(k); err != nil {
+			return err
+		}
 		if err := s.usable(k); err != nil {
 			return err
 		}
@@ -684,6 +719,9 @@ func (s *Service) EnableKeyRotation(ctx context.Context, in *EnableKeyRotationIn
 // DisableKeyRotation implements [API].
 func (s *Service) DisableKeyRotation(ctx context.Context, in *DisableKeyRotationInput) (*DisableKeyRotationOutput, error) {
 	err := s.modify(ctx, "kms:DisableKeyRotation", in.KeyId, func(_ Tx, k *KeyRecord) error {
+		if err := s.notExternal(k); err != nil {
+			return err
+		}
 		if err := s.usable(k); err != nil {
 			return err
 		}
@@ -727,7 +765,9 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, in *GetKeyRotationSt
 }
 
 // RotateKeyOnDemand implements [API]: new material now, at most 25 times
-// per key, as in AWS.
+// per key, as in AWS. A key of Origin EXTERNAL rotates to the material
+// imported for it with ImportType NEW_KEY_MATERIAL (KMSInvalidStateException
+// if there is none).
 func (s *Service) RotateKeyOnDemand(ctx context.Context, in *RotateKeyOnDemandInput) (*RotateKeyOnDemandOutput, error) {
 	var arn string
 	err := s.modify(ctx, "kms:RotateKeyOnDemand", in.KeyId, func(tx Tx, k *KeyRecord) error {
@@ -747,6 +787,14 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, in *RotateKeyOnDemandIn
 			return s.keyError(k.ID, CodeLimitExceeded, "%s has been rotated on demand %d times, the most allowed", s.KeyARN(k.ID), n)
 		}
 		arn = s.KeyARN(k.ID)
+		if k.Origin == OriginExternal {
+			last := &k.Versions[len(k.Versions)-1]
+			if !last.PendingRotation {
+				return s.keyError(k.ID, CodeInvalidState, "No available key material pending rotation for the key: %s.", arn)
+			}
+			last.PendingRotation, last.Rotation, last.Created = false, "ON_DEMAND", s.now().UTC()
+			return nil
+		}
 		return s.addVersion(tx, k, "ON_DEMAND", s.now())
 	})
 	if err != nil {
@@ -755,12 +803,21 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, in *RotateKeyOnDemandIn
 	return &RotateKeyOnDemandOutput{KeyId: arn}, nil
 }
 
-// ListKeyRotations implements [API].
+// ListKeyRotations implements [API]: the material of a symmetric
+// encryption key that rotations made, or with IncludeKeyMaterial
+// ALL_KEY_MATERIAL all of it (the first, and imported material pending
+// rotation), with each one's state (CURRENT, NON_CURRENT, PENDING_ROTATION)
+// and, for imported material, whether it is imported and when it
+// expires.
 func (s *Service) ListKeyRotations(ctx context.Context, in *ListKeyRotationsInput) (*ListKeyRotationsOutput, error) {
 	limit, err := checkLimit(in.Limit, 1000, 100)
 	if err != nil {
 		return nil, err
 	}
+	if err := checkEnum("IncludeKeyMaterial", in.IncludeKeyMaterial, awsIncludeKeyMaterial); err != nil {
+		return nil, err
+	}
+	all := in.IncludeKeyMaterial == "ALL_KEY_MATERIAL"
 	ref, err := s.parseAuthorized(ctx, "kms:ListKeyRotations", in.KeyId, false)
 	if err != nil {
 		return nil, err
@@ -782,12 +839,35 @@ func (s *Service) ListKeyRotations(ctx context.Context, in *ListKeyRotationsInpu
 			return err
 		}
 		out.Rotations, lastVersion = out.Rotations[:0], lastVersion[:0]
-		for _, v := range k.Versions[1:] {
-			if v.Version <= after {
+		cur := -1
+		if len(k.Versions) > 0 {
+			cur = currentIndex(k)
+		}
+		for i, v := range k.Versions {
+			first := i == 0
+			if v.Version <= after || !all && (first || v.PendingRotation) {
 				continue
 			}
-			out.Rotations = append(out.Rotations, RotationsListEntry{KeyId: s.KeyARN(k.ID), KeyMaterialId: v.MaterialID,
-				RotationDate: ts(v.Created), RotationType: v.Rotation})
+			e := RotationsListEntry{KeyId: s.KeyARN(k.ID), KeyMaterialId: v.MaterialID, KeyMaterialState: "NON_CURRENT"}
+			switch {
+			case v.PendingRotation:
+				e.KeyMaterialState = "PENDING_ROTATION"
+			case i == cur:
+				e.KeyMaterialState = "CURRENT"
+			}
+			if !first && !v.PendingRotation {
+				e.RotationDate, e.RotationType = ts(v.Created), v.Rotation
+			}
+			if k.Origin == OriginExternal {
+				e.KeyMaterialDescription, e.ImportState = v.Description, "PENDING_IMPORT"
+				if v.Sealed != nil {
+					e.ImportState, e.ExpirationModel = "IMPORTED", v.ExpirationModel
+					if v.ExpirationModel == ExpirationModelExpires {
+						e.ValidTo = ts(v.ValidTo)
+					}
+				}
+			}
+			out.Rotations = append(out.Rotations, e)
 			lastVersion = append(lastVersion, v.Version)
 		}
 		return nil

@@ -80,9 +80,18 @@ func (r *storeReader) alias(name string) (string, error) {
 }
 
 func (r *storeReader) material(k *KeyRecord, version int) ([]byte, error) {
-	sealed, err := r.tx.GetMaterial(k.ID, version)
-	if err != nil {
-		return nil, err
+	var sealed []byte
+	if k.MaterialInRecord() {
+		// Imported material: sealed in the record itself.
+		if version < 1 || version > len(k.Versions) || k.Versions[version-1].Sealed == nil {
+			return nil, fmt.Errorf("kms: key %s version %d: its imported material is not there", k.ID, version)
+		}
+		sealed = k.Versions[version-1].Sealed
+	} else {
+		var err error
+		if sealed, err = r.tx.GetMaterial(k.ID, version); err != nil {
+			return nil, err
+		}
 	}
 	m, err := r.s.root.Open(sealed, materialAAD(k.ID, version))
 	if err != nil {

@@ -230,6 +230,11 @@ func (s *Service) load(r keyReader, ref keyRef) (*KeyRecord, error) {
 	if errors.Is(err, ErrNoRecord) || err == nil && s.expired(k) {
 		return nil, s.keyError(id, CodeNotFound, "Key '%s' does not exist", s.KeyARN(id))
 	}
+	if err == nil && s.materialExpiryDue(k) {
+		// Its expiry is not written yet (a read-only store, or a read
+		// before the maintenance): the material is gone all the same.
+		k = s.withExpiredMaterial(k)
+	}
 	return k, err
 }
 
@@ -241,14 +246,21 @@ func (s *Service) rotationDue(k *KeyRecord) bool {
 	return k.RotationEnabled && k.State == StateEnabled && !k.NextRotationDate.IsZero() && !s.now().Before(k.NextRotationDate)
 }
 
-// maintenanceDue reports whether k is to be destroyed or rotated now.
-func (s *Service) maintenanceDue(k *KeyRecord) bool { return s.expired(k) || s.rotationDue(k) }
+// maintenanceDue reports whether k is to be destroyed or rotated now, or
+// imported material of it has expired.
+func (s *Service) maintenanceDue(k *KeyRecord) bool {
+	return s.expired(k) || s.rotationDue(k) || s.materialExpiryDue(k)
+}
 
 // Key states.
 const (
 	StateEnabled         = "Enabled"
 	StateDisabled        = "Disabled"
 	StatePendingDeletion = "PendingDeletion"
+	// StatePendingImport is the state of a key of Origin EXTERNAL while
+	// material permanently associated with it is not imported: never yet,
+	// deleted, or expired.
+	StatePendingImport = "PendingImport"
 )
 
 // usable reports whether a key may be used for cryptographic operations.
@@ -260,8 +272,19 @@ func (s *Service) usable(k *KeyRecord) error {
 		return s.keyError(k.ID, CodeDisabled, "%s is disabled.", s.KeyARN(k.ID))
 	case StatePendingDeletion:
 		return s.keyError(k.ID, CodeInvalidState, "%s is pending deletion.", s.KeyARN(k.ID))
+	case StatePendingImport:
+		return s.keyError(k.ID, CodeInvalidState, "%s is pending import.", s.KeyARN(k.ID))
 	}
 	return s.keyError(k.ID, CodeInvalidState, "%s is in state %s.", s.KeyARN(k.ID), k.State)
+}
+
+// notPendingImport refuses EnableKey and DisableKey on a key that awaits
+// its imported material.
+func (s *Service) notPendingImport(k *KeyRecord) error {
+	if k.State == StatePendingImport {
+		return s.keyError(k.ID, CodeInvalidState, "%s is pending import.", s.KeyARN(k.ID))
+	}
+	return nil
 }
 
 // notPendingDeletion refuses management changes to a key being deleted.
@@ -414,10 +437,11 @@ func (s *Service) maintainKey(tx Tx, k *KeyRecord) error {
 		k.State = ""
 		return nil
 	}
+	// Imported material whose ValidTo has come is destroyed.
+	changed := s.expireMaterial(k)
 	// An enabled key rotates on each scheduled date, even when nothing
 	// met it then (the rotation is recorded on its date). Disabled periods
 	// are not made up: EnableKey reschedules an overdue rotation to now.
-	changed := false
 	for s.rotationDue(k) {
 		if err := s.addVersion(tx, k, "AUTOMATIC", k.NextRotationDate); err != nil {
 			return err
@@ -516,7 +540,18 @@ func (s *Service) addVersion(tx Tx, k *KeyRecord, rotation string, at time.Time)
 	return nil
 }
 
-func current(k *KeyRecord) KeyVersion { return k.Versions[len(k.Versions)-1] }
+// current returns the version of k's material that new encryptions use:
+// the last, but for imported material pending rotation.
+func current(k *KeyRecord) KeyVersion { return k.Versions[currentIndex(k)] }
+
+// currentIndex is the index of current(k) in k.Versions.
+func currentIndex(k *KeyRecord) int {
+	i := len(k.Versions) - 1
+	if i > 0 && k.Versions[i].PendingRotation {
+		i--
+	}
+	return i
+}
 
 // --- validation helpers ----------------------------------------------------
 
@@ -580,7 +615,7 @@ func (s *Service) metadata(k *KeyRecord) *KeyMetadata {
 		KeyUsage:              k.Usage,
 		KeyState:              k.State,
 		DeletionDate:          ts(k.DeletionDate),
-		Origin:                "AWS_KMS",
+		Origin:                originOf(k),
 		KeyManager:            "CUSTOMER",
 		CustomerMasterKeySpec: k.Spec,
 		KeySpec:               k.Spec,
@@ -597,6 +632,10 @@ func (s *Service) metadata(k *KeyRecord) *KeyMetadata {
 		case UsageKeyAgreement:
 			m.KeyAgreementAlgorithms = algs
 		}
+	}
+	if k.Origin == OriginExternal {
+		model, validTo := importExpiry(k)
+		m.ExpirationModel, m.ValidTo = model, ts(validTo)
 	}
 	if k.State == StatePendingDeletion && k.PendingWindowDays > 0 {
 		d := int32(k.PendingWindowDays)

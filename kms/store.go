@@ -152,10 +152,13 @@ type Watcher interface {
 // KeyRecord is the stored metadata of a KMS key. Stores keep it as an
 // opaque document (JSON), so fields can be added without a schema change.
 type KeyRecord struct {
-	ID           string    `json:"id"`
-	Spec         string    `json:"spec"`  // KeySpec, e.g. SYMMETRIC_DEFAULT
-	Usage        string    `json:"usage"` // KeyUsage, e.g. ENCRYPT_DECRYPT
-	State        string    `json:"state"` // KeyState: Enabled, Disabled, PendingDeletion
+	ID    string `json:"id"`
+	Spec  string `json:"spec"`  // KeySpec, e.g. SYMMETRIC_DEFAULT
+	Usage string `json:"usage"` // KeyUsage, e.g. ENCRYPT_DECRYPT
+	State string `json:"state"` // KeyState: Enabled, Disabled, PendingDeletion, PendingImport
+	// Origin is "" for material made here (AWS_KMS), or EXTERNAL for
+	// imported material, which the versions then hold sealed themselves.
+	Origin       string    `json:"origin,omitempty"`
 	Description  string    `json:"description,omitempty"`
 	CreationDate time.Time `json:"creationDate"`
 	// DeletionDate is when a PendingDeletion key's material is destroyed.
@@ -170,7 +173,10 @@ type KeyRecord struct {
 	// Policy is the key policy document (PutKeyPolicy).
 	Policy string `json:"policy,omitempty"`
 	// Versions lists the key material versions, oldest first; the last is
-	// the one new encryptions use. Asymmetric keys have exactly one.
+	// the one new encryptions use, unless it is imported material pending
+	// rotation (then the one before it). Asymmetric and HMAC keys have one
+	// at most (none while a key of Origin EXTERNAL awaits its first
+	// import).
 	Versions []KeyVersion `json:"versions"`
 }
 
@@ -182,6 +188,24 @@ type KeyVersion struct {
 	Created    time.Time `json:"created"`
 	// Rotation is "" for the first version, else AUTOMATIC or ON_DEMAND.
 	Rotation string `json:"rotation,omitempty"`
+
+	// The fields below are set for keys of Origin EXTERNAL only, whose
+	// material is imported. The store's material table holds none of it:
+	// Sealed is the material sealed under the root key (bound, as the
+	// table's is, to key id and version), nil while it is not imported
+	// (never yet, deleted, or expired); the record is the only place it
+	// lives, so that deleting it destroys it.
+	Sealed []byte `json:"sealed,omitempty"`
+	// ExpirationModel (KEY_MATERIAL_EXPIRES or
+	// KEY_MATERIAL_DOES_NOT_EXPIRE) and ValidTo are those of the import
+	// that Sealed holds.
+	ExpirationModel string    `json:"expirationModel,omitempty"`
+	ValidTo         time.Time `json:"validTo,omitzero"`
+	// Description is the KeyMaterialDescription of the material.
+	Description string `json:"description,omitempty"`
+	// PendingRotation marks imported material that awaits
+	// RotateKeyOnDemand to become current (always the last version).
+	PendingRotation bool `json:"pendingRotation,omitempty"`
 }
 
 // Tag is a key tag.

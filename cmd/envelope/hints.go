@@ -125,6 +125,9 @@ func kmsHint(err error, ref string) error {
 		if ke != nil && strings.Contains(ke.Message, "pending deletion") && !strings.Contains(ke.Message, "not pending") {
 			return &hintError{err, fmt.Sprintf("restore the key with \"envelope keys cancel-deletion %s\"", ref)}
 		}
+		if ke != nil && strings.Contains(ke.Message, "pending import") {
+			return &hintError{err, fmt.Sprintf("import the key's material with \"envelope keys import %s --material FILE\"", ref)}
+		}
 	}
 	return err
 }

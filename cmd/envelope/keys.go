@@ -28,12 +28,19 @@ KEY is alias/NAME, a key id or a key ARN. Every command prints a table or a
 line for people, and JSON with --json.
 
 Commands:
-  create [--spec SPEC] [--usage USAGE] [--alias alias/NAME] [--description TEXT] [--tag name=value]...
+  create [--spec SPEC] [--usage USAGE] [--origin EXTERNAL] [--alias alias/NAME] [--description TEXT] [--tag name=value]...
                               create a key (SPEC and USAGE: see "envelope keys
                               create --help"). The key and its alias are made
                               in one step (with --kms, in two calls: if the
                               alias fails, the new key is scheduled for
-                              deletion in 7 days)
+                              deletion in 7 days). --origin EXTERNAL makes a
+                              key with no material, for "keys import"
+  import KEY --material FILE [--expires TIME] [--new]
+                              import key material into a key made with
+                              --origin EXTERNAL (see "envelope keys import --help")
+  delete-material KEY [--material-id ID]
+                              destroy the key's imported material; the key is
+                              unusable until the same material is imported again
   list                        list keys with their aliases and states
   describe KEY                show a key's metadata
   enable KEY | disable KEY    allow or refuse the key's use
@@ -70,6 +77,7 @@ Examples:
   envelope keys create --spec RSA_3072 --alias alias/ops
   envelope keys create --spec ECC_NIST_P256 --usage SIGN_VERIFY --alias alias/release
   envelope keys public-key alias/ops -o ops.pub.pem
+  envelope keys create --origin EXTERNAL --alias alias/byok && openssl rand -out k.bin 32 && envelope keys import alias/byok --material k.bin
   envelope keys disable alias/app
   envelope keys list --json | jq '.[].KeyId'
 `
@@ -88,6 +96,11 @@ type keysFlags struct {
 	days        int
 	output      string
 	key         string
+	// keys import and keys delete-material.
+	origin, material, expires string
+	newMaterial, allMaterial  bool
+	wrapping, wrapSpec        string
+	materialDesc, materialID  string
 	// keys policy and keys grant.
 	bypass                       bool
 	grantee, retiring, grantName string
@@ -127,6 +140,7 @@ the new key is scheduled for deletion in 7 days).`,
 		flags: func(fs *pflag.FlagSet, f *keysFlags) {
 			fs.StringVar(&f.spec, "spec", kms.SpecSymmetricDefault, "key `SPEC` (see above)")
 			fs.StringVar(&f.usage, "usage", "", "key `USAGE`: ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC or KEY_AGREEMENT (default: the spec's first)")
+			fs.StringVar(&f.origin, "origin", kms.OriginAWSKMS, "`ORIGIN` of the material: AWS_KMS (made by the KMS) or EXTERNAL (none until \"envelope keys import\")")
 			fs.StringVar(&f.alias, "alias", "", "also create alias/`NAME` for the key")
 			fs.StringVar(&f.description, "description", "", "the key's description `TEXT`")
 			fs.StringArrayVar(&f.tags, "tag", nil, "tag `name=value` (repeatable)")
@@ -147,7 +161,13 @@ the new key is scheduled for deletion in 7 days).`,
 		key: (*keysCmd).rotationEnable},
 	{name: "rotation disable", usage: "KEY", doc: "Stop the key's automatic rotation.", key: (*keysCmd).rotationDisable},
 	{name: "rotation status", usage: "KEY", doc: "Show whether and when the key rotates.", key: (*keysCmd).rotationStatus},
-	{name: "rotation list", usage: "KEY", doc: "List the key's rotations.", key: (*keysCmd).rotationList},
+	{name: "rotation list", usage: "KEY [--all]", doc: `List the key's rotations; with --all, every key material of the key (the
+first, and imported material awaiting "envelope keys rotate"), with its state
+and, for imported material, whether it is imported and when it expires.`,
+		flags: func(fs *pflag.FlagSet, f *keysFlags) {
+			fs.BoolVar(&f.allMaterial, "all", false, "list every key material, not only those rotations made")
+		},
+		key: (*keysCmd).rotationList},
 	{name: "schedule-deletion", usage: "KEY [--days N]",
 		doc: "Make the key unusable now and destroy it after N days (7-30, default 30).",
 		flags: func(fs *pflag.FlagSet, f *keysFlags) {
@@ -175,6 +195,17 @@ raw key for ML-DSA.`,
 			fs.StringVarP(&f.output, "output", "o", "", "write the PEM to `PATH` instead of standard output")
 		},
 		key: (*keysCmd).publicKey},
+	{name: "import", usage: "KEY --material FILE [--expires TIME] [--new] [--wrapping-algorithm A] [--wrapping-key-spec S] [--material-description TEXT]",
+		doc: importHelp, flags: importFlags, key: (*keysCmd).importMaterial},
+	{name: "delete-material", usage: "KEY [--material-id ID]",
+		doc: `Destroy the key's imported material (the current one, or the one --material-id
+names). The key is PendingImport, and unusable, until the same material is
+imported again with "envelope keys import"; material imported for a rotation
+and not yet current goes altogether.`,
+		flags: func(fs *pflag.FlagSet, f *keysFlags) {
+			fs.StringVar(&f.materialID, "material-id", "", "the key material `ID` to destroy (\"envelope keys rotation list --all KEY\" lists them)")
+		},
+		key: (*keysCmd).deleteMaterial},
 	{name: "tag", usage: "KEY name=value...", doc: "Set tags on the key.",
 		run: func(k *keysCmd, args []string) error { return k.tag("tag", args) }},
 	{name: "untag", usage: "KEY name...", doc: "Remove tags from the key.",
@@ -389,6 +420,9 @@ func (k *keysCmd) create(args []string) error {
 		return err
 	}
 	in := &kms.CreateKeyInput{KeySpec: k.f.spec, KeyUsage: k.f.usage, Description: k.f.description}
+	if k.f.origin != kms.OriginAWSKMS {
+		in.Origin = k.f.origin
+	}
 	if in.KeyUsage == "" {
 		in.KeyUsage = defaultUsage(in.KeySpec)
 	}
@@ -444,6 +478,13 @@ func (k *keysCmd) create(args []string) error {
 		kind += " " + out.KeyMetadata.KeyUsage
 	}
 	fmt.Fprintf(k.c.stdout, "created %s key %s\n%s\n", kind, name, out.KeyMetadata.Arn)
+	if out.KeyMetadata.Origin == kms.OriginExternal {
+		ref := name
+		if k.f.alias != "" {
+			ref = k.f.alias
+		}
+		fmt.Fprintf(k.c.stdout, "it has no material until you import it: envelope keys import %s --material FILE\n", ref)
+	}
 	return nil
 }
 
@@ -545,6 +586,13 @@ func (k *keysCmd) describe(r keyRef) error {
 	fmt.Fprintf(tw, "Spec:\t%s\n", m.KeySpec)
 	fmt.Fprintf(tw, "Usage:\t%s\n", m.KeyUsage)
 	fmt.Fprintf(tw, "State:\t%s\n", m.KeyState)
+	fmt.Fprintf(tw, "Origin:\t%s\n", m.Origin)
+	switch m.ExpirationModel {
+	case kms.ExpirationModelExpires:
+		fmt.Fprintf(tw, "Material expires:\t%s\n", m.ValidTo.Format(time.RFC3339))
+	case kms.ExpirationModelDoesNotExpire:
+		fmt.Fprintf(tw, "Material expires:\tnever\n")
+	}
 	if m.DeletionDate != nil {
 		fmt.Fprintf(tw, "Deletion date:\t%s\n", m.DeletionDate.Format(time.RFC3339))
 	}
@@ -608,7 +656,11 @@ func (k *keysCmd) rotationStatus(r keyRef) error {
 
 func (k *keysCmd) rotationList(r keyRef) error {
 	all, err := listAll(func(marker string) ([]kms.RotationsListEntry, string, error) {
-		out, err := r.conn.api.ListKeyRotations(k.ctx, &kms.ListKeyRotationsInput{KeyId: r.m.KeyId, Marker: marker})
+		in := &kms.ListKeyRotationsInput{KeyId: r.m.KeyId, Marker: marker}
+		if k.f.allMaterial {
+			in.IncludeKeyMaterial = "ALL_KEY_MATERIAL"
+		}
+		out, err := r.conn.api.ListKeyRotations(k.ctx, in)
 		if err != nil {
 			return nil, "", kmsHint(err, r.ref)
 		}
@@ -625,9 +677,26 @@ func (k *keysCmd) rotationList(r keyRef) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(k.c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DATE\tTYPE\tKEY MATERIAL ID")
+	if !k.f.allMaterial {
+		fmt.Fprintln(tw, "DATE\tTYPE\tKEY MATERIAL ID")
+		for _, e := range all {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", e.RotationDate.Format(time.RFC3339), e.RotationType, e.KeyMaterialId)
+		}
+		return tw.Flush()
+	}
+	fmt.Fprintln(tw, "KEY MATERIAL ID\tSTATE\tIMPORT\tEXPIRES\tROTATED\tDESCRIPTION")
 	for _, e := range all {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.RotationDate.Format(time.RFC3339), e.RotationType, e.KeyMaterialId)
+		expires, rotated := "-", "-"
+		switch {
+		case e.ValidTo != nil:
+			expires = e.ValidTo.Format(time.RFC3339)
+		case e.ExpirationModel == kms.ExpirationModelDoesNotExpire:
+			expires = "never"
+		}
+		if e.RotationDate != nil {
+			rotated = e.RotationDate.Format(time.RFC3339) + " " + e.RotationType
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.KeyMaterialId, e.KeyMaterialState, dash(e.ImportState), expires, rotated, dash(e.KeyMaterialDescription))
 	}
 	return tw.Flush()
 }

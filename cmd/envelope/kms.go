@@ -151,6 +151,9 @@ func checkUsable(ref string, m *kms.KeyMetadata) error {
 	case kms.StatePendingDeletion:
 		return &hintError{fmt.Errorf("key %s is pending deletion (scheduled for %s)", keyName(ref, m), m.DeletionDate.Format("2006-01-02")),
 			fmt.Sprintf("cancel it with \"envelope keys cancel-deletion %s\" (the key then comes back disabled)", ref)}
+	case kms.StatePendingImport:
+		return &hintError{fmt.Errorf("key %s is pending import: its imported key material is not there (never imported, deleted, or expired)", keyName(ref, m)),
+			fmt.Sprintf("import it with \"envelope keys import %s --material FILE\"", ref)}
 	}
 	return fmt.Errorf("key %s is %s", keyName(ref, m), m.KeyState)
 }

@@ -90,6 +90,15 @@ var operations = table(
 	op("DeriveSharedSecret", kms.API.DeriveSharedSecret, key(func(in *kms.DeriveSharedSecretInput) string { return in.KeyId }),
 		arn(func(out *kms.DeriveSharedSecretOutput) string { return out.KeyId })),
 
+	op("GetParametersForImport", kms.API.GetParametersForImport,
+		key(func(in *kms.GetParametersForImportInput) string { return in.KeyId }),
+		arn(func(out *kms.GetParametersForImportOutput) string { return out.KeyId })),
+	op("ImportKeyMaterial", kms.API.ImportKeyMaterial, key(func(in *kms.ImportKeyMaterialInput) string { return in.KeyId }),
+		arn(func(out *kms.ImportKeyMaterialOutput) string { return out.KeyId })),
+	op("DeleteImportedKeyMaterial", kms.API.DeleteImportedKeyMaterial,
+		key(func(in *kms.DeleteImportedKeyMaterialInput) string { return in.KeyId }),
+		arn(func(out *kms.DeleteImportedKeyMaterialOutput) string { return out.KeyId })),
+
 	op("GetKeyPolicy", kms.API.GetKeyPolicy, key(func(in *kms.GetKeyPolicyInput) string { return in.KeyId })),
 	op("PutKeyPolicy", kms.API.PutKeyPolicy, key(func(in *kms.PutKeyPolicyInput) string { return in.KeyId })),
 	op("ListKeyPolicies", kms.API.ListKeyPolicies, key(func(in *kms.ListKeyPoliciesInput) string { return in.KeyId })),

@@ -95,23 +95,25 @@ func tagsOut(tags []types.Tag) []kms.Tag {
 
 // keyMetadata converts key metadata from the SDK. Fields envelope's
 // KeyMetadata lacks (encapsulation algorithms; custom key store, CloudHSM,
-// XKS and multi-Region details; expiration model, ValidTo) are dropped.
+// XKS and multi-Region details) are dropped.
 func keyMetadata(m *types.KeyMetadata) *kms.KeyMetadata {
 	if m == nil {
 		return nil
 	}
 	return &kms.KeyMetadata{
-		AWSAccountId: aws.ToString(m.AWSAccountId),
-		KeyId:        aws.ToString(m.KeyId),
-		Arn:          aws.ToString(m.Arn),
-		CreationDate: timestamp(m.CreationDate),
-		Enabled:      m.Enabled,
-		Description:  aws.ToString(m.Description),
-		KeyUsage:     string(m.KeyUsage),
-		KeyState:     string(m.KeyState),
-		DeletionDate: timestamp(m.DeletionDate),
-		Origin:       string(m.Origin),
-		KeyManager:   string(m.KeyManager),
+		AWSAccountId:    aws.ToString(m.AWSAccountId),
+		KeyId:           aws.ToString(m.KeyId),
+		Arn:             aws.ToString(m.Arn),
+		CreationDate:    timestamp(m.CreationDate),
+		Enabled:         m.Enabled,
+		Description:     aws.ToString(m.Description),
+		KeyUsage:        string(m.KeyUsage),
+		KeyState:        string(m.KeyState),
+		DeletionDate:    timestamp(m.DeletionDate),
+		ValidTo:         timestamp(m.ValidTo),
+		Origin:          string(m.Origin),
+		ExpirationModel: string(m.ExpirationModel),
+		KeyManager:      string(m.KeyManager),
 		//lint:ignore SA1019 envelope's KeyMetadata mirrors AWS's, which still carries the deprecated field.
 		CustomerMasterKeySpec:       string(m.CustomerMasterKeySpec),
 		KeySpec:                     string(m.KeySpec),

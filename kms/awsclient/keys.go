@@ -273,15 +273,14 @@ func (c *Client) RotateKeyOnDemand(ctx context.Context, in *kms.RotateKeyOnDeman
 	return &kms.RotateKeyOnDemandOutput{KeyId: aws.ToString(out.KeyId)}, nil
 }
 
-// ListKeyRotations implements [kms.API]. IncludeKeyMaterial is not sent, so
-// the KMS lists rotations only (its default, ROTATIONS_ONLY), as the
-// in-process service does.
+// ListKeyRotations implements [kms.API].
 func (c *Client) ListKeyRotations(ctx context.Context, in *kms.ListKeyRotationsInput) (*kms.ListKeyRotationsOutput, error) {
 	in = orZero(in)
 	out, err := c.api.ListKeyRotations(ctx, &awskms.ListKeyRotationsInput{
-		KeyId:  str(in.KeyId),
-		Limit:  in.Limit,
-		Marker: str(in.Marker),
+		KeyId:              str(in.KeyId),
+		IncludeKeyMaterial: types.IncludeKeyMaterial(in.IncludeKeyMaterial),
+		Limit:              in.Limit,
+		Marker:             str(in.Marker),
 	})
 	if err != nil {
 		return nil, c.fail("ListKeyRotations", err)
@@ -289,10 +288,15 @@ func (c *Client) ListKeyRotations(ctx context.Context, in *kms.ListKeyRotationsI
 	rotations := make([]kms.RotationsListEntry, len(out.Rotations))
 	for i, r := range out.Rotations {
 		rotations[i] = kms.RotationsListEntry{
-			KeyId:         aws.ToString(r.KeyId),
-			KeyMaterialId: aws.ToString(r.KeyMaterialId),
-			RotationDate:  timestamp(r.RotationDate),
-			RotationType:  string(r.RotationType),
+			KeyId:                  aws.ToString(r.KeyId),
+			KeyMaterialId:          aws.ToString(r.KeyMaterialId),
+			KeyMaterialDescription: aws.ToString(r.KeyMaterialDescription),
+			ImportState:            string(r.ImportState),
+			KeyMaterialState:       string(r.KeyMaterialState),
+			ExpirationModel:        string(r.ExpirationModel),
+			ValidTo:                timestamp(r.ValidTo),
+			RotationDate:           timestamp(r.RotationDate),
+			RotationType:           string(r.RotationType),
 		}
 	}
 	return &kms.ListKeyRotationsOutput{Rotations: rotations, NextMarker: aws.ToString(out.NextMarker), Truncated: out.Truncated}, nil

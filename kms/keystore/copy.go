@@ -80,6 +80,16 @@ func (k *Keystore) read(ctx context.Context) (*snapshot, error) {
 			return err
 		}
 		for _, key := range s.keys {
+			if key.MaterialInRecord() {
+				// Imported material: sealed in the record (resealed by
+				// kms.ResealRecord).
+				for _, v := range key.Versions {
+					if v.Sealed != nil {
+						s.stats.Versions++
+					}
+				}
+				continue
+			}
 			for _, v := range key.Versions {
 				sealed, err := tx.GetMaterial(key.ID, v.Version)
 				if err != nil {
@@ -129,7 +139,8 @@ func (k *Keystore) read(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keystore: %s: reading it to copy: %w", k.Name, err)
 	}
-	s.stats.Keys, s.stats.Versions, s.stats.Aliases = len(s.keys), len(s.materials), len(s.aliases)
+	s.stats.Keys, s.stats.Aliases = len(s.keys), len(s.aliases)
+	s.stats.Versions += len(s.materials)
 	s.stats.Deleted, s.stats.AuditKey = len(s.deleted), s.auditKey != nil
 	return s, nil
 }
@@ -187,6 +198,11 @@ func Copy(ctx context.Context, src *Keystore, dst Target, opts Options) (CopySta
 	sealed := make([][]byte, len(s.materials))
 	for i, m := range s.materials {
 		if sealed[i], err = kms.ResealMaterial(src.root, root.key, m.keyID, m.version, m.sealed); err != nil {
+			return CopyStats{}, fmt.Errorf("keystore: %s: %w", src.Name, err)
+		}
+	}
+	for _, k := range s.keys {
+		if err := kms.ResealRecord(src.root, root.key, k); err != nil {
 			return CopyStats{}, fmt.Errorf("keystore: %s: %w", src.Name, err)
 		}
 	}

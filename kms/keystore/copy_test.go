@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -57,6 +58,8 @@ type copySource struct {
 	sym, rsa    string // key ids
 	pending     string
 	destroyed   string
+	imported    string // Origin EXTERNAL, its material sealed in its record
+	material    []byte // imported's, in the clear
 	ciphertexts []ciphertext
 	stats       keystore.CopyStats
 }
@@ -136,13 +139,19 @@ func newCopySource(t *testing.T) *copySource {
 	encrypt("key pending deletion", s.pending, "", true)
 	must(ks.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: s.pending, PendingWindowInDays: i32(30)}))
 
+	// A key of imported material: the record holds it, sealed.
+	s.imported = create(&kms.CreateKeyInput{Origin: kms.OriginExternal, Description: "imported"})
+	s.material = randBytes(32)
+	must(kms.ImportMaterial(ctx, ks, s.imported, s.material, kms.ImportOptions{WrappingKeySpec: kms.WrappingKeyRSA2048}))
+	encrypt("imported key", s.imported, "", false)
+
 	if _, _, err := ks.AuditKey(ctx, filepath.Join(t.TempDir(), "none")); err != nil {
 		t.Fatal(err)
 	}
 	if err := ks.RaiseAuditMark(ctx, "log-1", "host:/var/log/envelope/audit.log", 42, randBytes(32)); err != nil {
 		t.Fatal(err)
 	}
-	s.stats = keystore.CopyStats{Keys: 3, Versions: 5, Aliases: 2, Deleted: 1, AuditKey: true, AuditLogs: 1}
+	s.stats = keystore.CopyStats{Keys: 4, Versions: 6, Aliases: 2, Deleted: 1, AuditKey: true, AuditLogs: 1}
 	return s
 }
 
@@ -222,9 +231,18 @@ func (s *copySource) checkCopy(t *testing.T, dir string, dst *keystore.Keystore)
 	if err != nil || !rot.KeyRotationEnabled || *rot.RotationPeriodInDays != 180 {
 		t.Errorf("the copy's rotation status = %+v, %v; want enabled, 180 days", rot, err)
 	}
-	// The records themselves are the same, but for the root key's.
+	// The records themselves are the same, but for the root key's: the
+	// imported material they hold is sealed under another (and the
+	// copy's Decrypt above opened it).
 	sk, sa, sm := records(t, s.dir)
 	dk, da, dm := records(t, dir)
+	for _, k := range slices.Concat(sk, dk) {
+		for i := range k.Versions {
+			if k.Versions[i].Sealed != nil {
+				k.Versions[i].Sealed = []byte("sealed")
+			}
+		}
+	}
 	if !reflect.DeepEqual(sk, dk) || !reflect.DeepEqual(sa, da) {
 		t.Errorf("the copy's key and alias records differ from the source's")
 	}
@@ -267,7 +285,7 @@ func (s *copySource) secrets(t *testing.T) map[string][]byte {
 	for _, k := range []struct {
 		id       string
 		versions int
-	}{{s.sym, 3}, {s.rsa, 1}, {s.pending, 1}} {
+	}{{s.sym, 3}, {s.rsa, 1}, {s.pending, 1}, {s.imported, 1}} {
 		for v := 1; v <= k.versions; v++ {
 			m, err := keystore.MaterialForTest(s.ks, k.id, v)
 			if err != nil {
